@@ -1,0 +1,18 @@
+"""Errors a user can fix: the CLI prints their message (no traceback unless ``--debug``)."""
+
+from __future__ import annotations
+
+
+class DrunetError(Exception):
+    """A mistake in the user's input — a file, a folder, a flag or a config key.
+
+    The message names what is wrong and how to fix it; the CLI shows it and exits non-zero.
+    """
+
+
+class DataError(DrunetError):
+    """A dataset file or folder that cannot be used (missing, unreadable, inconsistent)."""
+
+
+class ConfigError(DrunetError):
+    """A configuration key or value that is unknown or invalid."""
