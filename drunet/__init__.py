@@ -1,1 +1,39 @@
+"""drunet: Deep Residual U-Net image segmentation — train, predict, evaluate.
+
+>>> from drunet import DRUNet, create_model
+>>> model = DRUNet(in_channels=1, out_channels=1)
+
+Public names are imported on first use, so ``import drunet`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "DRBlock": "drunet.models",
+    "DRUNet": "drunet.models",
+    "SqueezeExcite": "drunet.models",
+    "create_model": "drunet.models",
+    "ExperimentConfig": "drunet.config",
+    "load_config": "drunet.config",
+    "train": "drunet.engine.train",
+    "Predictor": "drunet.inference",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from drunet.config import ExperimentConfig, load_config
+    from drunet.engine.train import train
+    from drunet.inference import Predictor
+    from drunet.models import DRBlock, DRUNet, SqueezeExcite, create_model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'drunet' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The drunet command line (Typer)."""

@@ -1,0 +1,47 @@
+"""The ``drunet`` command: a thin Typer shell over the library."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from drunet import __version__
+from drunet.cli.common import console, setup_logging, state
+from drunet.cli.demo import demo_command
+from drunet.cli.predict import predict_command
+from drunet.cli.train import train_command
+
+app = typer.Typer(
+    name="drunet",
+    help="Deep Residual U-Net segmentation: train on a folder of images and masks, predict.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("train")(train_command)
+app.command("predict")(predict_command)
+app.command("demo")(demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"drunet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    state.debug = debug
+    setup_logging(debug)
+
+
+def main() -> None:
+    app()

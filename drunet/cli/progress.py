@@ -1,0 +1,62 @@
+"""A rich progress bar for training epochs, plugged into the trainer as its reporter."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from drunet.engine.history import EpochRecord
+
+
+class RichReporter:
+    """One bar per epoch (steps, running loss, ETA) and one summary line after it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: int | None = None
+        self.total_loss = 0.0
+        self.steps = 0
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.total_loss, self.steps = 0.0, 0
+        self.task = self.progress.add_task("train", total=steps, epoch=f"{epoch}/{epochs}", loss=0.0)
+
+    def step(self, loss: float) -> None:
+        self.total_loss += loss
+        self.steps += 1
+        assert self.task is not None
+        self.progress.update(self.task, advance=1, loss=self.total_loss / self.steps)
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        self.console.print(
+            f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss "
+            f"{record.val_loss:.4f}  val Dice {record.scores['dice']:.4f}  IoU "
+            f"{record.scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s",
+            highlight=False,
+        )

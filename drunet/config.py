@@ -1,0 +1,120 @@
+"""Typed experiment configuration: YAML files and flags load into these models, nothing else.
+
+Every section forbids unknown keys, so a typo in a YAML file or a ``--set`` override is an
+error naming the key rather than a silently ignored setting. The effective configuration
+(with values inferred from the data, such as channels, classes and normalisation) is written
+into each run folder and stored inside the weights, so prediction rebuilds the exact model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drunet.atomic import atomic_write_text
+from drunet.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Which network to build. ``in_channels`` and ``num_classes`` are inferred from the data
+    when left empty; ``num_classes`` counts background (binary = 2, trained with one logit)."""
+
+    name: str = "drunet"
+    in_channels: int | None = Field(default=None, ge=1)
+    num_classes: int | None = Field(default=None, ge=2)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def out_channels(self) -> int:
+        """Logit channels: one sigmoid channel for binary, else one per class."""
+        if self.num_classes is None:
+            raise ConfigError("model.num_classes is not set (it is inferred from the data)")
+        return 1 if self.num_classes == 2 else self.num_classes
+
+
+class DataConfig(_Section):
+    """Where the images are and how they are fed to the model."""
+
+    root: Path | None = None
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    split_seed: int = 0
+    patch_size: int = Field(default=256, ge=16)
+    batch_size: int = Field(default=4, ge=1)
+    num_workers: int = Field(default=0, ge=0)
+    mean: list[float] | None = None  # per channel, computed from the training images if empty
+    std: list[float] | None = None
+
+
+class TrainConfig(_Section):
+    """Optimisation and the training loop."""
+
+    epochs: int = Field(default=20, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    warmup_epochs: int = Field(default=0, ge=0)
+    steps_per_epoch: int | None = Field(default=None, ge=1)  # None: one pass over the images
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # mixed precision on CUDA only; CPU always trains in float32
+    monitor: Literal["dice", "iou"] = "dice"
+
+
+class ExperimentConfig(_Section):
+    """One training run: model, data and training settings, and where the run folder goes."""
+
+    name: str | None = None  # run folder name; None → "<timestamp>-<model>"
+    runs_dir: Path = Path("runs")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for item in err.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'")
+        else:
+            lines.append(f"'{key}': {item['msg']} (got {item.get('input')!r})")
+    return f"invalid configuration in {source}: " + "; ".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a plain dict; errors name every bad key (``ConfigError``)."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a YAML experiment file into an :class:`ExperimentConfig`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    return config_from_dict(data, source=str(path))
+
+
+def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """A JSON/YAML-safe dict (paths as strings) that :func:`config_from_dict` reads back."""
+    return config.model_dump(mode="json")
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> None:
+    """Write the configuration as YAML."""
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    atomic_write_text(path, text)

@@ -1,0 +1,66 @@
+"""The demo: synthetic data → a small DRUNet → validation Dice → one predicted image.
+
+Everything is generated locally (no downloads) and seeded, so the demo gives the same numbers
+on every machine of the same kind. ``configs/demo.yaml`` holds the same recipe as a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from drunet.config import ExperimentConfig, config_from_dict
+from drunet.datasets import make_synthetic
+from drunet.engine.train import RunResult, train
+from drunet.engine.trainer import Reporter
+from drunet.inference import Predictor, predict_files
+from drunet.inference.files import output_paths
+
+# Small enough to reach validation Dice >= 0.90 in well under 3 minutes on 2 CPU cores.
+DEMO_RECIPE: dict = {
+    "model": {
+        "name": "drunet",
+        "params": {"init_features": 8, "depth": 3, "blocks_per_stage": 1, "se_reduction": 4},
+    },
+    "data": {"patch_size": 96, "batch_size": 8, "val_fraction": 0.25},
+    "train": {"epochs": 12, "lr": 3e-3, "steps_per_epoch": 12, "warmup_epochs": 1},
+}
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    run: RunResult
+    image: Path
+    mask: Path
+    overlay: Path
+
+
+def demo_config(data_dir: Path, runs_dir: Path, epochs: int | None = None) -> ExperimentConfig:
+    """The demo recipe pointed at ``data_dir``."""
+    config = config_from_dict(DEMO_RECIPE, source="demo recipe")
+    config.data.root = data_dir
+    config.runs_dir = runs_dir
+    if epochs is not None:
+        config.train.epochs = epochs
+    return config
+
+
+def run_demo(
+    out_dir: str | Path = "drunet-demo",
+    epochs: int | None = None,
+    seed: int = 0,
+    reporter: Reporter | None = None,
+) -> DemoResult:
+    """Generate data in ``out_dir/data``, train into ``out_dir/runs``, predict into
+    ``out_dir/predictions`` (one held-out image)."""
+    out_dir = Path(out_dir)
+    data_dir = make_synthetic(out_dir / "data", seed=seed)
+    result = train(demo_config(data_dir, out_dir / "runs", epochs), reporter=reporter)
+    predictor = Predictor.from_run(result.run_dir)
+    # A fresh image from another seed: never seen in training or validation.
+    test_dir = make_synthetic(out_dir / "test", num_images=1, seed=seed + 1000)
+    image = next((test_dir / "images").iterdir())
+    predict_files(predictor, [image], out_dir / "predictions")
+    mask, overlay = output_paths(image, out_dir / "predictions")
+    return DemoResult(data_dir, result, image, mask, overlay)

@@ -1,0 +1,44 @@
+"""``create_model(name, **kwargs)``: the one place training and prediction build models from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from drunet.models.baseline import SmpUnet
+from drunet.models.drunet import DRUNet
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "drunet": DRUNet,
+    "unet_resnet34": SmpUnet,  # other smp encoders via encoder_name="resnet18", "efficientnet-b0", …
+}
+
+
+def model_names() -> tuple[str, ...]:
+    """Names accepted by :func:`create_model`."""
+    return tuple(_REGISTRY)
+
+
+def create_model(
+    name: str, in_channels: int = 3, out_channels: int = 1, **kwargs: Any
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: one of :func:`model_names` (``"drunet"``, ``"unet_resnet34"``).
+        in_channels: image channels.
+        out_channels: logit channels — 1 for binary (sigmoid), else the number of classes.
+        **kwargs: the model's own arguments (e.g. ``init_features=16`` for DRUNet,
+            ``encoder_name="resnet18"`` for the smp baseline).
+
+    Returns a module mapping ``(N, in_channels, H, W)`` to logits ``(N, out_channels, H, W)``.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}")
+    try:
+        return _REGISTRY[name](in_channels=in_channels, out_channels=out_channels, **kwargs)
+    except TypeError as err:
+        # An unknown keyword: name it instead of showing a constructor traceback.
+        raise ValueError(f"model {name!r}: {err}") from err

@@ -1,0 +1,83 @@
+"""DRUNet's reference topology, parameter count and input handling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from drunet import DRBlock, DRUNet
+from drunet.models.layers import ConvNormAct
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_reference_parameter_count_matches_docstring() -> None:
+    model = DRUNet(3, 1, 32)
+    assert count(model) == 18_516_785
+    assert "18,516,785" in DRUNet.__doc__
+
+
+def test_reference_topology() -> None:
+    model = DRUNet(3, 1, 32)
+    # Encoder 1: two 3×3 convs (conv, norm, act each).
+    assert [type(m) for m in model.stem] == [ConvNormAct, ConvNormAct]
+    assert all(m[0].kernel_size == (3, 3) for m in model.stem)
+    # Encoders 2–4, bottleneck and decoders 4–1: [DRBlock, 3×3 conv, DRBlock, 3×3 conv].
+    for stage in [*model.encoders, *model.decoders]:
+        assert [type(m) for m in stage] == [DRBlock, ConvNormAct, DRBlock, ConvNormAct]
+    assert len(model.encoders) == 4  # four down-samplings
+    widths = [stage[0].conv3.out_channels for stage in model.encoders]
+    assert [model.stem[0][0].out_channels, *widths] == [32, 64, 128, 256, 512]
+    assert [up.out_channels for up in model.upsamples] == [32, 64, 128, 256]
+    assert model.head.out_channels == 1 and model.head.kernel_size == (1, 1)
+
+
+def test_parameter_count_formula_for_a_small_variant() -> None:
+    # Hand count for DRUNet(1, 1, 4, depth=1, blocks_per_stage=1, conv_after_block=False,
+    # se_reduction=0): stem conv 1→4 (36) + BN (8) + conv 4→4 (144) + BN (8) = 196;
+    # encoder DRBlock 4→8: conv1 4·8=32, bn 16, conv2 8·8·9=576, bn 16, conv3 64, bn 16,
+    # projection 4·8=32 + bn 16 → 768; up ConvTranspose 8→4 2×2: 128 + 4 = 132;
+    # decoder DRBlock 8→4: conv1 32, bn 8, conv2 144, bn 8, conv3 16, bn 8, proj 32 + bn 8 → 256;
+    # head 4→1 + bias = 5. Total 196 + 768 + 132 + 256 + 5 = 1357.
+    model = DRUNet(1, 1, 4, depth=1, blocks_per_stage=1, conv_after_block=False, se_reduction=0)
+    assert count(model) == 1357
+
+
+def test_wrong_channels_message() -> None:
+    with pytest.raises(ValueError, match="expected 3 channels, received 1"):
+        DRUNet(3, 1, 8, depth=2)(torch.zeros(1, 1, 32, 32))
+
+
+def test_non_4d_input_is_rejected() -> None:
+    with pytest.raises(ValueError, match="3-D tensor"):
+        DRUNet(3, 1, 8, depth=2)(torch.zeros(3, 32, 32))
+
+
+def test_padding_does_not_leak_into_the_crop() -> None:
+    # The output at the top-left must not depend on how much padding the bottom-right needed:
+    # a 32×32 input and the same input extended to 33×33 agree away from the seam.
+    torch.manual_seed(0)
+    model = DRUNet(1, 1, 8, depth=2).eval()
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        full = model(x)
+        padded = model(torch.nn.functional.pad(x, (0, 1, 0, 1), mode="replicate"))
+    assert padded.shape[-2:] == (33, 33)
+    assert torch.allclose(full[..., :8, :8], padded[..., :8, :8], atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"depth": 0}, {"init_features": 0}, {"blocks_per_stage": 0}])
+def test_bad_arguments_name_the_value(bad: dict) -> None:
+    key = next(iter(bad))
+    with pytest.raises(ValueError, match=key):
+        DRUNet(3, 1, **{"init_features": 8, **bad})
+
+
+def test_zero_init_last_makes_every_block_its_shortcut() -> None:
+    model = DRUNet(1, 1, 8, depth=2)
+    model.zero_init_last()
+    for block in (m for m in model.modules() if isinstance(m, DRBlock)):
+        assert torch.count_nonzero(block.bn3.weight) == 0

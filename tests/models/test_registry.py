@@ -1,0 +1,80 @@
+"""Every registered model through the shared tester, and the registry's own errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from drunet.errors import DrunetError
+from drunet.models import DRUNet, SmpUnet, create_model, model_names
+from tests.models.model_tester import ModelTester
+
+
+class TestDRUNet(ModelTester):
+    name = "drunet"
+    kwargs = {"init_features": 8, "depth": 3}
+
+
+class TestDRUNetPreactZeroPad(ModelTester):
+    name = "drunet"
+    kwargs = {"init_features": 8, "depth": 2, "preact": True, "shortcut": "zero_pad"}
+    in_channels = 1
+    out_channels = 1
+
+
+class TestDRUNetGroupNormSilu(ModelTester):
+    name = "drunet"
+    kwargs = {"init_features": 8, "depth": 2, "norm": "group", "act": "silu", "se_reduction": 0}
+
+
+class TestUnetResnet34(ModelTester):
+    name = "unet_resnet34"
+    kwargs = {}
+    in_channels = 1
+
+
+class TestUnetResnet18(ModelTester):
+    name = "unet_resnet34"
+    kwargs = {"encoder_name": "resnet18"}
+
+
+def test_every_registered_model_has_a_tester() -> None:
+    tested = {cls.name for cls in ModelTester.__subclasses__()}
+    assert tested == set(model_names())
+
+
+def test_registry_builds_the_named_classes() -> None:
+    assert isinstance(create_model("drunet", init_features=8, depth=2), DRUNet)
+    assert isinstance(create_model("unet_resnet34"), SmpUnet)
+
+
+def test_unknown_model_lists_choices() -> None:
+    with pytest.raises(ValueError, match="unknown model 'resunet'.*drunet.*unet_resnet34"):
+        create_model("resunet")
+
+
+def test_unknown_keyword_is_named() -> None:
+    with pytest.raises(ValueError, match="widht"):
+        create_model("drunet", widht=3)
+
+
+def test_unknown_smp_encoder_is_named() -> None:
+    with pytest.raises(ValueError, match="resnet1000"):
+        create_model("unet_resnet34", encoder_name="resnet1000")
+
+
+def test_pretrained_names_fail_offline_with_a_fix() -> None:
+    with pytest.raises(DrunetError, match="never downloads.*encoder_weights=None"):
+        create_model("unet_resnet34", encoder_weights="imagenet")
+
+
+def test_local_encoder_weights_file_is_loaded(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    donor = create_model("unet_resnet34", encoder_name="resnet18")
+    path = tmp_path / "resnet18_encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in donor.net.encoder.state_dict().items()}, str(path))
+    torch.manual_seed(99)
+    model = create_model("unet_resnet34", encoder_name="resnet18", encoder_weights=str(path))
+    for key, value in donor.net.encoder.state_dict().items():
+        assert torch.equal(model.net.encoder.state_dict()[key], value), key
