@@ -24,7 +24,17 @@ _EXPORTS = {
     "Predictor": "drunet.inference",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "DRBlock",
+    "DRUNet",
+    "ExperimentConfig",
+    "Predictor",
+    "SqueezeExcite",
+    "__version__",
+    "create_model",
+    "load_config",
+    "train",
+]
 
 if TYPE_CHECKING:
     from drunet.config import ExperimentConfig, load_config

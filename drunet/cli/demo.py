@@ -13,9 +13,9 @@ from drunet.demo import run_demo
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option(help="Folder for the data, the run and the predictions.")] = Path(
-        "drunet-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the data, the run and the predictions.")
+    ] = Path("drunet-demo"),
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
 ) -> None:

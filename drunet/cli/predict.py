@@ -17,10 +17,12 @@ def predict_command(
         str | None,
         typer.Option(help="Run folder or .safetensors weights (default: latest run's best)."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for <stem>_mask.png and <stem>_overlay.png.")] = Path(
-        "predictions"
+    out: Annotated[
+        Path, typer.Option(help="Folder for <stem>_mask.png and <stem>_overlay.png.")
+    ] = Path("predictions"),
+    runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path(
+        "runs"
     ),
-    runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path("runs"),
 ) -> None:
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten."""
     with user_errors():
@@ -29,7 +31,9 @@ def predict_command(
         files = collect_inputs(inputs)
         with console.status(f"predicting {len(files)} image(s)"):
             report = predict_files(predictor, files, out)
-        console.print(f"wrote {len(report.written)} mask(s) and overlay(s) to {out}/", highlight=False)
+        console.print(
+            f"wrote {len(report.written)} mask(s) and overlay(s) to {out}/", highlight=False
+        )
         if report.failed:
             for path, reason in report.failed.items():
                 err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)

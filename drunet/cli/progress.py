@@ -45,7 +45,9 @@ class RichReporter:
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.total_loss, self.steps = 0.0, 0
-        self.task = self.progress.add_task("train", total=steps, epoch=f"{epoch}/{epochs}", loss=0.0)
+        self.task = self.progress.add_task(
+            "train", total=steps, epoch=f"{epoch}/{epochs}", loss=0.0
+        )
 
     def step(self, loss: float) -> None:
         self.total_loss += loss

@@ -32,9 +32,7 @@ def collect_inputs(target: str | Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise DrunetError(
-                f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})"
-            )
+            raise DrunetError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
         return files
     if path.is_file():
         return [path]

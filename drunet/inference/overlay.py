@@ -25,7 +25,9 @@ def palette(num_classes: int) -> np.ndarray:
     """``(num_classes, 3)`` RGB colours; repeats with a shift beyond the base palette."""
     index = np.arange(num_classes)
     colours = _PALETTE[index % len(_PALETTE)].astype(np.int32)
-    colours[len(_PALETTE) :] = (colours[len(_PALETTE) :] + 97 * (index[len(_PALETTE) :, None] // len(_PALETTE))) % 256
+    colours[len(_PALETTE) :] = (
+        colours[len(_PALETTE) :] + 97 * (index[len(_PALETTE) :, None] // len(_PALETTE))
+    ) % 256
     return colours.astype(np.uint8)
 
 
@@ -48,7 +50,9 @@ def to_display(image: np.ndarray) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.45) -> np.ndarray:
+def overlay(
+    image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.45
+) -> np.ndarray:
     """Blend the coloured mask over the image where the mask is foreground (class > 0)."""
     base = to_display(image).astype(np.float32)
     colours = colorize(mask, num_classes).astype(np.float32)

@@ -38,7 +38,9 @@ class Predictor:
 
     @classmethod
     def from_run(
-        cls, run_or_weights: str | Path | None = None, runs_dir: str | Path = "runs",
+        cls,
+        run_or_weights: str | Path | None = None,
+        runs_dir: str | Path = "runs",
         device: str | torch.device = "cpu",
     ) -> Predictor:
         """Load a run folder (its best weights), a ``.safetensors`` file, or the latest run."""

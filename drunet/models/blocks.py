@@ -103,7 +103,8 @@ class DRBlock(nn.Module):
     Args:
         in_channels, out_channels: channels of input and output.
         stride: stride of the 3×3 convolution (and of the shortcut).
-        mid_channels: width of the 1×1 → 3×3 → 1×1 path; ``None`` → ``out_channels * bottleneck_ratio``.
+        mid_channels: width of the 1×1 → 3×3 → 1×1 path;
+            ``None`` → ``out_channels * bottleneck_ratio``.
         bottleneck_ratio: used when ``mid_channels`` is ``None``.
         norm, act: layer names resolved by :mod:`drunet.models.layers`.
         se_reduction: SE reduction ratio; ``0`` disables the SE gate.
@@ -136,8 +137,10 @@ class DRBlock(nn.Module):
             mid_channels = max(1, round(out_channels * bottleneck_ratio))
         self.preact = preact
         # Pre-activation normalises each conv's *input*; post-activation each conv's output.
-        widths = (in_channels, mid_channels, mid_channels) if preact else (mid_channels,) * 2 + (
-            out_channels,
+        widths = (
+            (in_channels, mid_channels, mid_channels)
+            if preact
+            else (mid_channels,) * 2 + (out_channels,)
         )
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
         self.bn1 = make_norm(norm, widths[0])

@@ -120,11 +120,15 @@ class DRUNet(nn.Module):
         )
         self.pool = nn.MaxPool2d(2)
         # encoders[k] maps level k to level k + 1; the last one is the bottleneck.
-        self.encoders = nn.ModuleList(DRStage(widths[k], widths[k + 1], **stage) for k in range(depth))
+        self.encoders = nn.ModuleList(
+            DRStage(widths[k], widths[k + 1], **stage) for k in range(depth)
+        )
         self.upsamples = nn.ModuleList(
             nn.ConvTranspose2d(widths[k + 1], widths[k], 2, stride=2) for k in range(depth)
         )
-        self.decoders = nn.ModuleList(DRStage(2 * widths[k], widths[k], **stage) for k in range(depth))
+        self.decoders = nn.ModuleList(
+            DRStage(2 * widths[k], widths[k], **stage) for k in range(depth)
+        )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def check_input(self, x: torch.Tensor) -> None:

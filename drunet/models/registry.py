@@ -12,7 +12,8 @@ from drunet.models.drunet import DRUNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "drunet": DRUNet,
-    "unet_resnet34": SmpUnet,  # other smp encoders via encoder_name="resnet18", "efficientnet-b0", …
+    # Other smp encoders via encoder_name="resnet18", "efficientnet-b0", …
+    "unet_resnet34": SmpUnet,
 }
 
 

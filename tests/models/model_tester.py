@@ -71,5 +71,7 @@ class ModelTester:
     def test_wrong_channel_count_names_expected_and_received(self) -> None:
         model = self.build().eval()
         wrong = self.in_channels + 2
-        with pytest.raises(ValueError, match=rf"{self.in_channels}.*{wrong}|expected {self.in_channels}"):
+        with pytest.raises(
+            ValueError, match=rf"{self.in_channels}.*{wrong}|expected {self.in_channels}"
+        ):
             model(torch.randn(1, wrong, 32, 32))

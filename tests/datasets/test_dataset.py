@@ -1,0 +1,97 @@
+"""``SegmentationDataset`` yields normalised ``(C, H, W)`` images and aligned ``(H, W)`` masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from drunet.datasets import SegmentationDataset, train_transform
+from drunet.errors import DataError
+
+
+def test_tensors_have_the_right_types_shapes_and_normalisation(write_pair):
+    image = np.zeros((2, 3, 3), np.uint8)
+    image[..., 0] = [[0, 51, 102], [153, 204, 255]]  # 0.0 … 1.0 in steps of 0.2
+    image[..., 1] = 255
+    image[..., 2] = 51
+    mask = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+    dataset = SegmentationDataset([write_pair("a", image, mask)], [0.5, 0.5, 0.2], [0.25, 0.5, 1])
+    x, y = dataset[0]
+    assert len(dataset) == 1
+    assert x.dtype == torch.float32 and x.shape == (3, 2, 3)
+    assert y.dtype == torch.int64 and y.shape == (2, 3)
+    expected_red = (np.array([[0.0, 0.2, 0.4], [0.6, 0.8, 1.0]]) - 0.5) / 0.25
+    np.testing.assert_allclose(x[0].numpy(), expected_red, atol=1e-6)
+    np.testing.assert_allclose(x[1].numpy(), np.full((2, 3), 1.0), atol=1e-6)  # (1 - 0.5) / 0.5
+    np.testing.assert_allclose(x[2].numpy(), np.zeros((2, 3)), atol=1e-6)  # (0.2 - 0.2) / 1
+    np.testing.assert_array_equal(y.numpy(), mask)
+
+
+def _id_pair(write_pair, height: int = 40, width: int = 50, stem: str = "ids"):
+    """A 16-bit image whose value is each pixel's id ``y * W + x`` and a mask derived from it."""
+    ids = np.arange(height * width, dtype=np.uint16).reshape(height, width)
+    return write_pair(stem, ids, (ids.astype(np.int64) * 7) % 5)
+
+
+def test_augmented_items_keep_mask_aligned_end_to_end(write_pair):
+    pair = _id_pair(write_pair)
+    # Undo normalisation exactly: x = (id / 65535 - 0) / (1 / 65535) = id.
+    dataset = SegmentationDataset([pair], [0.0], [1 / 65535], transform=train_transform(32))
+    for _ in range(10):
+        x, y = dataset[0]
+        assert x.shape == (1, 32, 32) and y.shape == (32, 32) and y.dtype == torch.int64
+        ids = x[0].round().long()
+        assert torch.equal(y, (ids * 7) % 5)
+
+
+def test_augmentation_is_reproducible_after_manual_seed(write_pair):
+    pair = _id_pair(write_pair)
+
+    def draw() -> list[torch.Tensor]:
+        torch.manual_seed(123)
+        dataset = SegmentationDataset([pair], [0.0], [1.0], transform=train_transform(16))
+        return [dataset[0][0] for _ in range(3)]
+
+    first, second = draw(), draw()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not torch.equal(first[0], first[1])
+
+
+def test_loader_workers_draw_different_augmentations(write_pair):
+    pair = _id_pair(write_pair, 64, 64)
+    dataset = SegmentationDataset([pair] * 4, [0.0], [1.0], transform=train_transform(16))
+    torch.manual_seed(0)
+    loader = DataLoader(dataset, batch_size=1, num_workers=2, shuffle=False)
+    patches = [x for x, _ in loader]  # worker 0 serves items 0 and 2, worker 1 items 1 and 3
+    assert not torch.equal(patches[0], patches[1])
+
+
+def test_size_mismatch_names_both_files(write_pair):
+    pair = write_pair("scan", np.zeros((4, 6), np.uint8), np.zeros((5, 6), np.uint8))
+    with pytest.raises(DataError) as info:
+        SegmentationDataset([pair], [0.0], [1.0])[0]
+    assert str(pair.image) in str(info.value) and str(pair.mask) in str(info.value)
+
+
+def test_channel_count_must_match_the_normalisation(write_pair):
+    pair = write_pair("rgb", np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6), np.uint8))
+    with pytest.raises(DataError, match=r"rgb\.png has 3 channel"):
+        SegmentationDataset([pair], [0.0], [1.0])[0]
+
+
+def test_cache_keeps_decoded_files(write_pair):
+    pair = write_pair("a", np.full((3, 3), 255, np.uint8), np.ones((3, 3), np.uint8))
+    dataset = SegmentationDataset([pair], [0.0], [1.0], cache=True)
+    first = dataset[0]
+    pair.image.unlink()
+    pair.mask.unlink()
+    again = dataset[0]
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+
+
+@pytest.mark.parametrize(("mean", "std"), [([0.5], [0.1, 0.2]), ([], []), ([0.5], [0.0])])
+def test_bad_normalisation_is_rejected(mean, std):
+    with pytest.raises(ValueError):
+        SegmentationDataset([], mean, std)
