@@ -29,8 +29,10 @@ def demo_command(
             f"validation Dice [bold]{run.best_score:.4f}[/] (best epoch {run.best_epoch}); "
             f"run folder {run.run_dir}",
             highlight=False,
+            soft_wrap=True,
         )
         console.print(
             f"predicted {result.image}:\n  mask    {result.mask}\n  overlay {result.overlay}",
             highlight=False,
+            soft_wrap=True,
         )

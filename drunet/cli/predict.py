@@ -27,7 +27,7 @@ def predict_command(
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten."""
     with user_errors():
         predictor = Predictor.from_run(model, runs_dir=runs_dir)
-        console.print(f"model: {predictor.weights_path}", highlight=False)
+        console.print(f"model: {predictor.weights_path}", highlight=False, soft_wrap=True)
         files = collect_inputs(inputs)
         with console.status(f"predicting {len(files)} image(s)"):
             report = predict_files(predictor, files, out)
@@ -36,5 +36,7 @@ def predict_command(
         )
         if report.failed:
             for path, reason in report.failed.items():
-                err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
+                err_console.print(
+                    f"[red]failed[/] {path}: {reason}", highlight=False, soft_wrap=True
+                )
             raise typer.Exit(USER_ERROR_EXIT)

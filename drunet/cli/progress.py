@@ -61,4 +61,5 @@ class RichReporter:
             f"{record.val_loss:.4f}  val Dice {record.scores['dice']:.4f}  IoU "
             f"{record.scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s",
             highlight=False,
+            soft_wrap=True,
         )

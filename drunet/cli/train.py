@@ -58,4 +58,5 @@ def train_command(
             f"best validation {cfg.train.monitor} [bold]{result.best_score:.4f}[/] at epoch "
             f"{result.best_epoch}; weights: {result.best_weights}",
             highlight=False,
+            soft_wrap=True,
         )

@@ -1,0 +1,81 @@
+"""`drunet train` in-process: the run folder, flag overrides and user errors."""
+
+from __future__ import annotations
+
+import csv
+
+import yaml
+
+from drunet.cli.main import app
+from drunet.engine.checkpoint import read_weights
+
+
+def test_train_writes_a_complete_run_folder(trained_run) -> None:
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.yaml", "metrics.csv", "best.safetensors", "last.safetensors"} <= names
+    rows = list(csv.DictReader((trained_run / "metrics.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1"]
+    assert 0.0 <= float(rows[0]["dice"]) <= 1.0
+    config = yaml.safe_load((trained_run / "config.yaml").read_text())
+    assert config["model"]["in_channels"] == 1  # inferred from the grayscale images
+    assert config["model"]["num_classes"] == 2
+    assert config["model"]["params"]["init_features"] == 4  # from the YAML file
+    _, stored = read_weights(trained_run / "best.safetensors")
+    assert stored.model.params == config["model"]["params"]
+    assert stored.data.mean == config["data"]["mean"]
+
+
+def test_flags_override_the_config_file(runner, tiny_data, tiny_config, tmp_path) -> None:
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config), "--epochs", "2"]
+    result = runner.invoke(
+        app, [*args, "--batch-size", "3", "--runs-dir", str(tmp_path), "--name", "r"]
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert config["train"]["epochs"] == 2 and config["data"]["batch_size"] == 3
+    assert len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 3  # header + 2
+    assert "best validation dice" in result.output
+
+
+def test_existing_run_name_is_refused_and_kept(runner, trained_run, tiny_data, tiny_config) -> None:
+    before = (trained_run / "best.safetensors").read_bytes()
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config)]
+    result = runner.invoke(app, [*args, "--runs-dir", str(trained_run.parent), "--name", "tiny"])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "Traceback" not in result.output
+    assert (trained_run / "best.safetensors").read_bytes() == before
+
+
+def test_missing_data_folder_is_named(runner, tmp_path) -> None:
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(app, ["train", "--data", str(missing), "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nowhere" in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())  # no half-made run folder
+
+
+def test_no_data_says_how_to_pass_it(runner, tmp_path) -> None:
+    result = runner.invoke(app, ["train", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--data" in result.output
+
+
+def test_unknown_config_key_is_named(runner, tiny_data, tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epocs: 3\n")
+    result = runner.invoke(app, ["train", "--data", str(tiny_data), "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "train.epocs" in result.output and str(bad) in result.output
+
+
+def test_unknown_model_lists_choices(runner, tiny_data, tiny_config, tmp_path) -> None:
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config), "--model", "resnet"]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "resnet" in result.output and "unet_resnet34" in result.output
+
+
+def test_debug_shows_the_traceback(runner, tmp_path) -> None:
+    result = runner.invoke(app, ["--debug", "train", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+    assert result.exception is not None  # re-raised instead of printed as one line
