@@ -56,7 +56,15 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], ExperimentC
         raise DrunetError(
             f"{path} holds weights but no drunet configuration; it was not written by drunet"
         )
-    config = config_from_dict(json.loads(metadata[CONFIG_KEY]), source=f"{path} metadata")
+    try:
+        config_data = json.loads(metadata[CONFIG_KEY])
+    except json.JSONDecodeError as err:
+        raise DrunetError(
+            f"{path} holds a damaged drunet configuration ({err}); re-export the weights"
+        ) from None
+    if not isinstance(config_data, dict):
+        raise DrunetError(f"{path} holds a damaged drunet configuration (not a mapping)")
+    config = config_from_dict(config_data, source=f"{path} metadata")
     return state, config
 
 

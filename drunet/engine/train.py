@@ -78,6 +78,12 @@ def prepare_config(config: ExperimentConfig) -> tuple[ExperimentConfig, list, li
         )
     if model.num_classes is None:
         model.num_classes = max(info.num_classes, 2)
+    elif model.num_classes < info.num_classes:
+        # Otherwise the loss fails mid-training with a ValueError about target values.
+        raise DrunetError(
+            f"model.num_classes is {model.num_classes} but the masks in {data.root} hold class "
+            f"indices up to {info.num_classes - 1}; remove the setting to infer it"
+        )
     if data.mean is None or data.std is None:
         data.mean, data.std = list(info.mean), list(info.std)
     return config, train_pairs, val_pairs
@@ -142,9 +148,13 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     log.info("run folder %s", run_dir)
     monitor = config.train.monitor
     best = {"epoch": 0, "score": -1.0}
+    history: list[EpochRecord] = []
 
+    # The callback must not reference ``trainer``: that cycle would leave the persistent loader
+    # workers to the cyclic garbage collector, whose shutdown of them hangs for 5 s.
     def on_epoch_end(record: EpochRecord) -> None:
-        write_metrics_csv(run_dir / runs.METRICS, trainer.history)
+        history.append(record)
+        write_metrics_csv(run_dir / runs.METRICS, history)
         save_config_and_weights(run_dir, runs.LAST, model, config)
         if record.scores[monitor] > best["score"]:
             best.update(epoch=record.epoch, score=record.scores[monitor])
@@ -163,4 +173,4 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
         on_epoch_end=on_epoch_end,
     )
     trainer.fit(config.train.epochs)
-    return RunResult(run_dir, int(best["epoch"]), float(best["score"]), trainer.history, config)
+    return RunResult(run_dir, int(best["epoch"]), float(best["score"]), history, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,15 +31,23 @@ def collect_inputs(target: str | Path) -> list[Path]:
     """An image file, or every image in a folder (sorted), or a glob pattern."""
     path = Path(target)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Like find_pairs: skip hidden files (e.g. macOS "._scan.png") and folders.
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
         if not files:
             raise DrunetError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
         return files
     if path.is_file():
         return [path]
-    matches = sorted(Path().glob(str(target))) if any(c in str(target) for c in "*?[") else []
-    if matches:
-        return [p for p in matches if p.is_file()]
+    # glob.glob, not Path().glob: the latter rejects absolute patterns such as /data/*.png.
+    pattern = str(target)
+    is_glob = any(c in pattern for c in "*?[")
+    files = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file()) if is_glob else []
+    if files:
+        return files
     raise DrunetError(f"{target}: no such image file, folder or glob match")
 
 

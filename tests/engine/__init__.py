@@ -1,0 +1,1 @@
+"""Tests of drunet.engine: checkpoints, run folders, history, devices, the trainer, train()."""

@@ -1,0 +1,289 @@
+"""``train(config)`` end to end on tiny synthetic data: run folder, best/last, reproducibility."""
+
+from __future__ import annotations
+
+import csv
+import gc
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from drunet.config import ExperimentConfig, config_from_dict, load_config
+from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, split_pairs
+from drunet.engine.checkpoint import load_model, read_weights
+from drunet.engine.device import select_precision
+from drunet.engine.train import RunResult, make_loaders, prepare_config, seed_everything, train
+from drunet.engine.trainer import Trainer
+from drunet.errors import DrunetError
+from drunet.losses import make_loss
+
+SIZES = ((48, 48), (64, 40))
+
+
+@pytest.fixture(scope="module")
+def binary_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_synthetic(
+        tmp_path_factory.mktemp("binary") / "data", num_images=6, sizes=SIZES, seed=0
+    )
+
+
+def tiny_config(root: Path | None, runs_dir: Path, **sections: dict[str, Any]) -> ExperimentConfig:
+    """A config that trains in well under a second; ``sections`` override per section."""
+    raw: dict[str, Any] = {
+        "name": None,
+        "runs_dir": str(runs_dir),
+        "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
+        "data": {"root": None if root is None else str(root), "patch_size": 32, "batch_size": 2},
+        "train": {"epochs": 2, "steps_per_epoch": 2, "device": "cpu", "lr": 0.01, "seed": 3},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            raw[section] = {**raw.get(section, {}), **values}
+        else:
+            raw[section] = values
+    return config_from_dict(raw)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def run(binary_data: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    runs_dir = tmp_path_factory.mktemp("runs")
+    return train(tiny_config(binary_data, runs_dir, name="tiny", train={"warmup_epochs": 1}))
+
+
+# ---------------------------------------------------------------- the run folder
+
+
+def test_run_folder_holds_config_metrics_and_weights(run: RunResult) -> None:
+    assert run.run_dir.name == "tiny"
+    assert sorted(p.name for p in run.run_dir.iterdir()) == [
+        "best.safetensors",
+        "config.yaml",
+        "last.safetensors",
+        "metrics.csv",
+    ]
+    assert run.best_weights == run.run_dir / "best.safetensors"
+
+
+def test_config_yaml_holds_what_the_data_decided(run: RunResult, binary_data: Path) -> None:
+    config = load_config(run.run_dir / "config.yaml")
+    assert config.model.in_channels == 1
+    assert config.model.num_classes == 2
+    assert config.model.out_channels == 1
+    assert config.name == "tiny"
+    train_pairs, _ = split_pairs(find_pairs(binary_data), 0.2, 0)
+    info = inspect_pairs(train_pairs)
+    assert config.data.mean == pytest.approx(info.mean)
+    assert config.data.std == pytest.approx(info.std)
+    assert 0.0 < config.data.mean[0] < 1.0 and config.data.std[0] > 0.0
+    assert config == run.config
+    assert read_weights(run.run_dir / "best.safetensors")[1] == config
+    assert read_weights(run.run_dir / "last.safetensors")[1] == config
+
+
+def test_metrics_csv_has_one_row_per_epoch(run: RunResult) -> None:
+    rows = read_metrics(run.run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train_loss", "val_loss", "lr", "seconds", "dice", "iou", "dice_1"} <= set(rows[0])
+    for row, record in zip(rows, run.history, strict=True):
+        assert float(row["dice"]) == pytest.approx(record.scores["dice"], rel=1e-5)
+        assert float(row["val_loss"]) == pytest.approx(record.val_loss, rel=1e-5)
+        assert 0.0 <= float(row["dice"]) <= 1.0
+    # lr 0.01, one warm-up epoch of 2 steps: epoch 1 starts at 1/2 of it, epoch 2 at the peak.
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.005, 0.01])
+
+
+def test_best_score_is_the_best_dice_in_the_csv(run: RunResult) -> None:
+    dice = [float(r["dice"]) for r in read_metrics(run.run_dir)]
+    assert run.best_score == pytest.approx(max(dice), rel=1e-5)
+    assert run.best_epoch == dice.index(max(dice)) + 1
+
+
+def test_best_weights_reproduce_the_best_score(run: RunResult) -> None:
+    model, config = load_model(run.best_weights)
+    _, train_pairs, val_pairs = prepare_config(config)
+    _, val_loader = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    precision = select_precision(torch.device("cpu"), amp=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    trainer = Trainer(model, make_loss(2), optimizer, scheduler, [], val_loader, 2, precision)
+    _, scores = trainer.validate()
+    assert scores["dice"] == pytest.approx(run.best_score, abs=1e-9)
+
+
+# ---------------------------------------------------------------- which epoch is best
+
+
+def _script_validation(monkeypatch: pytest.MonkeyPatch, scores: list[dict[str, float]]) -> list:
+    """Make validation return ``scores`` epoch by epoch and snapshot the weights it saw."""
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def validate(self: Trainer) -> tuple[float, dict[str, float]]:
+        snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        return 0.5, dict(scores[len(snapshots) - 1])
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+    return snapshots
+
+
+def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "best_epoch", "best_score"), [("dice", 2, 0.7), ("iou", 1, 0.6)]
+)
+def test_best_weights_are_the_best_epochs_weights(
+    binary_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    monitor: str,
+    best_epoch: int,
+    best_score: float,
+) -> None:
+    scripted = [
+        {"dice": 0.3, "iou": 0.6},
+        {"dice": 0.7, "iou": 0.2},
+        {"dice": 0.5, "iou": 0.4},
+    ]
+    snapshots = _script_validation(monkeypatch, scripted)
+    config = tiny_config(binary_data, tmp_path, train={"epochs": 3, "monitor": monitor})
+    result = train(config)
+    assert (result.best_epoch, result.best_score) == (best_epoch, best_score)
+    assert [float(r[monitor]) for r in read_metrics(result.run_dir)] == [
+        s[monitor] for s in scripted
+    ]
+    best, _ = read_weights(result.best_weights)
+    last, _ = read_weights(result.run_dir / "last.safetensors")
+    assert _same_state(best, snapshots[best_epoch - 1])
+    assert _same_state(last, snapshots[2])
+    assert not _same_state(best, last)
+
+
+# ---------------------------------------------------------------- reproducibility
+
+
+def test_seeded_training_is_reproducible(binary_data: Path, tmp_path: Path) -> None:
+    first = train(tiny_config(binary_data, tmp_path))
+    second = train(tiny_config(binary_data, tmp_path))
+    other_seed = train(tiny_config(binary_data, tmp_path, train={"seed": 4}))
+    # Automatic names never collide, and the stored config names the folder it lives in.
+    assert len({first.run_dir, second.run_dir, other_seed.run_dir}) == 3
+    assert first.run_dir.name.endswith("-drunet")
+    assert load_config(first.run_dir / "config.yaml").name == first.run_dir.name
+
+    a, _ = read_weights(first.run_dir / "last.safetensors")
+    b, _ = read_weights(second.run_dir / "last.safetensors")
+    c, _ = read_weights(other_seed.run_dir / "last.safetensors")
+    assert _same_state(a, b)
+    assert not _same_state(a, c)
+    losses = [[r.train_loss for r in res.history] for res in (first, second)]
+    assert losses[0] == losses[1]
+
+
+def test_seeded_training_with_a_loader_worker_is_reproducible(
+    binary_data: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(binary_data, tmp_path, data={"num_workers": 1}, train={"epochs": 1})
+    gc.collect()
+    gc.disable()
+    try:
+        first = train(config)
+        # Freed by reference counting: a cycle would leave the persistent workers to the cyclic
+        # collector, whose shutdown of them waits 5 s for each loader.
+        alive = [o for o in gc.get_objects() if type(o) is DataLoader]
+    finally:
+        gc.enable()
+    assert alive == []
+    second = train(config)
+    a, _ = read_weights(first.run_dir / "last.safetensors")
+    b, _ = read_weights(second.run_dir / "last.safetensors")
+    assert _same_state(a, b)
+
+
+def test_seed_everything_returns_a_seeded_generator() -> None:
+    first = torch.randint(0, 1000, (5,), generator=seed_everything(7))
+    second = torch.randint(0, 1000, (5,), generator=seed_everything(7))
+    assert torch.equal(first, second)
+    seed_everything(7)
+    a = torch.rand(3)
+    seed_everything(7)
+    assert torch.equal(a, torch.rand(3))
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_path: Path) -> None:
+    config, train_pairs, val_pairs = prepare_config(tiny_config(binary_data, tmp_path))
+    assert (len(train_pairs), len(val_pairs)) == (5, 1)  # round(6 × 0.2) = 1 validation image
+    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    batches = list(train_loader)
+    assert len(train_loader) == len(batches) == 2
+    assert all(x.shape == (2, 1, 32, 32) and y.shape == (2, 32, 32) for x, y in batches)
+    (x, y), *rest = list(val_loader)
+    assert rest == [] and x.shape[:2] == (1, 1) and tuple(x.shape[2:]) in SIZES
+
+    config.train.steps_per_epoch = None  # one pass: 5 images in full batches of 2
+    train_loader, _ = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    assert len(train_loader) == len(list(train_loader)) == 2
+
+
+# ---------------------------------------------------------------- user mistakes
+
+
+def test_in_channels_mismatch_is_an_error(binary_data: Path, tmp_path: Path) -> None:
+    config = tiny_config(binary_data, tmp_path / "runs", model={"in_channels": 3})
+    with pytest.raises(DrunetError, match=r"model\.in_channels is 3 .* 1 channel"):
+        train(config)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_too_few_classes_is_an_error(tmp_path: Path) -> None:
+    data = make_synthetic(tmp_path / "data", num_images=4, num_classes=3, sizes=SIZES, seed=1)
+    config = tiny_config(data, tmp_path / "runs", model={"num_classes": 2})
+    with pytest.raises(DrunetError, match=r"model\.num_classes is 2 .* up to 2"):
+        train(config)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_root_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DrunetError, match="no training data"):
+        train(tiny_config(None, tmp_path / "runs"))
+
+
+def test_existing_run_name_is_an_error_and_is_kept(binary_data: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("keep me")
+    with pytest.raises(DrunetError, match="already exists"):
+        train(tiny_config(binary_data, tmp_path, name="taken"))
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
+
+
+# ---------------------------------------------------------------- multi-class
+
+
+def test_multiclass_rgb_data_trains_one_logit_per_class(tmp_path: Path) -> None:
+    data = make_synthetic(
+        tmp_path / "data", num_images=6, num_classes=3, sizes=SIZES, channels=3, seed=2
+    )
+    result = train(tiny_config(data, tmp_path / "runs", train={"epochs": 1}))
+    config = load_config(result.run_dir / "config.yaml")
+    assert (config.model.in_channels, config.model.num_classes) == (3, 3)
+    assert len(config.data.mean) == len(config.data.std) == 3
+    state, _ = read_weights(result.best_weights)
+    assert state["head.weight"].shape == (3, 4, 1, 1)
+    assert state["stem.0.0.weight"].shape == (4, 3, 3, 3)
+    model, _ = load_model(result.best_weights)
+    assert model(torch.zeros(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+    rows = read_metrics(result.run_dir)
+    assert len(rows) == 1 and {"dice_0", "dice_1", "dice_2", "iou_2"} <= set(rows[0])
+    mean_fg = (float(rows[0]["dice_1"]) + float(rows[0]["dice_2"])) / 2
+    assert float(rows[0]["dice"]) == pytest.approx(mean_fg, abs=2e-6)

@@ -1,0 +1,1 @@
+"""Tests of drunet.inference: the predictor, file prediction and overlays."""

@@ -1,0 +1,179 @@
+"""File prediction: collecting inputs, never clobbering them, masks and overlays on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from drunet.config import config_from_dict
+from drunet.datasets import read_image, read_mask, write_image
+from drunet.errors import DrunetError
+from drunet.inference import Predictor, collect_inputs, overlay, predict_files
+from drunet.inference.files import check_no_clobber, output_paths
+
+
+class MinusHalf(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - 0.5  # foreground where image / 255 > 0.5
+
+
+@pytest.fixture
+def predictor() -> Predictor:
+    config = config_from_dict(
+        {"model": {"in_channels": 1, "num_classes": 2}, "data": {"mean": [0.0], "std": [1.0]}}
+    )
+    return Predictor(MinusHalf(), config)
+
+
+def _touch(folder: Path, *names: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / name for name in names]
+    for path in paths:
+        path.write_bytes(b"x")
+    return paths
+
+
+# ---------------------------------------------------------------- collect_inputs
+
+
+def test_collect_a_single_file(tmp_path: Path) -> None:
+    (path,) = _touch(tmp_path, "scan.tif")
+    assert collect_inputs(path) == [path]
+    assert collect_inputs(str(path)) == [path]
+
+
+def test_collect_a_folder_keeps_only_images_sorted(tmp_path: Path) -> None:
+    _touch(tmp_path, "b.png", "a.TIF", "c.jpeg", "notes.txt", "d.bmp", "data.csv", "e.jpg")
+    _touch(tmp_path, "._b.png", ".hidden.png")  # macOS resource forks, hidden files
+    (tmp_path / "sub.png").mkdir()
+    found = collect_inputs(tmp_path)
+    assert [p.name for p in found] == ["a.TIF", "b.png", "c.jpeg", "d.bmp", "e.jpg"]
+
+
+def test_collect_a_folder_without_images_is_an_error(tmp_path: Path) -> None:
+    _touch(tmp_path, "notes.txt")
+    with pytest.raises(DrunetError, match="no images in") as info:
+        collect_inputs(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_collect_a_relative_glob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _touch(tmp_path / "imgs", "x2.png", "x1.png", "y1.png", "x3.tif")
+    monkeypatch.chdir(tmp_path)
+    assert collect_inputs("imgs/x*.png") == [Path("imgs/x1.png"), Path("imgs/x2.png")]
+
+
+def test_collect_an_absolute_glob(tmp_path: Path) -> None:
+    _touch(tmp_path, "x2.png", "x1.png", "y1.png")
+    (tmp_path / "x9.png").mkdir()  # folders matching the pattern are skipped
+    assert collect_inputs(str(tmp_path / "x?.png")) == [tmp_path / "x1.png", tmp_path / "x2.png"]
+
+
+@pytest.mark.parametrize("target", ["missing.png", "nothing-*.png", "missing-folder/"])
+def test_collect_nothing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DrunetError, match="no such image file, folder or glob match") as info:
+        collect_inputs(target)
+    assert target in str(info.value)
+
+
+# ---------------------------------------------------------------- check_no_clobber
+
+
+def test_output_names() -> None:
+    assert output_paths(Path("in/a.tif"), Path("out")) == (
+        Path("out/a_mask.png"),
+        Path("out/a_overlay.png"),
+    )
+
+
+def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:
+    inputs = _touch(tmp_path, "a.png", "a_mask.png")
+    with pytest.raises(DrunetError, match="would overwrite the input") as info:
+        check_no_clobber(inputs, tmp_path)
+    assert "a_mask.png" in str(info.value)
+
+
+def test_refuses_inputs_that_share_a_stem(tmp_path: Path) -> None:
+    inputs = _touch(tmp_path, "a.png", "a.tif")
+    with pytest.raises(DrunetError, match="same name stem") as info:
+        check_no_clobber(inputs, tmp_path / "out")
+    assert "a.png" in str(info.value) and "a.tif" in str(info.value)
+
+
+def test_same_stem_in_different_folders_collides_too(tmp_path: Path) -> None:
+    inputs = _touch(tmp_path / "one", "a.png") + _touch(tmp_path / "two", "a.png")
+    with pytest.raises(DrunetError, match="same name stem"):
+        check_no_clobber(inputs, tmp_path / "out")
+
+
+def test_distinct_outputs_are_accepted(tmp_path: Path) -> None:
+    inputs = _touch(tmp_path, "a.png", "b.png")
+    check_no_clobber(inputs, tmp_path)  # writing next to the inputs is fine
+    check_no_clobber(inputs, tmp_path / "out")
+
+
+def test_predict_files_checks_before_writing_anything(tmp_path: Path, predictor) -> None:
+    a = tmp_path / "a.png"
+    write_image(a, np.zeros((4, 4), np.uint8))
+    (b,) = _touch(tmp_path, "a.tif")
+    with pytest.raises(DrunetError, match="same name stem"):
+        predict_files(predictor, [a, b], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- predict_files
+
+
+def test_predict_files_writes_masks_and_overlays_and_skips_bad_files(
+    tmp_path: Path, predictor: Predictor
+) -> None:
+    rng = np.random.default_rng(0)
+    images = {
+        "first": rng.integers(0, 256, size=(13, 17), dtype=np.uint8),
+        "second": rng.integers(0, 256, size=(20, 9), dtype=np.uint8),
+    }
+    inputs = []
+    for stem, image in images.items():
+        write_image(tmp_path / "in" / f"{stem}.png", image)
+        inputs.append(tmp_path / "in" / f"{stem}.png")
+    bad = tmp_path / "in" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing useful")
+    inputs.insert(1, bad)
+    done: list[Path] = []
+
+    report = predict_files(predictor, inputs, tmp_path / "out", on_done=done.append)
+
+    assert done == inputs
+    assert list(report.failed) == [bad]
+    assert "broken.png" in report.failed[bad]
+    out = tmp_path / "out"
+    assert report.written == [out / "first_mask.png", out / "second_mask.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "first_mask.png",
+        "first_overlay.png",
+        "second_mask.png",
+        "second_overlay.png",
+    ]
+    for stem, image in images.items():
+        mask = read_mask(out / f"{stem}_mask.png")
+        expected = predictor.predict(image)
+        np.testing.assert_array_equal(mask, expected)
+        np.testing.assert_array_equal(mask, (image / 255 > 0.5).astype(np.uint8))
+        shown = read_image(out / f"{stem}_overlay.png")
+        assert shown.shape == (*image.shape, 3)
+        np.testing.assert_array_equal(shown, overlay(image[:, :, None], expected, 2))
+
+
+def test_predict_files_records_wrong_channel_counts(tmp_path: Path, predictor: Predictor) -> None:
+    path = tmp_path / "rgb.png"
+    write_image(path, np.zeros((5, 5, 3), np.uint8))
+    report = predict_files(predictor, [path], tmp_path / "out")
+    assert report.written == []
+    assert "3 channel" in report.failed[path]

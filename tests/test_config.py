@@ -1,0 +1,198 @@
+"""Experiment configuration: shipped files load, bad keys and values are named, YAML round-trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drunet.config import (
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+from drunet.errors import ConfigError, DrunetError
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_the_repository_ships_config_files() -> None:
+    assert {p.name for p in CONFIGS} >= {"default.yaml", "baseline.yaml"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    config = load_config(path)
+    assert isinstance(config, ExperimentConfig)
+    assert config.model.name in {"drunet", "unet_resnet34"}
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_default_config_values() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+    assert config.model.name == "drunet"
+    assert config.model.params == {"init_features": 32, "depth": 4}
+    assert config.model.in_channels is None and config.model.num_classes is None
+    assert config.data.root is None
+    assert config.runs_dir == Path("runs")
+    assert config.data.patch_size == 256 and config.train.epochs == 20
+    assert config.train.lr == pytest.approx(1e-3)
+    assert config.train.device == "auto" and config.train.monitor == "dice"
+
+
+def test_baseline_config_selects_the_smp_unet() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "baseline.yaml")
+    assert config.model.name == "unet_resnet34"
+    assert config.model.params == {"encoder_name": "resnet34", "encoder_weights": None}
+
+
+def test_empty_dict_gives_the_documented_defaults() -> None:
+    config = config_from_dict({})
+    assert config.name is None
+    assert config.data.val_fraction == 0.2 and config.data.batch_size == 4
+    assert config.train.epochs == 20 and config.train.warmup_epochs == 0
+    assert config.train.steps_per_epoch is None and config.train.amp is True
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"nmae": "x"}, "nmae"),
+        ({"train": {"lrr": 0.1}}, "train.lrr"),
+        ({"data": {"patchsize": 64}}, "data.patchsize"),
+        ({"model": {"classes": 3}}, "model.classes"),
+    ],
+)
+def test_unknown_keys_are_errors_naming_the_key(data: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"unknown key '{key}'"):
+        config_from_dict(data)
+
+
+def test_every_bad_key_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"lrr": 1, "epochs": 0}, "extra": 1})
+    message = str(info.value)
+    assert "unknown key 'train.lrr'" in message
+    assert "unknown key 'extra'" in message
+    assert "'train.epochs'" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "value"),
+    [
+        ({"train": {"epochs": 0}}, "train.epochs", "0"),
+        ({"train": {"lr": -0.1}}, "train.lr", "-0.1"),
+        ({"train": {"lr": 0}}, "train.lr", "0"),
+        ({"data": {"patch_size": 8}}, "data.patch_size", "8"),
+        ({"data": {"val_fraction": 1.0}}, "data.val_fraction", "1.0"),
+        ({"data": {"batch_size": "four"}}, "data.batch_size", "'four'"),
+        ({"train": {"device": "tpu"}}, "train.device", "'tpu'"),
+        ({"train": {"monitor": "loss"}}, "train.monitor", "'loss'"),
+        ({"train": {"epochs": 2.5}}, "train.epochs", "2.5"),
+        ({"model": {"num_classes": 1}}, "model.num_classes", "1"),
+        ({"model": {"in_channels": 0}}, "model.in_channels", "0"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_value(data: dict, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data, source="exp.yaml")
+    message = str(info.value)
+    assert message.startswith("invalid configuration in exp.yaml: ")
+    assert f"'{key}'" in message
+    assert f"(got {value})" in message
+
+
+def test_config_error_is_a_drunet_error() -> None:
+    assert issubclass(ConfigError, DrunetError)
+
+
+def test_assignment_is_validated_too() -> None:
+    config = config_from_dict({})
+    with pytest.raises(ValueError):
+        config.train.epochs = 0
+    assert config.train.epochs == 20
+
+
+def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("train:\n  epochs: [1, 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["- 1\n- 2\n", "just a string\n", "42\n"])
+def test_non_mapping_yaml_names_the_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be a mapping") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_bad_key_in_a_file_names_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("train:\n  lrr: 0.1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "unknown key 'train.lrr'" in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match="cannot read config") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert load_config(path) == ExperimentConfig()
+
+
+def test_save_then_load_round_trips(tmp_path: Path) -> None:
+    config = ExperimentConfig(
+        name="exp-1",
+        runs_dir=tmp_path / "runs",
+        model=ModelConfig(
+            name="drunet", in_channels=3, num_classes=4, params={"init_features": 8, "depth": 3}
+        ),
+        data=DataConfig(
+            root=tmp_path / "data",
+            val_fraction=0.25,
+            patch_size=96,
+            mean=[0.1, 0.2, 0.30000000000000004],
+            std=[0.5, 0.25, 1 / 3],
+        ),
+        train=TrainConfig(epochs=7, lr=3e-4, steps_per_epoch=5, device="cpu", amp=False),
+    )
+    path = tmp_path / "sub" / "config.yaml"
+    save_config(config, path)
+    loaded = load_config(path)
+    assert loaded == config
+    assert loaded.data.std[2] == 1 / 3  # floats survive YAML exactly
+    assert isinstance(loaded.data.root, Path)
+
+
+def test_config_to_dict_is_plain_data(tmp_path: Path) -> None:
+    config = config_from_dict({"data": {"root": str(tmp_path)}})
+    data = config_to_dict(config)
+    assert data["data"]["root"] == str(tmp_path)
+    assert data["runs_dir"] == "runs"
+    assert config_from_dict(data) == config
+
+
+@pytest.mark.parametrize(("num_classes", "out_channels"), [(2, 1), (3, 3), (5, 5), (17, 17)])
+def test_out_channels(num_classes: int, out_channels: int) -> None:
+    assert ModelConfig(num_classes=num_classes).out_channels == out_channels
+
+
+def test_out_channels_without_classes_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="model.num_classes"):
+        _ = ModelConfig().out_channels
