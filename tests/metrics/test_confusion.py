@@ -1,4 +1,5 @@
-"""Metrics: hand-computed confusion matrices and scores, the empty rule, smp parity, a property."""
+"""Confusion matrices and ConfusionMeter: hand-computed counts and scores, the empty rule,
+smp parity, a property."""
 
 from __future__ import annotations
 
@@ -48,6 +49,19 @@ def test_logits_to_labels_multiclass() -> None:
         logits_to_labels(logits[0])
 
 
+def test_logits_to_labels_modes() -> None:
+    logits = torch.tensor([[[[-1.0, 2.0]], [[0.5, 0.0]]]])  # (1, 2, 1, 2)
+    assert logits_to_labels(logits, mode="multilabel").tolist() == [[[[0, 1]], [[1, 0]]]]
+    assert logits_to_labels(logits, mode="multiclass").tolist() == [[[1, 0]]]
+    assert logits_to_labels(logits[:, :1], mode="binary").tolist() == [[[0, 1]]]
+    with pytest.raises(ValueError, match=r"mode='binary' needs logits with one channel"):
+        logits_to_labels(logits, mode="binary")
+    with pytest.raises(ValueError, match=r"mode='multiclass' needs logits with C >= 2"):
+        logits_to_labels(logits[:, :1], mode="multiclass")
+    with pytest.raises(ValueError, match="mode must be one of auto, binary, multiclass"):
+        logits_to_labels(logits, mode="sigmoid")
+
+
 def test_confusion_matrix_by_hand() -> None:
     matrix = confusion_matrix(PRED_3X3, TARGET_3X3, num_classes=3, ignore_index=IGNORE)
     assert matrix.dtype == torch.int64
@@ -66,10 +80,16 @@ def test_scores_by_hand() -> None:
     # Means over the foreground classes 1 and 2 only.
     assert scores.mean_dice == pytest.approx(0.8)
     assert scores.mean_iou == pytest.approx(2 / 3)
+    assert scores.mean_precision == pytest.approx(5 / 6)  # (2/3 + 1) / 2
+    assert scores.mean_recall == pytest.approx(5 / 6)  # (1 + 2/3) / 2
+    assert scores.reduction == "macro"
     assert scores.as_dict() == pytest.approx(
-        {"dice": 0.8, "iou": 2 / 3, "dice_0": 2 / 3, "dice_1": 0.8, "dice_2": 0.8}
+        {"dice": 0.8, "iou": 2 / 3, "precision": 5 / 6, "recall": 5 / 6}
+        | {"dice_0": 2 / 3, "dice_1": 0.8, "dice_2": 0.8}
         | {"iou_0": 0.5, "iou_1": 2 / 3, "iou_2": 2 / 3}
     )
+    # The trainer and plots read these keys; their order is the CSV's column order.
+    assert list(scores.as_dict())[:4] == ["dice", "iou", "precision", "recall"]
 
 
 def test_ignore_index_changes_the_scores() -> None:
