@@ -53,17 +53,29 @@ class DataConfig(_Section):
 
 
 class TrainConfig(_Section):
-    """Optimisation and the training loop."""
+    """Optimisation, precision switches and the training loop."""
 
     epochs: int = Field(default=20, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
+    momentum: float = Field(default=0.99, ge=0, lt=1)  # SGD (Nesterov) only
+    schedule: Literal["cosine", "poly", "constant"] = "cosine"
     warmup_epochs: int = Field(default=0, ge=0)
+    min_lr_ratio: float = Field(default=0.01, ge=0, le=1)  # cosine floor, as a share of lr
+    poly_power: float = Field(default=0.9, gt=0)
+    grad_clip: float | None = Field(default=None, gt=0)  # max global gradient norm
+    accumulate: int = Field(default=1, ge=1)  # batches per optimiser step
     steps_per_epoch: int | None = Field(default=None, ge=1)  # None: one pass over the images
     seed: int = 0
+    deterministic: bool = False  # deterministic kernels (slower on GPU)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # mixed precision on CUDA only; CPU always trains in float32
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
+    cpu_bf16: bool = False  # bfloat16 autocast on CPU (opt-in: faster on CPUs with AMX/AVX512-BF16)
+    channels_last: bool = False  # NHWC memory format (helps tensor cores)
+    compile: bool = False  # torch.compile the model
     monitor: Literal["dice", "iou"] = "dice"
+    early_stopping: int | None = Field(default=None, ge=1)  # epochs without improvement
 
 
 class ExperimentConfig(_Section):
@@ -72,6 +84,8 @@ class ExperimentConfig(_Section):
     name: str | None = None  # run folder name; None → "<timestamp>-<model>"
     runs_dir: Path = Path("runs")
     model: ModelConfig = Field(default_factory=ModelConfig)
+    # Weighted loss terms, e.g. [{name: dice, weight: 1}, {name: ce, weight: 1}]; None → Dice + CE.
+    loss: list[dict[str, Any]] | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
@@ -107,6 +121,51 @@ def load_config(path: str | Path) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
     return config_from_dict(data, source=str(path))
+
+
+def _number(text: str) -> Any:
+    # PyYAML (YAML 1.1) reads "3e-4" as a string; users mean a number.
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) and re-validate everything.
+
+    ``train.lr=3e-4``, ``model.params.init_features=16``, ``data.root=/data/em``. An unknown
+    section or key is an error naming it, like a bad value.
+    """
+    data = config_to_dict(config)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"override {item!r} must look like key.sub=value (e.g. train.lr=0.01)"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str):
+            value = _number(value)
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None and isinstance(node, dict) and part in node:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"override {item!r}: unknown key '{'.'.join(parts[: depth + 1])}'"
+                )
+            node = child
+        node[parts[-1]] = value
+    return config_from_dict(data, source="overrides " + " ".join(overrides))
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
-from drunet.cli.progress import RichReporter
+from drunet.cli.progress import make_reporter
 from drunet.demo import run_demo
 
 
@@ -22,7 +22,7 @@ def demo_command(
     """Generate a synthetic dataset, train a small DRUNet on it, and predict a new image."""
     with user_errors():
         console.print(f"generating synthetic data in {out}/data and training a small DRUNet …")
-        with RichReporter(console) as reporter:
+        with make_reporter(console) as reporter:
             result = run_demo(out, epochs=epochs, seed=seed, reporter=reporter)
         run = result.run
         console.print(

@@ -15,6 +15,43 @@ from rich.progress import (
 from drunet.engine.history import EpochRecord
 
 
+class LineReporter:
+    """Quiet mode: no bars, one line per epoch — readable in CI logs."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __enter__(self) -> LineReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, loss: float) -> None:
+        pass
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        self.console.print(epoch_line(record), highlight=False, soft_wrap=True)
+
+
+def epoch_line(record: EpochRecord) -> str:
+    return (
+        f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss "
+        f"{record.val_loss:.4f}  val Dice {record.scores['dice']:.4f}  IoU "
+        f"{record.scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s"
+    )
+
+
+def make_reporter(console: Console, quiet: bool = False) -> RichReporter | LineReporter:
+    """Progress bars on a terminal; plain lines when quiet or when output is not a terminal."""
+    if quiet or not console.is_terminal:
+        return LineReporter(console)
+    return RichReporter(console)
+
+
 class RichReporter:
     """One bar per epoch (steps, running loss, ETA) and one summary line after it."""
 
@@ -56,10 +93,4 @@ class RichReporter:
         self.progress.update(self.task, advance=1, loss=self.total_loss / self.steps)
 
     def end_epoch(self, record: EpochRecord) -> None:
-        self.console.print(
-            f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss "
-            f"{record.val_loss:.4f}  val Dice {record.scores['dice']:.4f}  IoU "
-            f"{record.scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s",
-            highlight=False,
-            soft_wrap=True,
-        )
+        self.console.print(epoch_line(record), highlight=False, soft_wrap=True)

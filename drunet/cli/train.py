@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
-from drunet.cli.progress import RichReporter
-from drunet.config import ExperimentConfig, load_config
-from drunet.engine.train import train
+from drunet.cli.progress import make_reporter
+from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.engine.train import resume, train
+from drunet.errors import DrunetError
 from drunet.models import model_names
 
 
@@ -25,38 +26,73 @@ def train_command(
     model: Annotated[
         str | None, typer.Option(help=f"Model to train: {', '.join(model_names())}.")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Number of epochs.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Number of epochs (with --resume: the new total).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Patches per batch.")] = None,
-    lr: Annotated[float | None, typer.Option(min=0, help="Peak learning rate (AdamW).")] = None,
-    patch_size: Annotated[int | None, typer.Option(min=16, help="Training patch side.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    patch_size: Annotated[int | None, typer.Option(help="Training patch side in pixels.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where run folders go.")] = None,
     name: Annotated[
         str | None, typer.Option(help="Run folder name (default: timestamp-model); never reused.")
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override any config key: --set train.optimizer=sgd --set model.params.depth=3",
+        ),
+    ] = None,
+    resume_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Continue this run folder from its last epoch (--epochs may raise)."
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars: one line per epoch (CI logs).")
+    ] = False,
 ) -> None:
     """Train a segmentation model on a folder of images and masks.
 
-    Writes runs/<name>/ with config.yaml, metrics.csv and best/last weights (.safetensors).
+    Writes runs/<name>/ with config.yaml, metrics.csv, progress.png, best/last weights
+    (.safetensors) and state.pt (for --resume).
     """
     with user_errors():
-        cfg = load_config(config) if config is not None else ExperimentConfig()
-        for section, key, value in (
-            (cfg.data, "root", data),
-            (cfg.model, "name", model),
-            (cfg.train, "epochs", epochs),
-            (cfg.data, "batch_size", batch_size),
-            (cfg.train, "lr", lr),
-            (cfg.data, "patch_size", patch_size),
-            (cfg, "runs_dir", runs_dir),
-            (cfg, "name", name),
-        ):
-            if value is not None:
-                setattr(section, key, value)
-        with RichReporter(console) as reporter:
-            result = train(cfg, reporter=reporter)
+        if resume_dir is not None:
+            ignored = [flag for flag, value in _resume_ignored(locals()) if value]
+            if ignored:
+                raise DrunetError(
+                    f"--resume continues the run with its stored config; {', '.join(ignored)} "
+                    "cannot change it (only --epochs can raise the total)"
+                )
+            with make_reporter(console, quiet) as reporter:
+                result = resume(resume_dir, epochs=epochs, reporter=reporter)
+        else:
+            cfg = load_config(config) if config is not None else ExperimentConfig()
+            flags = {
+                "data.root": data,
+                "model.name": model,
+                "train.epochs": epochs,
+                "data.batch_size": batch_size,
+                "train.lr": lr,
+                "data.patch_size": patch_size,
+                "runs_dir": runs_dir,
+                "name": name,
+            }
+            overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+            cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+            with make_reporter(console, quiet) as reporter:
+                result = train(cfg, reporter=reporter)
+        stopped = " (early stopping)" if result.stopped_early else ""
         console.print(
-            f"best validation {cfg.train.monitor} [bold]{result.best_score:.4f}[/] at epoch "
-            f"{result.best_epoch}; weights: {result.best_weights}",
+            f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/] at "
+            f"epoch {result.best_epoch}{stopped}; weights: {result.best_weights}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _resume_ignored(args: dict) -> list[tuple[str, object]]:
+    names = ("data", "config", "model", "batch_size", "lr", "patch_size", "runs_dir", "name")
+    return [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]

@@ -34,11 +34,17 @@ def select_device(requested: str = "auto") -> torch.device:
 
 
 def select_precision(
-    device: torch.device, amp: bool, bf16_supported: bool | None = None
+    device: torch.device,
+    amp: bool,
+    bf16_supported: bool | None = None,
+    cpu_bf16: bool = False,
 ) -> Precision:
     """Mixed precision on CUDA only: bfloat16 where the GPU supports it (no scaler needed, same
     exponent range as float32), else float16 with a GradScaler against underflow. CPU: float32.
-    ``bf16_supported`` is injectable so tests can cover both CUDA branches on CPU."""
+    ``bf16_supported`` is injectable so tests can cover both CUDA branches on CPU.
+    ``cpu_bf16`` opts in to bfloat16 autocast on CPU."""
+    if device.type == "cpu" and cpu_bf16:
+        return Precision(device, torch.bfloat16, False)
     if device.type != "cuda" or not amp:
         return Precision(device, None, False)
     if bf16_supported is None:

@@ -63,6 +63,7 @@ def save_state(
     path: str | Path,
     *,
     epoch: int,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
@@ -74,6 +75,9 @@ def save_state(
     """Everything but the weights needed to continue after ``epoch`` (atomic write)."""
     payload = {
         "epoch": epoch,
+        # The weights again, so one atomic file holds a consistent epoch (last.safetensors and
+        # state.pt are two writes; a kill between them must not mix epochs on resume).
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict(),

@@ -1,29 +1,29 @@
-"""``train(config)``: data → model → Trainer → run folder. The CLI only calls this."""
+"""``train(config)`` and ``resume(run_dir)``: data → model → Trainer → run folder.
+
+The CLI only calls these. Every epoch the run folder receives ``metrics.csv``,
+``progress.png``, ``last.safetensors``, ``state.pt`` (optimiser, schedule, scaler, RNG, history:
+what ``resume`` needs) and, when the monitored metric improved, ``best.safetensors``.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
 
-from drunet.config import ExperimentConfig, save_config
-from drunet.datasets import (
-    SegmentationDataset,
-    find_pairs,
-    inspect_pairs,
-    split_pairs,
-    train_transform,
-)
+from drunet.config import ExperimentConfig, load_config, save_config
 from drunet.engine import run_dir as runs
-from drunet.engine.checkpoint import build_model, save_config_and_weights
+from drunet.engine.checkpoint import build_model, save_config_and_weights, unwrap
+from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_device, select_precision
 from drunet.engine.history import EpochRecord, write_metrics_csv
-from drunet.engine.trainer import Reporter, Trainer, cosine_with_warmup
+from drunet.engine.optim import build_optimizer, lr_factor
+from drunet.engine.plots import plot_progress
+from drunet.engine.state import STATE, load_state, save_state, set_rng_state
+from drunet.engine.trainer import NonFiniteLoss, Reporter, Trainer
 from drunet.errors import DrunetError
 from drunet.losses import make_loss
 
@@ -39,129 +39,123 @@ class RunResult:
     best_score: float  # the monitored validation metric (Dice by default)
     history: list[EpochRecord]
     config: ExperimentConfig
+    stopped_early: bool = False
 
     @property
     def best_weights(self) -> Path:
         return self.run_dir / runs.BEST
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a generator for the data loader's shuffling."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def _worker_init(worker_id: int) -> None:
-    # Each worker gets a distinct, reproducible NumPy/random stream for its augmentations.
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def prepare_config(config: ExperimentConfig) -> tuple[ExperimentConfig, list, list]:
-    """Fill what the data decides (channels, classes, normalisation) and split the pairs."""
-    if config.data.root is None:
-        raise DrunetError("no training data: pass --data DIR (a folder with images/ and masks/)")
-    pairs = find_pairs(config.data.root)
-    train_pairs, val_pairs = split_pairs(pairs, config.data.val_fraction, config.data.split_seed)
-    info = inspect_pairs(train_pairs)
-    config = config.model_copy(deep=True)
-    model, data = config.model, config.data
-    if model.in_channels is None:
-        model.in_channels = info.in_channels
-    elif model.in_channels != info.in_channels:
-        raise DrunetError(
-            f"model.in_channels is {model.in_channels} but the images in {data.root} have "
-            f"{info.in_channels} channel(s); remove the setting to infer it"
-        )
-    if model.num_classes is None:
-        model.num_classes = max(info.num_classes, 2)
-    elif model.num_classes < info.num_classes:
-        # Otherwise the loss fails mid-training with a ValueError about target values.
-        raise DrunetError(
-            f"model.num_classes is {model.num_classes} but the masks in {data.root} hold class "
-            f"indices up to {info.num_classes - 1}; remove the setting to infer it"
-        )
-    if data.mean is None or data.std is None:
-        data.mean, data.std = list(info.mean), list(info.std)
-    return config, train_pairs, val_pairs
-
-
-def make_loaders(
-    config: ExperimentConfig, train_pairs: list, val_pairs: list, generator: torch.Generator
-) -> tuple[DataLoader, DataLoader]:
-    """Random patches for training; whole images one at a time for validation."""
-    data, pin = config.data, torch.cuda.is_available()
-    train_set = SegmentationDataset(
-        train_pairs, data.mean, data.std, transform=train_transform(data.patch_size)
-    )
-    val_set = SegmentationDataset(val_pairs, data.mean, data.std)
-    steps = config.train.steps_per_epoch
-    sampler = RandomSampler(
-        train_set,
-        replacement=steps is not None,
-        num_samples=steps * data.batch_size if steps else None,
-        generator=generator,
-    )
-    common = dict(num_workers=data.num_workers, pin_memory=pin, worker_init_fn=_worker_init)
-    train_loader = DataLoader(
-        train_set,
-        batch_size=data.batch_size,
-        sampler=sampler,
-        drop_last=len(train_set) >= data.batch_size and steps is None,
-        persistent_workers=data.num_workers > 0,
-        **common,
-    )
-    val_loader = DataLoader(val_set, batch_size=1, shuffle=False, **common)
-    return train_loader, val_loader
-
-
 def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResult:
-    """Train the configured model and write ``runs/<name>/``; return where and how well.
-
-    The run folder receives ``config.yaml`` (the effective configuration), ``metrics.csv``
-    (one row per epoch), ``last.safetensors`` (every epoch) and ``best.safetensors`` (the epoch
-    with the best validation ``train.monitor``), each weights file carrying the configuration.
-    """
+    """Train the configured model into a new run folder ``runs_dir/<name>/``."""
     config, train_pairs, val_pairs = prepare_config(config)
-    generator = seed_everything(config.train.seed)
-    device = select_device(config.train.device)
-    precision = select_precision(device, config.train.amp)
-    model = build_model(config).to(device)
-    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs, generator)
-
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
-    )
-    steps_per_epoch = len(train_loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        cosine_with_warmup(
-            config.train.epochs * steps_per_epoch, config.train.warmup_epochs * steps_per_epoch
-        ),
-    )
     run_dir = runs.create_run_dir(config.runs_dir, config.name, config.model.name)
     config.name = run_dir.name
     save_config(config, run_dir / runs.CONFIG)
     log.info("run folder %s", run_dir)
-    monitor = config.train.monitor
-    best = {"epoch": 0, "score": -1.0}
+    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=None)
+
+
+def resume(
+    run_dir: str | Path, epochs: int | None = None, reporter: Reporter | None = None
+) -> RunResult:
+    """Continue a run from its last finished epoch, as if it had never stopped.
+
+    ``epochs`` may raise the total; the learning-rate decay then continues from where it was
+    over the new remaining steps (no jump).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise DrunetError(f"cannot resume: {run_dir} is not a run folder (no {runs.CONFIG})")
+    config = load_config(run_dir / runs.CONFIG)
+    state = load_state(run_dir / STATE)
+    done = int(state["epoch"])
+    if epochs is not None:
+        if epochs < done:
+            raise DrunetError(
+                f"--epochs {epochs} is below the {done} epochs {run_dir} has already finished"
+            )
+        if epochs != config.train.epochs:
+            state["extend_from"] = config.train.epochs
+            config.train.epochs = epochs
+    config, train_pairs, val_pairs = prepare_config(config)
+    save_config(config, run_dir / runs.CONFIG)
+    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state)
+
+
+def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
+    if config.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        # cuDNN autotuning picks the fastest kernels for fixed patch sizes, but not reproducibly.
+        torch.backends.cudnn.benchmark = not config.train.deterministic
+        torch.backends.cudnn.deterministic = config.train.deterministic
+
+
+def _run(
+    config: ExperimentConfig,
+    run_dir: Path,
+    train_pairs: list,
+    val_pairs: list,
+    reporter: Reporter | None,
+    state: dict[str, Any] | None,
+) -> RunResult:
+    cfg = config.train
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    _configure_backends(config, device)
+    precision = select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
+    model = build_model(config).to(device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
+    anchor = _lr_anchor(state, steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lr_factor(cfg, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch, anchor),
+    )
+    forward_model = torch.compile(model) if cfg.compile else model
     history: list[EpochRecord] = []
+    best = {"epoch": 0, "score": -1.0}
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = list(state["history"])
+        best = {"epoch": state["best_epoch"], "score": state["best_score"]}
+    monitor = cfg.monitor
 
     # The callback must not reference ``trainer``: that cycle would leave the persistent loader
     # workers to the cyclic garbage collector, whose shutdown of them hangs for 5 s.
-    def on_epoch_end(record: EpochRecord) -> None:
+    def on_epoch_end(record: EpochRecord) -> bool:
         history.append(record)
-        write_metrics_csv(run_dir / runs.METRICS, history)
-        save_config_and_weights(run_dir, runs.LAST, model, config)
-        if record.scores[monitor] > best["score"]:
+        improved = record.scores[monitor] > best["score"]
+        if improved:
             best.update(epoch=record.epoch, score=record.scores[monitor])
             save_config_and_weights(run_dir, runs.BEST, model, config)
+        save_config_and_weights(run_dir, runs.LAST, model, config)
+        save_state(
+            run_dir / STATE,
+            epoch=record.epoch,
+            model=unwrap(model),
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            best_epoch=int(best["epoch"]),
+            best_score=float(best["score"]),
+            history=history,
+            extra={"lr_anchor": list(anchor) if anchor else None},
+        )
+        write_metrics_csv(run_dir / runs.METRICS, history)
+        plot_progress(history, run_dir / "progress.png")
+        patience = cfg.early_stopping
+        return patience is not None and record.epoch - best["epoch"] >= patience
 
     trainer = Trainer(
-        model,
+        forward_model,
         make_loss(config.model.num_classes).to(device),
         optimizer,
         scheduler,
@@ -171,6 +165,42 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
         precision,
         reporter=reporter,
         on_epoch_end=on_epoch_end,
+        accumulate=cfg.accumulate,
+        grad_clip=cfg.grad_clip,
+        channels_last=cfg.channels_last,
     )
-    trainer.fit(config.train.epochs)
-    return RunResult(run_dir, int(best["epoch"]), float(best["score"]), history, config)
+    scaler = trainer.scaler
+    start = 1
+    if state is not None:
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        start = int(state["epoch"]) + 1
+    try:
+        trainer.fit(cfg.epochs, start_epoch=start)
+    except NonFiniteLoss as err:
+        kept = run_dir / runs.LAST
+        where = f"the last good weights are in {kept}" if kept.exists() else "no epoch finished"
+        raise NonFiniteLoss(f"{err}. Training stopped; {where}") from None
+    finished = history[-1].epoch if history else 0
+    return RunResult(
+        run_dir,
+        int(best["epoch"]),
+        float(best["score"]),
+        history,
+        config,
+        stopped_early=finished < cfg.epochs,
+    )
+
+
+def _lr_anchor(state: dict[str, Any] | None, steps_per_epoch: int) -> tuple[int, float] | None:
+    """Where a resumed schedule restarts its decay: kept from an earlier extension, or set now
+    (at the current step and factor) when this resume raised the epoch count."""
+    if state is None:
+        return None
+    if "extend_from" in state:
+        scheduler = state["scheduler"]
+        step = int(scheduler["last_epoch"])
+        factor = scheduler["_last_lr"][0] / scheduler["base_lrs"][0]
+        return step, factor
+    anchor = state.get("extra", {}).get("lr_anchor")
+    return (int(anchor[0]), float(anchor[1])) if anchor else None

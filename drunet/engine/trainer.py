@@ -1,12 +1,11 @@
 """The training loop as small hooks: ``train_step``, ``validation_step``, ``on_epoch_end``.
 
-The trainer hard-codes no hyper-parameter: it receives the model, loss, optimiser, schedule and
-loaders already built from the configuration (see :mod:`drunet.engine.train`).
+The trainer hard-codes no hyper-parameter: it receives the model, loss, optimiser, schedule,
+loaders and switches already built from the configuration (see :mod:`drunet.engine.train`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -41,8 +40,20 @@ class SilentReporter:
         pass
 
 
+class NonFiniteLoss(DrunetError):
+    """The loss became NaN or Inf; the previous epoch's checkpoint is the last good one."""
+
+
 class Trainer:
-    """Fits ``model`` with ``loss_fn`` and reports per-epoch validation Dice/IoU."""
+    """Fits ``model`` with ``loss_fn`` and reports per-epoch validation Dice/IoU.
+
+    Args:
+        accumulate: batches whose gradients are summed before one optimiser step.
+        grad_clip: maximum global gradient norm (``None`` = no clipping).
+        channels_last: feed inputs in NHWC memory format (the model must be converted too).
+        on_epoch_end: called with each epoch's record; returning ``True`` stops training
+            (early stopping).
+    """
 
     def __init__(
         self,
@@ -55,7 +66,11 @@ class Trainer:
         num_classes: int,
         precision: Precision,
         reporter: Reporter | None = None,
-        on_epoch_end: Callable[[EpochRecord], None] | None = None,
+        on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
+        accumulate: int = 1,
+        grad_clip: float | None = None,
+        channels_last: bool = False,
+        ignore_index: int | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -70,84 +85,98 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision.use_grad_scaler)
         self.reporter = reporter or SilentReporter()
         self.epoch_callback = on_epoch_end
+        self.accumulate = accumulate
+        self.grad_clip = grad_clip
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.ignore_index = ignore_index
         self.history: list[EpochRecord] = []
 
     def _to_device(self, batch: Batch) -> Batch:
         images, masks = batch
         # non_blocking pairs with pin_memory on CUDA; on CPU it is a plain copy.
         non_blocking = self.device.type == "cuda"
-        return images.to(self.device, non_blocking=non_blocking), masks.to(
-            self.device, non_blocking=non_blocking
-        )
+        images = images.to(self.device, non_blocking=non_blocking, memory_format=self.memory_format)
+        return images, masks.to(self.device, non_blocking=non_blocking)
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def _forward_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, masks = self._to_device(batch)
-        self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             logits = self.model(images)  # (N, C, H, W)
-        loss = self.loss_fn(logits.float(), masks)
+        # The loss in float32: soft Dice sums over many pixels lose precision in half types.
+        return self.loss_fn(logits.float(), masks), logits, masks
+
+    def train_step(self, batch: Batch, step_optimizer: bool = True) -> dict[str, float]:
+        """Forward and backward one batch; step the optimiser when ``step_optimizer``."""
+        loss, _, _ = self._forward_loss(batch)
         if not torch.isfinite(loss):
-            raise DrunetError(
-                f"training loss became {loss.item()} — lower train.lr or check the data; "
-                "the last good weights are kept in the run folder"
+            raise NonFiniteLoss(
+                f"training loss became {loss.item()}; lower train.lr or set train.grad_clip, "
+                "and check the images for NaN/Inf"
             )
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()  # the schedule is per iteration
+        self.scaler.scale(loss / self.accumulate).backward()
+        if step_optimizer:
+            if self.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()  # the schedule is per optimiser step
         return {"loss": loss.item()}
 
     @torch.no_grad()
     def validation_step(self, batch: Batch, meter: ConfusionMeter) -> dict[str, float]:
-        images, masks = self._to_device(batch)
-        with self.precision.autocast():
-            logits = self.model(images)
-        loss = self.loss_fn(logits.float(), masks)
+        loss, logits, masks = self._forward_loss(batch)
         meter.update(logits_to_labels(logits), masks)
         return {"loss": loss.item()}
 
+    def optimizer_steps_per_epoch(self) -> int:
+        return len(self.train_loader) // self.accumulate  # type: ignore[arg-type]
+
     def train_epoch(self, epoch: int, epochs: int) -> float:
         self.model.train()
+        for part in (
+            getattr(self.train_loader, "sampler", None),
+            getattr(self.train_loader, "dataset", None),
+        ):
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)  # epoch-seeded order and augmentation: resumable
         steps = len(self.train_loader)  # type: ignore[arg-type]
-        self.reporter.start_epoch(epoch, epochs, steps)
+        usable = self.optimizer_steps_per_epoch() * self.accumulate
+        self.reporter.start_epoch(epoch, epochs, usable)
+        self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for batch in self.train_loader:
-            loss = self.train_step(batch)["loss"]
-            total += loss
-            self.reporter.step(loss)
-        return total / max(1, steps)
+        for index, batch in enumerate(self.train_loader):
+            if index >= usable:
+                break  # a partial accumulation group would leak gradients into the next epoch
+            loss = self.train_step(batch, step_optimizer=(index + 1) % self.accumulate == 0)
+            total += loss["loss"]
+            self.reporter.step(loss["loss"])
+        return total / max(1, min(steps, usable))
 
     def validate(self) -> tuple[float, dict[str, float]]:
         self.model.eval()
-        meter = ConfusionMeter(self.num_classes)
+        meter = ConfusionMeter(self.num_classes, ignore_index=self.ignore_index)
         losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
         return sum(losses) / max(1, len(losses)), meter.compute().as_dict()
 
-    def on_epoch_end(self, record: EpochRecord) -> None:
+    def on_epoch_end(self, record: EpochRecord) -> bool:
         self.history.append(record)
         self.reporter.end_epoch(record)
         if self.epoch_callback is not None:
-            self.epoch_callback(record)
+            return bool(self.epoch_callback(record))
+        return False
 
     def fit(self, epochs: int, start_epoch: int = 1) -> list[EpochRecord]:
+        """Train epochs ``start_epoch … epochs``; stop early when ``on_epoch_end`` says so."""
         for epoch in range(start_epoch, epochs + 1):
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss = self.train_epoch(epoch, epochs)
             val_loss, scores = self.validate()
-            self.on_epoch_end(
-                EpochRecord(epoch, train_loss, val_loss, lr, time.perf_counter() - started, scores)
+            record = EpochRecord(
+                epoch, train_loss, val_loss, lr, time.perf_counter() - started, scores
             )
+            if self.on_epoch_end(record):
+                break
         return self.history
-
-
-def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """LR multiplier per iteration: linear warm-up, then cosine decay to 1 % of the peak."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, split_pairs
 from drunet.engine.checkpoint import load_model, read_weights
+from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_precision
-from drunet.engine.train import RunResult, make_loaders, prepare_config, seed_everything, train
+from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
 from drunet.losses import make_loss
@@ -68,6 +69,8 @@ def test_run_folder_holds_config_metrics_and_weights(run: RunResult) -> None:
         "config.yaml",
         "last.safetensors",
         "metrics.csv",
+        "progress.png",
+        "state.pt",
     ]
     assert run.best_weights == run.run_dir / "best.safetensors"
 
@@ -109,7 +112,7 @@ def test_best_score_is_the_best_dice_in_the_csv(run: RunResult) -> None:
 def test_best_weights_reproduce_the_best_score(run: RunResult) -> None:
     model, config = load_model(run.best_weights)
     _, train_pairs, val_pairs = prepare_config(config)
-    _, val_loader = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    _, val_loader = make_loaders(config, train_pairs, val_pairs)
     precision = select_precision(torch.device("cpu"), amp=False)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -224,7 +227,7 @@ def test_seed_everything_returns_a_seeded_generator() -> None:
 def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_path: Path) -> None:
     config, train_pairs, val_pairs = prepare_config(tiny_config(binary_data, tmp_path))
     assert (len(train_pairs), len(val_pairs)) == (5, 1)  # round(6 × 0.2) = 1 validation image
-    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
     batches = list(train_loader)
     assert len(train_loader) == len(batches) == 2
     assert all(x.shape == (2, 1, 32, 32) and y.shape == (2, 32, 32) for x, y in batches)
@@ -232,7 +235,7 @@ def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_pa
     assert rest == [] and x.shape[:2] == (1, 1) and tuple(x.shape[2:]) in SIZES
 
     config.train.steps_per_epoch = None  # one pass: 5 images in full batches of 2
-    train_loader, _ = make_loaders(config, train_pairs, val_pairs, torch.Generator())
+    train_loader, _ = make_loaders(config, train_pairs, val_pairs)
     assert len(train_loader) == len(list(train_loader)) == 2
 
 

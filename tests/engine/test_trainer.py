@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from drunet.config import TrainConfig
 from drunet.engine.device import select_precision
 from drunet.engine.history import EpochRecord
-from drunet.engine.trainer import Trainer, cosine_with_warmup
+from drunet.engine.optim import lr_factor
+from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
 from drunet.losses import make_loss
 from drunet.models import create_model
@@ -35,18 +37,18 @@ CPU = select_precision(torch.device("cpu"), amp=True)
     ],
 )
 def test_cosine_with_warmup_by_hand(step: int, expected: float) -> None:
-    assert cosine_with_warmup(110, 10)(step) == pytest.approx(expected, abs=1e-12)
+    assert lr_factor(TrainConfig(), 110, 10)(step) == pytest.approx(expected, abs=1e-12)
 
 
 def test_cosine_last_training_step_is_close_to_one_percent() -> None:
-    factor = cosine_with_warmup(110, 10)
+    factor = lr_factor(TrainConfig(), 110, 10)
     # 0.01 + 0.495 * (1 + cos(0.99 π)) = 0.010244
     assert factor(109) == pytest.approx(0.0102442, abs=1e-6)
     assert factor(109) == pytest.approx(0.01, abs=1e-3)
 
 
 def test_cosine_without_warmup_starts_at_the_peak_and_decreases() -> None:
-    factor = cosine_with_warmup(20, 0)
+    factor = lr_factor(TrainConfig(), 20, 0)
     values = [factor(s) for s in range(20)]
     assert values[0] == 1.0
     assert values[10] == pytest.approx(0.505)
@@ -105,7 +107,9 @@ class RecordingReporter:
 
 def make_trainer(model, loss_fn, train_loader, val_loader, optimizer=None, total=1, warmup=0):
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(TrainConfig(), total, warmup)
+    )
     return Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, 2, CPU)
 
 
@@ -199,7 +203,7 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
     train = _synthetic_batches(3, 2, 32, seed=1)
     val = _synthetic_batches(2, 1, 32, seed=2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(6, 0))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(TrainConfig(), 6, 0))
     reporter = RecordingReporter()
     seen: list[EpochRecord] = []
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -226,7 +230,7 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
         assert all(0.0 <= v <= 1.0 for v in record.scores.values())
         assert record.scores["dice"] == record.scores["dice_1"]
     assert history[0].lr == pytest.approx(1e-2)
-    assert history[1].lr == pytest.approx(1e-2 * cosine_with_warmup(6, 0)(3))
+    assert history[1].lr == pytest.approx(1e-2 * lr_factor(TrainConfig(), 6, 0)(3))
     assert [e for e in reporter.events if e[0] != "step"] == [
         ("start", 1, 2, 3),
         ("end", 1),

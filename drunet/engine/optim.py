@@ -1,0 +1,61 @@
+"""Optimisers and per-iteration learning-rate schedules built from ``TrainConfig``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from drunet.config import TrainConfig
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, or SGD with Nesterov momentum (nnU-Net's choice). No decay on norms and biases."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def lr_factor(
+    cfg: TrainConfig,
+    total_steps: int,
+    warmup_steps: int,
+    anchor: tuple[int, float] | None = None,
+) -> Callable[[int], float]:
+    """LR multiplier per optimiser step: linear warm-up, then cosine / poly / constant decay.
+
+    ``anchor = (step, factor)`` continues a resumed run whose epoch count was raised: from
+    ``step`` on, the decay restarts at the factor the run had reached and ends at the new total,
+    so the LR curve has no jump.
+    """
+    floor = cfg.min_lr_ratio if cfg.schedule == "cosine" else 0.0
+
+    def shape(progress: float) -> float:
+        progress = min(1.0, max(0.0, progress))
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        if cfg.schedule == "poly":
+            return (1 - progress) ** cfg.poly_power
+        return 1.0
+
+    def factor(step: int) -> float:
+        if anchor is not None and step >= anchor[0]:
+            start, start_factor = anchor
+            progress = (step - start) / max(1, total_steps - start)
+            return floor + (start_factor - floor) * shape(progress)
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return floor + (1 - floor) * shape(progress)
+
+    return factor
