@@ -24,8 +24,8 @@ from drunet.engine.optim import build_optimizer, lr_factor
 from drunet.engine.plots import plot_progress
 from drunet.engine.state import STATE, load_state, save_state, set_rng_state
 from drunet.engine.trainer import NonFiniteLoss, Reporter, Trainer
-from drunet.errors import DrunetError
-from drunet.losses import make_loss
+from drunet.errors import ConfigError, DrunetError
+from drunet.losses import build_loss
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class RunResult:
 def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResult:
     """Train the configured model into a new run folder ``runs_dir/<name>/``."""
     config, train_pairs, val_pairs = prepare_config(config)
+    make_loss(config)  # a bad loss spec fails here, before a run folder exists
     run_dir = runs.create_run_dir(config.runs_dir, config.name, config.model.name)
     config.name = run_dir.name
     save_config(config, run_dir / runs.CONFIG)
@@ -81,6 +82,14 @@ def resume(
     config, train_pairs, val_pairs = prepare_config(config)
     save_config(config, run_dir / runs.CONFIG)
     return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state)
+
+
+def make_loss(config: ExperimentConfig) -> torch.nn.Module:
+    """The configured loss (``loss:`` terms, default Dice + CE); errors name ``loss[i]``."""
+    try:
+        return build_loss(config.loss, int(config.model.num_classes or 2))
+    except ValueError as err:
+        raise ConfigError(f"invalid loss configuration: {err}") from None
 
 
 def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
@@ -156,7 +165,7 @@ def _run(
 
     trainer = Trainer(
         forward_model,
-        make_loss(config.model.num_classes).to(device),
+        make_loss(config).to(device),
         optimizer,
         scheduler,
         train_loader,

@@ -79,3 +79,45 @@ def test_debug_shows_the_traceback(runner, tmp_path) -> None:
     result = runner.invoke(app, ["--debug", "train", "--data", str(tmp_path / "nowhere")])
     assert result.exit_code != 0
     assert result.exception is not None  # re-raised instead of printed as one line
+
+
+def test_set_overrides_any_key_and_bad_keys_are_named(runner, tiny_data, tiny_config, tmp_path):
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config), "--quiet"]
+    sets = [
+        "--set",
+        "train.optimizer=sgd",
+        "--set",
+        "train.lr=3e-3",
+        "--set",
+        "model.params.depth=1",
+    ]
+    result = runner.invoke(app, [*args, *sets, "--runs-dir", str(tmp_path), "--name", "s"])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "s" / "config.yaml").read_text())
+    assert config["train"]["optimizer"] == "sgd" and config["train"]["lr"] == 3e-3
+    assert config["model"]["params"]["depth"] == 1
+    assert "epoch   1" in result.output  # quiet mode: one plain line per epoch
+    bad = runner.invoke(app, [*args, "--set", "train.optimiser=sgd"])
+    assert bad.exit_code == 2 and "train.optimiser" in bad.output
+
+
+def test_bad_loss_spec_is_named_before_any_run_folder(runner, tiny_data, tiny_config, tmp_path):
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config)]
+    result = runner.invoke(
+        app, [*args, "--set", "loss=[{name: lovasz}]", "--runs-dir", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert "loss[0]" in result.output and "lovasz" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_extends_a_finished_run(runner, tiny_data, tiny_config, tmp_path) -> None:
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config), "--quiet"]
+    assert runner.invoke(app, [*args, "--runs-dir", str(tmp_path), "--name", "r"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--epochs", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert "epoch   2" in result.output and "epoch   1" not in result.output
+    conflict = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--lr", "0.1"])
+    assert conflict.exit_code == 2 and "--lr" in conflict.output
