@@ -1,37 +1,89 @@
-"""Dataset files → tensors: image/mask IO, folder pairs, statistics, augmentation, synthetic."""
+"""Dataset files → tensors: layouts, image/mask IO, checks, normalisation, augmentation."""
 
 from drunet.datasets.dataset import SegmentationDataset
-from drunet.datasets.folder import Pair, find_pairs, read_pair, split_pairs
+from drunet.datasets.folder import Pair, find_pairs, read_pair, read_pair_image, split_pairs
 from drunet.datasets.io import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
     read_image,
-    read_mask,
     to_float,
     write_image,
     write_mask,
 )
+from drunet.datasets.layouts import DatasetLayout, discover
+from drunet.datasets.masks import read_mask
+from drunet.datasets.normalization import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    compute_normalization,
+    normalize,
+)
+from drunet.datasets.options import (
+    ALLOWED_OPS,
+    AugmentationOptions,
+    LayoutOptions,
+    MaskOptions,
+    NormalizationOptions,
+)
+from drunet.datasets.problems import Problem
+from drunet.datasets.splits import kfold_split, read_split_file, write_split_file
 from drunet.datasets.stats import DatasetInfo, inspect_pairs
 from drunet.datasets.synthetic import make_synthetic
-from drunet.datasets.transforms import seed_transform, train_transform, val_transform
+from drunet.datasets.transforms import (
+    PRESETS,
+    build_train_transform,
+    seed_transform,
+    train_transform,
+    val_transform,
+)
+from drunet.datasets.verify import (
+    VerifyReport,
+    VerifySummary,
+    format_problem_lines,
+    format_summary_lines,
+    verify_dataset,
+)
 
 __all__ = [
+    "ALLOWED_OPS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "IMAGE_SUFFIXES",
     "MASK_SUFFIXES",
+    "PRESETS",
+    "AugmentationOptions",
     "DatasetInfo",
+    "DatasetLayout",
+    "LayoutOptions",
+    "MaskOptions",
+    "NormalizationOptions",
     "Pair",
+    "Problem",
     "SegmentationDataset",
+    "VerifyReport",
+    "VerifySummary",
+    "build_train_transform",
+    "compute_normalization",
+    "discover",
     "find_pairs",
+    "format_problem_lines",
+    "format_summary_lines",
     "inspect_pairs",
+    "kfold_split",
     "make_synthetic",
+    "normalize",
     "read_image",
     "read_mask",
     "read_pair",
+    "read_pair_image",
+    "read_split_file",
     "seed_transform",
     "split_pairs",
     "to_float",
     "train_transform",
     "val_transform",
+    "verify_dataset",
     "write_image",
     "write_mask",
+    "write_split_file",
 ]

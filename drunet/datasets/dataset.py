@@ -12,59 +12,101 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from drunet.datasets.folder import Pair, read_pair
-from drunet.datasets.io import to_float
-from drunet.datasets.transforms import seed_transform
+from drunet.datasets.normalization import standardize, to_unit
+from drunet.datasets.options import AugmentationOptions, MaskOptions, NormalizationOptions
+from drunet.datasets.transforms import build_train_transform, seed_transform
 from drunet.errors import DataError
 
 
 class SegmentationDataset(Dataset):
     """Image/mask pairs for training or validation.
 
-    ``dataset[i]`` is ``(image, mask)``: image float32 ``(C, H, W)`` normalised as
-    ``(to_float(x) - mean) / std`` per channel, mask int64 ``(H, W)`` class indices.
+    ``dataset[i]`` is ``(image, mask)``: image float32 ``(C, H, W)`` normalised by
+    ``normalization`` (see ``normalize``), mask int64 ``(H, W)`` class indices (an
+    ``ignore_index`` kept as it is).
 
-    ``transform`` (e.g. ``train_transform(patch_size)``) is called as
-    ``transform(image=(H, W, C) float32 in [0, 1], mask=(H, W))`` before normalisation, so image
-    and mask get the same geometry. An albumentations ``Compose`` is reseeded once per process
-    from ``torch.initial_seed()``: reproducible after ``torch.manual_seed``, and DataLoader
-    workers (which would otherwise inherit identical random states by fork) each draw different
+    Two call forms: ``SegmentationDataset(pairs, mean, std)`` — the original one — normalises
+    ``(to_float(x) - mean) / std`` per channel without clipping; ``SegmentationDataset(pairs,
+    normalization=compute_normalization(pairs, options))`` uses stored options (clip window,
+    mean/std, ImageNet). ``masks`` says how masks are read (colour map, ignore index, 0/255).
+
+    The training pipeline is ``transform`` (any callable like ``train_transform(patch_size)``) or
+    ``augmentation`` (built by ``build_train_transform``). It is called as
+    ``transform(image=(H, W, C) float32 in [0, 1] units, mask=(H, W) uint8/uint16)`` between
+    clipping and standardisation, so intensity augmentations see [0, 1] data and image and mask
+    get the same geometry. An albumentations ``Compose`` is reseeded once per process from
+    ``torch.initial_seed()``: reproducible after ``torch.manual_seed``, and DataLoader workers
+    (which would otherwise inherit identical random states by fork) each draw different
     augmentations.
 
-    With ``cache=True`` decoded files are kept in memory in their own dtype (per worker process);
-    the transform still runs on every access.
+    With ``cache=True`` decoded files are kept in memory in their own dtype (per worker process;
+    call ``preload()`` before creating the DataLoader to decode once and share the cache with
+    forked workers); the transform still runs on every access.
     """
 
     def __init__(
         self,
         pairs: Sequence[Pair],
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         transform: Callable[..., dict[str, Any]] | None = None,
         cache: bool = False,
+        *,
+        normalization: NormalizationOptions | None = None,
+        masks: MaskOptions | None = None,
+        augmentation: AugmentationOptions | None = None,
     ) -> None:
-        if len(mean) != len(std) or not mean:
-            raise ValueError(f"mean and std need one value per channel, got {mean} and {std}")
-        if min(std) <= 0:
-            raise ValueError(f"std values must be positive, got {std}")
+        if normalization is None:
+            if mean is None or std is None or len(mean) != len(std) or not mean:
+                raise ValueError(f"mean and std need one value per channel, got {mean} and {std}")
+            if min(std) <= 0:
+                raise ValueError(f"std values must be positive, got {std}")
+            normalization = NormalizationOptions(
+                mode="dataset", clip_percentiles=None, mean=list(mean), std=list(std)
+            )
+        elif mean is not None or std is not None:
+            raise ValueError("give either mean/std or normalization, not both")
+        if transform is not None and augmentation is not None:
+            raise ValueError("give either transform or augmentation, not both")
         self.pairs = list(pairs)
-        self.mean = np.asarray(mean, dtype=np.float32)  # (C,)
-        self.std = np.asarray(std, dtype=np.float32)  # (C,)
+        self.normalization = normalization
+        self.masks = masks or MaskOptions()
+        if augmentation is not None:
+            transform = build_train_transform(augmentation, self.masks.ignore_index)
         self.transform = transform
         self.cache = cache
         self._cached: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._seeded_for: tuple[int, int | None] | None = None
 
+    @property
+    def mean(self) -> np.ndarray | None:
+        """Per-channel mean ``(C,)`` of the normalisation (None outside mode "dataset")."""
+        mean = self.normalization.mean
+        return None if mean is None else np.asarray(mean, dtype=np.float32)
+
+    @property
+    def std(self) -> np.ndarray | None:
+        std = self.normalization.std
+        return None if std is None else np.asarray(std, dtype=np.float32)
+
+    def preload(self) -> None:
+        """Decode every pair now; with ``cache=True`` forked DataLoader workers share them."""
+        if not self.cache:
+            raise ValueError("preload() fills the cache; create the dataset with cache=True")
+        for index in range(len(self)):
+            self._load(index)
+
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) integer
-        image = to_float(image)
+        image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) uint8/uint16/int64
+        image = to_unit(image, self.normalization, self.pairs[index].image)  # (H, W, C) float32
         if self.transform is not None:
             self._seed_transform()
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        image = (image - self.mean) / self.std
+        image = standardize(image, self.normalization)
         image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))
         mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64))
         return image_t, mask_t
@@ -73,14 +115,19 @@ class SegmentationDataset(Dataset):
         if index in self._cached:
             return self._cached[index]
         pair = self.pairs[index]
-        image, mask = read_pair(pair)
-        if image.shape[2] != len(self.mean):
+        image, mask = read_pair(pair, self.masks)
+        expected = self.normalization.channels
+        if expected is not None and image.shape[2] != expected:
             raise DataError(
                 f"image {pair.image} has {image.shape[2]} channel(s) but the normalisation has "
-                f"{len(self.mean)}; all images need the same number of channels — convert it"
+                f"{expected}; all images need the same number of channels — convert it"
             )
-        if mask.max() <= np.iinfo(np.uint8).max:
-            mask = mask.astype(np.uint8)  # 8× smaller in the cache and cheaper to transform
+        # Smaller in the cache, cheaper to transform, and what OpenCV's warps accept.
+        high = int(mask.max()) if mask.size else 0
+        if high <= np.iinfo(np.uint8).max:
+            mask = mask.astype(np.uint8)
+        elif high <= np.iinfo(np.uint16).max:
+            mask = mask.astype(np.uint16)
         if self.cache:
             self._cached[index] = (image, mask)
         return image, mask

@@ -1,58 +1,113 @@
-"""A dataset folder ``root/images`` + ``root/masks``: match, read and split (image, mask) pairs."""
+"""Image/mask pairs: match two folders by file stem, read a pair, split pairs by seed."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image, read_mask
+from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image
+from drunet.datasets.masks import read_mask
+from drunet.datasets.options import MaskOptions
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
 
 LAYOUT = (
-    "expected layout: <root>/images/<name>.png and <root>/masks/<name>.png, one mask per image "
-    "with the same file name stem"
+    "expected layout: <root>/images/<name>.png and <root>/masks/<name>.png (or labels/), one "
+    "mask per image with the same file name stem"
 )
 _MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
 class Pair:
-    """One training example: an image file and the mask file with the same stem."""
+    """One training example: an image file and the mask file with the same stem.
+
+    ``extra_channels`` are further image files whose channels follow ``image``'s, in order
+    (nnU-Net stores channel k of case ``c`` as ``c_000k.png``); most pairs have none.
+    """
 
     image: Path
     mask: Path
+    extra_channels: tuple[Path, ...] = ()
+
+    @property
+    def image_files(self) -> tuple[Path, ...]:
+        return (self.image, *self.extra_channels)
+
+    @property
+    def name(self) -> str:
+        """The case name used in split files: the mask's file stem."""
+        return self.mask.stem
+
+
+@dataclass
+class PairScan:
+    """What matching two folders found, without judging it (``find_pairs`` raises on problems)."""
+
+    pairs: list[Pair]
+    lonely_images: list[Path] = field(default_factory=list)
+    lonely_masks: list[Path] = field(default_factory=list)
+    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (kept, also found)
+
+
+def scan_pairs(images_dir: str | Path, masks_dir: str | Path) -> PairScan:
+    """Match ``images_dir/*`` with ``masks_dir/*`` by file stem; sorted by stem.
+
+    Images may be any of ``IMAGE_SUFFIXES``, masks any of ``MASK_SUFFIXES``; hidden files and
+    other files are ignored. Missing folders raise ``DataError``; everything else is recorded.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    duplicates: list[tuple[Path, Path]] = []
+    images = _files_by_stem(images_dir, IMAGE_SUFFIXES, duplicates)
+    masks = _files_by_stem(masks_dir, MASK_SUFFIXES, duplicates)
+    return PairScan(
+        pairs=[Pair(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())],
+        lonely_images=[images[s] for s in sorted(images.keys() - masks.keys())],
+        lonely_masks=[masks[s] for s in sorted(masks.keys() - images.keys())],
+        duplicates=duplicates,
+    )
+
+
+def masks_folder(root: Path) -> Path:
+    """``root/masks``, or ``root/labels`` when only that exists."""
+    masks, labels = root / "masks", root / "labels"
+    if not masks.is_dir() and labels.is_dir():
+        return labels
+    return masks
 
 
 def find_pairs(root: str | Path) -> list[Pair]:
-    """Match ``root/images/*`` with ``root/masks/*`` by file stem; sorted by stem.
+    """Match ``root/images/*`` with ``root/masks/*`` (or ``root/labels/*``) by file stem.
 
-    Images may be any of ``IMAGE_SUFFIXES``, masks any of ``MASK_SUFFIXES``; hidden files
-    (``.name``) and other files are ignored. Raises ``DataError`` if a folder is missing, nothing
-    matches, a stem appears twice in one folder, or some image has no mask (or the reverse).
+    Sorted by stem. Raises ``DataError`` if a folder is missing, nothing matches, a stem
+    appears twice in one folder, or some image has no mask (or the reverse).
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist or is not a folder; {LAYOUT}")
-    images = _files_by_stem(root / "images", IMAGE_SUFFIXES)
-    masks = _files_by_stem(root / "masks", MASK_SUFFIXES)
-    lonely_images = sorted(images.keys() - masks.keys())
-    lonely_masks = sorted(masks.keys() - images.keys())
-    problems = []
-    if lonely_images:
-        problems.append(
-            f"{len(lonely_images)} image(s) in {root / 'images'} have no mask in {root / 'masks'}: "
-            + _listing(lonely_images)
+    images_dir, masks_dir = root / "images", masks_folder(root)
+    scan = scan_pairs(images_dir, masks_dir)
+    if scan.duplicates:
+        first, second = scan.duplicates[0]
+        raise DataError(
+            f"{first} and {second} have the same stem {first.stem!r}, so they cannot be matched "
+            "to one partner; rename or remove one of them"
         )
-    if lonely_masks:
+    problems = []
+    if scan.lonely_images:
         problems.append(
-            f"{len(lonely_masks)} mask(s) in {root / 'masks'} have no image in {root / 'images'}: "
-            + _listing(lonely_masks)
+            f"{len(scan.lonely_images)} image(s) in {images_dir} have no mask in {masks_dir}: "
+            + _listing([p.stem for p in scan.lonely_images])
+        )
+    if scan.lonely_masks:
+        problems.append(
+            f"{len(scan.lonely_masks)} mask(s) in {masks_dir} have no image in {images_dir}: "
+            + _listing([p.stem for p in scan.lonely_masks])
         )
     if problems:
         hint = (
@@ -60,15 +115,17 @@ def find_pairs(root: str | Path) -> list[Pair]:
             f"{', '.join(MASK_SUFFIXES)}; {LAYOUT})"
         )
         raise DataError("; ".join(problems) + f"; {hint}")
-    if not images:
+    if not scan.pairs:
         raise DataError(
             f"no image/mask pairs in {root}: looked for {', '.join(IMAGE_SUFFIXES)} in images/ "
-            f"and {', '.join(MASK_SUFFIXES)} in masks/; {LAYOUT}"
+            f"and {', '.join(MASK_SUFFIXES)} in {masks_dir.name}/; {LAYOUT}"
         )
-    return [Pair(images[stem], masks[stem]) for stem in sorted(images)]
+    return scan.pairs
 
 
-def _files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+def _files_by_stem(
+    folder: Path, suffixes: tuple[str, ...], duplicates: list[tuple[Path, Path]]
+) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(f"missing folder {folder}; {LAYOUT}")
     found: dict[str, Path] = {}
@@ -76,10 +133,8 @@ def _files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
         if path.name.startswith(".") or path.suffix.lower() not in suffixes or not path.is_file():
             continue
         if path.stem in found:
-            raise DataError(
-                f"{found[path.stem]} and {path} have the same stem {path.stem!r}, so they cannot "
-                "be matched to one partner; rename or remove one of them"
-            )
+            duplicates.append((found[path.stem], path))
+            continue
         found[path.stem] = path
     return found
 
@@ -90,16 +145,39 @@ def _listing(stems: Sequence[str]) -> str:
     return shown + (f" … and {more} more" if more > 0 else "")
 
 
-def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+def read_pair_image(pair: Pair) -> np.ndarray:
+    """The pair's image ``(H, W, C)`` in the file's dtype; extra channel files are appended."""
+    return stack_channels(pair, [read_image(path) for path in pair.image_files])
+
+
+def stack_channels(pair: Pair, parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate the ``(H, W, C_i)`` arrays read from ``pair.image_files`` along channels."""
+    first = parts[0]
+    for path, part in zip(pair.image_files[1:], parts[1:], strict=True):
+        if part.shape[:2] != first.shape[:2] or part.dtype != first.dtype:
+            raise DataError(
+                f"channel file {path} is {part.shape[1]}×{part.shape[0]} {part.dtype} but "
+                f"{pair.image} is {first.shape[1]}×{first.shape[0]} {first.dtype}; all channel "
+                "files of one case need the same size and pixel type — re-export them"
+            )
+    return first if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def read_pair(pair: Pair, mask_options: MaskOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read ``(image (H, W, C) in the file's dtype, mask (H, W) int64)``; sizes must agree."""
-    image, mask = read_image(pair.image), read_mask(pair.mask)
+    image, mask = read_pair_image(pair), read_mask(pair.mask, mask_options)
+    check_sizes(pair, image, mask)
+    return image, mask
+
+
+def check_sizes(pair: Pair, image: np.ndarray, mask: np.ndarray) -> None:
+    """Raise ``DataError`` naming both files if image and mask differ in size."""
     if image.shape[:2] != mask.shape:
         raise DataError(
             f"image {pair.image} is {image.shape[1]}×{image.shape[0]} (W×H) but its mask "
             f"{pair.mask} is {mask.shape[1]}×{mask.shape[0]}; they must have the same size — "
             "re-export the mask at the image's size"
         )
-    return image, mask
 
 
 def split_pairs(

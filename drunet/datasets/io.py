@@ -8,6 +8,10 @@ a crash mid-write never leaves half a file behind.
 from __future__ import annotations
 
 import logging
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -30,47 +34,145 @@ _ENCODER_DTYPES = {
     ".tif": (np.uint8, np.uint16, np.float32),
     ".tiff": (np.uint8, np.uint16, np.float32),
 }
-_ENCODER_CHANNELS = {".jpg": (1, 3), ".jpeg": (1, 3), ".bmp": (1, 3)}  # others: 1, 3 or 4
+_ENCODER_CHANNELS = {".jpg": (1, 3), ".jpeg": (1, 3), ".bmp": (1, 3), ".png": (1, 3, 4)}
+_MULTIPAGE_SUFFIXES = (".tif", ".tiff")  # any channel count: one page per channel
 _IMAGE_DTYPES = (np.uint8, np.uint16, np.float32)
-_FIX = "re-export it as PNG or TIFF, or move it out of the dataset folder"
+FIX_HINT = "re-export it as PNG or TIFF, or move it out of the dataset folder"
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _warned_alpha: set[str] = set()  # files whose alpha warning was already logged
 
 
-def _decode(path: Path) -> np.ndarray:
-    """The file's pixels as OpenCV stores them: ``(H, W)`` or ``(H, W, C)`` BGR(A), any dtype."""
+def read_bytes(path: Path, what: str = "image") -> np.ndarray:
+    """The file's bytes as a uint8 array; a missing, unreadable or empty file is a ``DataError``."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(
-            f"cannot read image {path}: the file does not exist; check the path"
+            f"cannot read {what} {path}: the file does not exist; check the path"
         ) from None
     except OSError as err:
         raise DataError(
-            f"cannot read image {path}: {err.strerror or err}; check that it is a readable file"
+            f"cannot read {what} {path}: {err.strerror or err}; check that it is a readable file"
         ) from None
     if data.size == 0:
-        raise DataError(f"cannot read image {path}: the file is empty (0 bytes); {_FIX}")
+        raise DataError(f"cannot read {what} {path}: the file is empty (0 bytes); {FIX_HINT}")
+    return data
+
+
+def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.ndarray, bool]:
+    """Decode a file's bytes → ``(pixels, pages)``.
+
+    ``pixels`` is ``(H, W)`` or ``(H, W, C)`` in the file's dtype. A single page is BGR(A) as
+    OpenCV stores it and ``pages`` is False; a multi-page TIFF (one single-channel page per
+    channel, as ImageJ and ``tifffile`` write stacks) is stacked to ``(H, W, pages)`` in page
+    order and ``pages`` is True. Undecodable data is a ``DataError`` that says whether the file
+    is not an image at all or a damaged one.
+    """
+    kind = _format_of(data)
+    if kind is None:
+        raise DataError(
+            f"cannot read {what} {path}: it is not an image file (its first bytes match no PNG, "
+            f"JPEG, TIFF or BMP header); {FIX_HINT}"
+        )
+    if kind == "TIFF":
+        samples = _tiff_samples_per_pixel(data)
+        if samples is not None and samples not in (1, 3, 4):
+            raise DataError(
+                f"cannot read {what} {path}: its TIFF pages hold {samples} samples per pixel, "
+                "which OpenCV cannot decode; save one page per channel instead (e.g. "
+                "tifffile.imwrite(path, stack) with stack shaped (C, H, W))"
+            )
     try:
-        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        with _quiet_opencv():  # failures become a DataError below; OpenCV's log adds nothing
+            if kind == "TIFF":
+                ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
+                array = pages[0] if ok and len(pages) == 1 else None
+            else:
+                ok, pages, array = True, (), cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
-        raise DataError(f"cannot read image {path}: OpenCV failed ({err.err}); {_FIX}") from None
+        raise DataError(
+            f"cannot read {what} {path}: OpenCV failed on this {kind} ({err.err}); {FIX_HINT}"
+        ) from None
+    if ok and len(pages) > 1:
+        return _stack_pages(pages, path, what), True
     if array is None or array.size == 0:
         raise DataError(
-            f"cannot read image {path}: OpenCV could not decode it (truncated, corrupt or not an "
-            f"image); {_FIX}"
+            f"cannot read {what} {path}: this {kind} file could not be decoded (truncated or "
+            f"corrupt); {FIX_HINT}"
         )
-    return array
+    return array, False
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as ``(H, W, C)`` RGB in the file's dtype (uint8, uint16 or float32).
+def _format_of(data: np.ndarray) -> str | None:
+    head = bytes(data[:8])
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] in _TIFF_MAGIC:
+        return "TIFF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    return None
 
-    Grayscale gives ``C = 1``; BGR files are reordered to RGB; an alpha channel is dropped (with a
-    warning, once per file). Files with 2 or more than 4 channels are returned as stored. float64
-    TIFFs are narrowed to float32; other pixel types (signed integers) raise ``DataError``.
-    """
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _stack_pages(pages: Sequence[np.ndarray], path: Path, what: str) -> np.ndarray:
+    first = pages[0]
+    for i, page in enumerate(pages[1:], start=1):
+        if page.ndim != 2 or page.shape != first.shape or page.dtype != first.dtype:
+            raise DataError(
+                f"cannot read {what} {path}: it is a TIFF of {len(pages)} pages but page {i} is "
+                f"{page.shape} {page.dtype} while page 0 is {first.shape} {first.dtype}; drunet "
+                "reads the pages of a TIFF as the channels of one image, so they must match — "
+                "save a single page, or one same-sized gray page per channel"
+            )
+    if first.ndim != 2:
+        raise DataError(
+            f"cannot read {what} {path}: it is a TIFF of {len(pages)} pages of {first.shape[2]} "
+            "channels; drunet reads a multi-page TIFF as one gray page per channel — save it so"
+        )
+    return np.stack(pages, axis=2)
+
+
+def _tiff_samples_per_pixel(data: np.ndarray) -> int | None:
+    """SamplesPerPixel (tag 277) of a classic TIFF's first page; None if the header is odd."""
+    order = "<" if bytes(data[:2]) == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        for i in range(count):
+            start = offset + 2 + 12 * i
+            tag, kind = struct.unpack_from(order + "HH", data, start)
+            if tag == 277:
+                return struct.unpack_from(order + ("H" if kind == 3 else "I"), data, start + 8)[0]
+    except struct.error:
+        return None  # truncated or unusual: let OpenCV decide
+    return 1  # the TIFF default
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image as ``read_image`` returns it, plus what reading it did."""
+
+    array: np.ndarray  # (H, W, C) RGB in the file's dtype
+    alpha_dropped: bool  # the file was RGBA; the alpha channel is not in ``array``
+    pages: bool  # a multi-page TIFF: channels are pages
+
+
+def decode_image(path: str | Path) -> DecodedImage:
+    """Read an image like ``read_image`` (without logging) and say what was done to it."""
     path = Path(path)
-    array = _decode(path)
+    array, pages = decode_bytes(read_bytes(path), path)
     if array.dtype == np.float64:
         array = array.astype(np.float32)
     if array.dtype not in _IMAGE_DTYPES:
@@ -79,16 +181,31 @@ def read_image(path: str | Path) -> np.ndarray:
             "8- or 16-bit unsigned integers or 32-bit float"
         )
     if array.ndim == 2:
-        return array[:, :, None]
+        return DecodedImage(array[:, :, None], False, False)
     channels = array.shape[2]
-    if channels == 4:
-        if str(path) not in _warned_alpha:
-            _warned_alpha.add(str(path))
-            log.warning("%s has an alpha channel; it is ignored (RGB is used)", path)
-        return np.ascontiguousarray(array[:, :, 2::-1])
-    if channels == 3:
-        return np.ascontiguousarray(array[:, :, ::-1])
-    return array
+    if not pages and channels == 4:
+        return DecodedImage(np.ascontiguousarray(array[:, :, 2::-1]), True, False)
+    if not pages and channels == 3:
+        return DecodedImage(np.ascontiguousarray(array[:, :, ::-1]), False, False)
+    return DecodedImage(array, False, pages)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as ``(H, W, C)`` RGB in the file's dtype (uint8, uint16 or float32).
+
+    Grayscale gives ``C = 1``; BGR files are reordered to RGB; an alpha channel is dropped (with a
+    warning, once per file). A multi-page TIFF is read as one channel per page, in page order.
+    float64 TIFFs are narrowed to float32; other pixel types (signed integers) raise ``DataError``.
+
+    Errors are ``DataError`` naming the file: "the file does not exist", "the file is empty
+    (0 bytes)", "it is not an image file" (no PNG/JPEG/TIFF/BMP header), "this PNG file could not
+    be decoded (truncated or corrupt)", each followed by the fix.
+    """
+    decoded = decode_image(path)
+    if decoded.alpha_dropped and str(path) not in _warned_alpha:
+        _warned_alpha.add(str(path))
+        log.warning("%s has an alpha channel; it is ignored (RGB is used)", path)
+    return decoded.array
 
 
 def to_float(image: np.ndarray) -> np.ndarray:
@@ -106,71 +223,30 @@ def to_float(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"to_float expects uint8, uint16 or float pixels, got {image.dtype}")
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read a mask of class indices as ``(H, W)`` int64.
-
-    Rules:
-      * The mask must be single-channel. An RGB(A) file whose three colour channels are equal is
-        accepted as gray; colour-coded masks (channels differ) raise ``DataError``.
-      * Values must be non-negative integers (float TIFFs holding whole numbers are accepted).
-      * Binary 0/255 rule: if the values are a subset of {0, 255} and include 255, the mask is
-        taken as a binary mask saved for viewing and 255 becomes class 1. A mask with any other
-        value next to 255 (e.g. {0, 1, 255}) keeps 255 as it is.
-    """
-    path = Path(path)
-    mask = _decode(path)
-    if mask.ndim == 3:
-        channels = mask.shape[2]
-        if channels == 1 or (channels in (3, 4) and _channels_equal(mask[:, :, :3])):
-            mask = mask[:, :, 0]
-        else:
-            raise DataError(
-                f"cannot use mask {path}: it has {channels} channels that differ (a colour-coded "
-                "mask?); colour-coded masks are not supported yet — convert it to a single-channel "
-                "PNG of class indices 0, 1, 2, …"
-            )
-    if not np.issubdtype(mask.dtype, np.integer) and not np.array_equal(mask, np.round(mask)):
-        raise DataError(
-            f"cannot use mask {path}: it holds fractional values ({mask.dtype}); save the mask "
-            "as class indices 0, 1, 2, … in an 8- or 16-bit PNG"
-        )
-    if mask.size and mask.min() < 0:
-        raise DataError(
-            f"cannot use mask {path}: it holds negative values (min {mask.min()}); save the mask "
-            "as class indices 0, 1, 2, … in an 8- or 16-bit PNG"
-        )
-    values = np.unique(mask)
-    if values[-1] == 255 and np.all((values == 0) | (values == 255)):
-        return (mask == 255).astype(np.int64)
-    return mask.astype(np.int64)
-
-
-def _channels_equal(rgb: np.ndarray) -> bool:
-    """True if the channels of ``(H, W, 3)`` are identical pixel by pixel."""
-    return bool(
-        np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2])
-    )
-
-
 def write_image(path: str | Path, array: np.ndarray) -> None:
     """Write ``(H, W)`` or ``(H, W, C)`` RGB(A) pixels atomically; the suffix picks the format.
 
-    ``C`` is 1, 3 (RGB) or 4 (RGBA); JPEG and BMP take 1 or 3. Pixel types: uint8 everywhere,
-    uint16 for PNG/TIFF, float32 for TIFF only (OpenCV would otherwise silently cut them to 8 bits).
-    Parent folders are created.
+    ``C`` is 1, 3 (RGB) or 4 (RGBA); JPEG and BMP take 1 or 3; TIFF takes any ``C``, writing
+    ``C`` = 2 or ``C`` > 4 as one gray page per channel (``read_image`` stacks them back). Pixel
+    types: uint8 everywhere, uint16 for PNG/TIFF, float32 for TIFF only (OpenCV would otherwise
+    silently cut them to 8 bits). Parent folders are created.
     """
     path = Path(path)
     suffix = _check_suffix(path, IMAGE_SUFFIXES)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     channels = 1 if array.ndim == 2 else array.shape[2]
-    allowed_channels = _ENCODER_CHANNELS.get(suffix, (1, 3, 4))
-    if array.ndim not in (2, 3) or channels not in allowed_channels:
+    allowed_channels = _ENCODER_CHANNELS.get(suffix)
+    if array.ndim not in (2, 3) or (allowed_channels and channels not in allowed_channels):
+        allowed = allowed_channels or "1, 2, 3, …"
         raise ValueError(
             f"cannot write {path}: shape {array.shape} is not (H, W) or (H, W, C) with C in "
-            f"{allowed_channels} for {suffix}"
+            f"{allowed} for {suffix}"
         )
     _check_dtype(path, suffix, array.dtype)
+    if suffix in _MULTIPAGE_SUFFIXES and channels not in (1, 3, 4):
+        _encode_pages_and_write(path, suffix, [array[:, :, c] for c in range(channels)])
+        return
     if channels == 3:
         array = array[:, :, ::-1]  # RGB → BGR
     elif channels == 4:
@@ -229,3 +305,23 @@ def _encode_and_write(path: Path, suffix: str, array: np.ndarray) -> None:
             f"cannot write {path}: OpenCV failed to encode {array.shape} {array.dtype}"
         )
     atomic_write_bytes(path, buffer.tobytes())
+
+
+def _encode_pages_and_write(path: Path, suffix: str, pages: list[np.ndarray]) -> None:
+    """Encode one page per array into a multi-page TIFF and replace ``path`` atomically."""
+    pages = [np.ascontiguousarray(page) for page in pages]
+    try:
+        ok, buffer = cv2.imencodemulti(suffix, pages)
+    except cv2.error as err:
+        raise ValueError(f"cannot write {path}: OpenCV failed to encode it ({err.err})") from None
+    if not ok:
+        raise ValueError(f"cannot write {path}: OpenCV failed to encode {len(pages)} pages")
+    atomic_write_bytes(path, buffer.tobytes())
+
+
+def __getattr__(name: str):  # ``drunet.datasets.io.read_mask`` predates masks.py
+    if name == "read_mask":
+        from drunet.datasets.masks import read_mask
+
+        return read_mask
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from drunet.datasets import SegmentationDataset, train_transform
+from drunet.datasets import (
+    AugmentationOptions,
+    MaskOptions,
+    NormalizationOptions,
+    Pair,
+    SegmentationDataset,
+    train_transform,
+    write_image,
+)
 from drunet.errors import DataError
 
 
@@ -95,3 +103,61 @@ def test_cache_keeps_decoded_files(write_pair):
 def test_bad_normalisation_is_rejected(mean, std):
     with pytest.raises(ValueError):
         SegmentationDataset([], mean, std)
+
+
+def test_new_form_with_stored_normalisation_and_colour_masks(tmp_path):
+    image = np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000  # 0 … 47000
+    colours = np.zeros((6, 8, 3), np.uint8)
+    colours[:, 4:] = (0, 255, 0)
+    colours[0, 0] = (255, 255, 255)  # the ignore colour
+    write_image(tmp_path / "images" / "a.tif", image)
+    write_image(tmp_path / "masks" / "a.png", colours)
+    pair = Pair(tmp_path / "images" / "a.tif", tmp_path / "masks" / "a.png")
+    masks = MaskOptions(colour_map={"0,0,0": 0, "0,255,0": 1, "#ffffff": 255}, ignore_index=255)
+    norm = NormalizationOptions(mode="none", clip_low=[0.0], clip_high=[47000 / 65535])
+    x, y = SegmentationDataset([pair], normalization=norm, masks=masks)[0]
+    np.testing.assert_allclose(x[0].numpy(), image / 47000, atol=1e-6)  # window → [0, 1]
+    expected = np.zeros((6, 8), np.int64)
+    expected[:, 4:] = 1
+    expected[0, 0] = 255
+    np.testing.assert_array_equal(y.numpy(), expected)
+
+
+def test_augmentation_options_keep_items_aligned(write_pair):
+    pair = _id_pair(write_pair, 50, 60)
+    options = AugmentationOptions(preset="none", patch_size=24, foreground_share=1.0)
+    dataset = SegmentationDataset([pair], [0.0], [1 / 65535], augmentation=options)
+    for _ in range(10):
+        x, y = dataset[0]
+        ids = x[0].round().long()
+        assert x.shape == (1, 24, 24) and torch.equal(y, (ids * 7) % 5)
+        assert (y > 0).any()
+
+
+def test_preload_fills_the_cache_before_workers_start(write_pair):
+    pair = write_pair("a", np.full((3, 3), 255, np.uint8), np.ones((3, 3), np.uint8))
+    dataset = SegmentationDataset([pair], [0.0], [1.0], cache=True)
+    dataset.preload()
+    pair.image.unlink()
+    pair.mask.unlink()
+    x, y = dataset[0]
+    assert float(x.max()) == 1.0 and int(y.max()) == 1
+    with pytest.raises(ValueError, match="cache=True"):
+        SegmentationDataset([pair], [0.0], [1.0]).preload()
+
+
+def test_old_mean_std_attributes_are_still_there(write_pair):
+    dataset = SegmentationDataset([], [0.5, 0.25], [0.1, 0.2])
+    np.testing.assert_allclose(dataset.mean, [0.5, 0.25])
+    np.testing.assert_allclose(dataset.std, [0.1, 0.2])
+    assert dataset.normalization.clip_percentiles is None  # the old form never clips
+
+
+def test_ambiguous_arguments_are_rejected():
+    norm = NormalizationOptions(mean=[0.5], std=[0.2], clip_percentiles=None)
+    with pytest.raises(ValueError, match="not both"):
+        SegmentationDataset([], [0.5], [0.2], normalization=norm)
+    with pytest.raises(ValueError, match="not both"):
+        SegmentationDataset(
+            [], normalization=norm, transform=train_transform(8), augmentation=AugmentationOptions()
+        )

@@ -1,0 +1,397 @@
+"""Find the image/mask pairs under a data folder, whatever its layout, and split them.
+
+Layouts, tried in this order:
+  * explicit folders: ``LayoutOptions.images`` + ``LayoutOptions.masks``;
+  * ``root/train/`` (with optional ``root/val/`` and ``root/test/``), each holding one of the
+    layouts below; without ``val/`` the training pairs are split as configured;
+  * nnU-Net: ``root/imagesTr/<case>_0000.png`` (one file per channel ``_000k``) +
+    ``root/labelsTr/<case>.png`` and optional ``dataset.json`` (``channel_names``/``modality``,
+    ``labels`` — a label named ``"ignore"`` becomes the ignore index —, ``file_ending``);
+    ``imagesTs/`` + ``labelsTs/`` become the test pairs when both exist;
+  * ``root/images/`` + ``root/masks/`` (or ``root/labels/``), matched by file stem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drunet.datasets.folder import Pair, masks_folder, scan_pairs
+from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES
+from drunet.datasets.options import LayoutOptions
+from drunet.datasets.problems import Problem
+from drunet.datasets.splits import apply_split_file, split
+from drunet.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_NNUNET_NAME = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
+_LAYOUTS = (
+    "images/ + masks/ (or labels/), nnU-Net imagesTr/ + labelsTr/, or train/ (val/, test/) "
+    "sub-folders holding one of these"
+)
+_SHOWN = 10
+
+
+@dataclass
+class DatasetLayout:
+    """The pairs of a dataset and where they came from.
+
+    ``source`` and ``split`` describe, for people, how the files were found and divided;
+    ``class_names``, ``channel_names`` and ``ignore_index`` come from an nnU-Net
+    ``dataset.json`` when there is one. ``problems`` lists unmatched or misnamed files found by
+    a lenient ``discover(strict=False)`` (a strict one raises instead).
+    """
+
+    root: Path | None
+    source: str
+    split: str
+    train: list[Pair]
+    val: list[Pair]
+    test: list[Pair] = field(default_factory=list)
+    class_names: list[str] | None = None
+    channel_names: list[str] | None = None
+    ignore_index: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def pairs(self) -> list[Pair]:
+        """Every pair once: training, then validation, then test."""
+        seen: dict[Pair, None] = {}
+        for pair in [*self.train, *self.val, *self.test]:
+            seen.setdefault(pair)
+        return list(seen)
+
+
+@dataclass
+class _Unit:
+    """The pairs of one folder (before splitting) and what its metadata says."""
+
+    pairs: list[Pair]
+    source: str
+    test: list[Pair] = field(default_factory=list)
+    class_names: list[str] | None = None
+    channel_names: list[str] | None = None
+    ignore_index: int | None = None
+
+    def layout(
+        self, root: Path | None, how: str, train: list[Pair], val: list[Pair], test: list[Pair]
+    ) -> DatasetLayout:
+        return DatasetLayout(
+            root,
+            self.source,
+            how,
+            train,
+            val,
+            test,
+            class_names=self.class_names,
+            channel_names=self.channel_names,
+            ignore_index=self.ignore_index,
+        )
+
+
+def discover(
+    root: str | Path | None = None, options: LayoutOptions | None = None, strict: bool = True
+) -> DatasetLayout:
+    """Find and split the pairs under ``root`` (see the module docstring for the layouts).
+
+    Relative ``options.images`` / ``options.masks`` are taken relative to ``root`` when one is
+    given. With ``strict`` any unmatched, duplicated or misnamed file raises ``DataError``
+    listing them; otherwise they are returned in ``layout.problems`` and the rest is used.
+    Raises ``DataError`` naming the folder when no layout is recognised.
+    """
+    options = options or LayoutOptions()
+    root = Path(root) if root is not None else None
+    problems: list[Problem] = []
+    where = root if root is not None else options.images
+    if options.images is not None and options.masks is not None:
+        images, masks = _under(root, options.images), _under(root, options.masks)
+        unit = _plain(images, masks, problems)
+        unit.source = f"explicit folders {images} and {masks}"
+        _check(problems, strict, where)
+        layout = _split_unit(root, unit, options)
+    elif root is None:
+        raise DataError("no data folder given; pass a folder, or both images and masks folders")
+    elif not root.is_dir():
+        raise DataError(
+            f"data folder {root} does not exist or is not a folder; expected {_LAYOUTS}"
+        )
+    elif (root / "train").is_dir():
+        layout = _subfolders(root, options, problems, strict)
+    else:
+        unit = _unit(root, problems)
+        _check(problems, strict, where)
+        layout = _split_unit(root, unit, options)
+    _check(problems, strict, where)
+    layout.problems = problems
+    return layout
+
+
+def _check(problems: list[Problem], strict: bool, where: Path | None) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    if strict and errors:
+        lines = [f"{p.path}: {p.message}" for p in errors[:_SHOWN]]
+        more = f" … and {len(errors) - _SHOWN} more" if len(errors) > _SHOWN else ""
+        raise DataError(
+            f"{len(errors)} problem(s) in {where}: {'; '.join(lines)}{more}; fix: {errors[0].fix}"
+            " (`drunet verify` lists every problem)"
+        )
+
+
+def _under(root: Path | None, path: Path) -> Path:
+    return root / path if root is not None and not path.is_absolute() else path
+
+
+def _split_unit(root: Path | None, unit: _Unit, options: LayoutOptions) -> DatasetLayout:
+    if not unit.pairs:
+        raise DataError(f"no image/mask pairs in {unit.source}; expected {_LAYOUTS}")
+    test = unit.test
+    if options.split_file is not None:
+        split_file = _under(root, options.split_file)
+        train, val, listed_test = apply_split_file(unit.pairs, split_file, options.fold)
+        test, how = listed_test or test, f"split file {split_file}"
+        if options.fold is not None:
+            how += f", fold {options.fold}"
+    else:
+        train, val, how = split(unit.pairs, options)
+    return unit.layout(root, how, train, val, test)
+
+
+def _subfolders(
+    root: Path, options: LayoutOptions, problems: list[Problem], strict: bool
+) -> DatasetLayout:
+    train_unit = _unit(root / "train", problems)
+    parts = {name: root / name for name in ("val", "test") if (root / name).is_dir()}
+    if "val" not in parts:
+        _check(problems, strict, root)
+        layout = _split_unit(root, train_unit, options)
+        layout.source = f"train/ sub-folder of {root} ({train_unit.source})"
+    else:
+        if options.fold is not None or options.split_file is not None:
+            raise DataError(
+                f"{parts['val']} exists, so the validation set is fixed; remove the fold / split "
+                "file setting, or merge val/ into train/ to cross-validate"
+            )
+        val_unit = _unit(parts["val"], problems)
+        _check(problems, strict, root)
+        if not train_unit.pairs or not val_unit.pairs:
+            empty = parts["val"] if train_unit.pairs else root / "train"
+            raise DataError(f"no image/mask pairs in {empty}; expected {_LAYOUTS}")
+        how = f"val/ folder ({len(val_unit.pairs)} pairs)"
+        layout = train_unit.layout(root, how, train_unit.pairs, val_unit.pairs, train_unit.test)
+        layout.source = f"train/ and val/ sub-folders of {root} ({train_unit.source})"
+    if "test" in parts:
+        try:
+            layout.test = _unit(parts["test"], problems).pairs
+        except DataError as err:  # e.g. test images without masks: not needed for training
+            log.info("test folder %s is not used: %s", parts["test"], err)
+    return layout
+
+
+def _unit(folder: Path, problems: list[Problem]) -> _Unit:
+    if (folder / "imagesTr").is_dir():
+        return _nnunet(folder, problems)
+    if (folder / "images").is_dir():
+        masks = masks_folder(folder)
+        if masks.name == "masks" and (folder / "labels").is_dir():
+            log.warning("%s has both masks/ and labels/; using masks/", folder)
+        return _plain(folder / "images", masks, problems)
+    found = sorted(p.name + "/" for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
+    raise DataError(
+        f"no dataset layout in {folder}: expected {_LAYOUTS}; found "
+        + (", ".join(found[:_SHOWN]) if found else "no sub-folders")
+    )
+
+
+def _plain(images: Path, masks: Path, problems: list[Problem]) -> _Unit:
+    scan = scan_pairs(images, masks)
+    for first, second in scan.duplicates:
+        problems.append(
+            Problem(
+                second,
+                "duplicate-stem",
+                f"has the same stem as {first.name}, so a mask cannot be matched to one of them",
+                "rename or remove one of the two files",
+            )
+        )
+    for image in scan.lonely_images:
+        problems.append(
+            Problem(
+                image,
+                "image-without-mask",
+                f"image has no mask in {masks.name}/",
+                f"add {masks.name}/{image.stem}.png (or .tif), or move the image out of "
+                f"{images.name}/",
+            )
+        )
+    for mask in scan.lonely_masks:
+        problems.append(
+            Problem(
+                mask,
+                "mask-without-image",
+                f"mask has no image in {images.name}/",
+                f"add the image {images.name}/{mask.stem}.*, or remove the mask",
+            )
+        )
+    return _Unit(scan.pairs, f"{images.name}/ + {masks.name}/ in {images.parent}")
+
+
+def _nnunet(folder: Path, problems: list[Problem]) -> _Unit:
+    meta = _read_dataset_json(folder / "dataset.json")
+    ending = meta.get("file_ending")
+    if ending is not None and ending.lower() not in IMAGE_SUFFIXES:
+        raise DataError(
+            f"{folder / 'dataset.json'} has file_ending {ending!r}; drunet reads 2D images "
+            f"({', '.join(IMAGE_SUFFIXES)}) — convert the cases to PNG or TIFF slices"
+        )
+    channel_names = _channel_names(meta)
+    class_names, ignore = _labels(meta, folder / "dataset.json")
+    pairs = _nnunet_pairs(folder / "imagesTr", folder / "labelsTr", ending, channel_names, problems)
+    test: list[Pair] = []
+    if (folder / "imagesTs").is_dir() and (folder / "labelsTs").is_dir():
+        test = _nnunet_pairs(
+            folder / "imagesTs", folder / "labelsTs", ending, channel_names, problems
+        )
+    return _Unit(
+        pairs,
+        f"nnU-Net imagesTr/ + labelsTr/ in {folder}",
+        test,
+        class_names,
+        channel_names,
+        ignore,
+    )
+
+
+def _read_dataset_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read {path}: {err}; fix the JSON or remove the file") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path} must hold a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def _channel_names(meta: dict) -> list[str] | None:
+    names = meta.get("channel_names") or meta.get("modality")
+    if not isinstance(names, dict):
+        return None
+    return [str(names[k]) for k in sorted(names, key=lambda k: int(k))]
+
+
+def _labels(meta: dict, path: Path) -> tuple[list[str] | None, int | None]:
+    labels = meta.get("labels")
+    if not isinstance(labels, dict) or not labels:
+        return None, None
+    if all(str(k).isdigit() for k in labels):  # nnU-Net v1: {"0": "background", …}
+        by_index = {int(k): str(v) for k, v in labels.items()}
+    else:  # v2: {"background": 0, …}
+        if not all(isinstance(v, int) for v in labels.values()):
+            raise DataError(
+                f"{path} defines region labels (lists of classes); drunet needs one index per "
+                "label — list each class with its own index"
+            )
+        by_index = {v: str(k) for k, v in labels.items()}
+    ignore = next((i for i, name in by_index.items() if name == "ignore"), None)
+    classes = sorted(i for i in by_index if i != ignore)
+    if classes != list(range(len(classes))):
+        raise DataError(
+            f"{path} labels use indices {classes}; class indices must be 0, 1, 2, … without gaps"
+        )
+    return [by_index[i] for i in classes], ignore
+
+
+def _nnunet_pairs(
+    images: Path,
+    labels: Path,
+    ending: str | None,
+    channel_names: list[str] | None,
+    problems: list[Problem],
+) -> list[Pair]:
+    if not labels.is_dir():
+        raise DataError(f"missing folder {labels}; nnU-Net datasets keep masks in labelsTr/")
+    image_suffixes = (ending.lower(),) if ending else IMAGE_SUFFIXES
+    mask_suffixes = (ending.lower(),) if ending else MASK_SUFFIXES
+    cases: dict[str, dict[int, Path]] = defaultdict(dict)
+    for path in _files(images, image_suffixes):
+        match = _NNUNET_NAME.fullmatch(path.stem)
+        if match is None:
+            problems.append(
+                Problem(
+                    path,
+                    "nnunet-name",
+                    "image is not named <case>_<4-digit channel>",
+                    f"rename it to {path.stem}_0000{path.suffix}",
+                )
+            )
+            continue
+        cases[match["case"]][int(match["channel"])] = path
+    masks = {p.stem: p for p in _files(labels, mask_suffixes)}
+    expected = (
+        len(channel_names)
+        if channel_names
+        else max((max(c) + 1 for c in cases.values()), default=1)
+    )
+    pairs = []
+    for case in sorted(cases):
+        channels = cases[case]
+        missing = [k for k in range(expected) if k not in channels]
+        for k in sorted(k for k in channels if k >= expected):
+            problems.append(
+                Problem(
+                    channels[k],
+                    "extra-channel",
+                    f"channel file {k} of case {case!r}, but dataset.json names {expected} "
+                    "channel(s)",
+                    "add the channel to channel_names in dataset.json, or remove the file",
+                    "warning",
+                )
+            )
+        if missing:
+            first = next(iter(channels.values()))
+            problems.append(
+                Problem(
+                    first,
+                    "missing-channel",
+                    f"case {case!r} lacks channel file(s) "
+                    + ", ".join(f"{case}_{k:04d}{first.suffix}" for k in missing),
+                    f"add them to {images} (every case needs channels 0000 … {expected - 1:04d})",
+                )
+            )
+        elif case not in masks:
+            problems.append(
+                Problem(
+                    channels[0],
+                    "image-without-mask",
+                    f"case {case!r} has no mask in {labels.name}/",
+                    f"add {labels.name}/{case}{channels[0].suffix}, or move the case out of "
+                    f"{images.name}/",
+                )
+            )
+        else:
+            files = tuple(channels[k] for k in range(expected))
+            pairs.append(Pair(files[0], masks[case], files[1:]))
+    for stem in sorted(masks.keys() - cases.keys()):
+        problems.append(
+            Problem(
+                masks[stem],
+                "mask-without-image",
+                f"mask has no image {stem}_0000.* in {images.name}/",
+                "add the case's image files, or remove the mask",
+            )
+        )
+    return pairs
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+    ]

@@ -1,0 +1,149 @@
+"""Training/validation splits: seeded hold-out, seeded k folds, or a JSON split file.
+
+Split files name pairs by ``Pair.name`` (the mask's file stem) and are either
+``{"train": [names], "val": [names], "test": [names]?}`` or, as nnU-Net's ``splits_final.json``,
+a list of such ``{"train", "val"}`` folds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from drunet.atomic import atomic_write_text
+from drunet.datasets.folder import Pair, split_pairs
+from drunet.datasets.options import LayoutOptions
+from drunet.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_SHOWN = 10
+
+
+def kfold_split(
+    pairs: Sequence[Pair], folds: int = 5, fold: int = 0, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
+    """``(train, val)`` of fold ``fold``: the pairs are shuffled by ``seed`` and cut in ``folds``.
+
+    The validation parts of folds ``0 … folds - 1`` are disjoint and cover every pair; sizes
+    differ by at most one. Like ``split_pairs``, the result depends on the set of pairs, not
+    their order.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must lie in 0 … {folds - 1} for {folds} folds, got {fold}")
+    if len(pairs) < folds:
+        raise DataError(
+            f"{folds}-fold cross-validation needs at least {folds} pairs, got {len(pairs)}; "
+            "lower folds or add images"
+        )
+    ordered = sorted(pairs, key=lambda p: (p.name, str(p.image), str(p.mask)))
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    parts = np.array_split(order, folds)
+    val = set(parts[fold].tolist())
+    train_idx = sorted(set(range(len(ordered))) - val)
+    return [ordered[i] for i in train_idx], [ordered[i] for i in sorted(val)]
+
+
+def write_split_file(
+    path: str | Path,
+    train: Sequence[Pair],
+    val: Sequence[Pair],
+    test: Sequence[Pair] = (),
+) -> None:
+    """Write ``{"train": [names], "val": [names], "test": [names]}`` as JSON, atomically."""
+    data = {"train": [p.name for p in train], "val": [p.name for p in val]}
+    if test:
+        data["test"] = [p.name for p in test]
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_split_file(path: str | Path, fold: int | None = None) -> dict[str, list[str]]:
+    """The ``{"train", "val", "test"?}`` name lists of a split file (``fold`` picks from a list)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataError(f"cannot read split file {path}: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"split file {path} is not valid JSON: {err}") from None
+    if isinstance(data, list):
+        if fold is None:
+            raise DataError(
+                f"split file {path} holds {len(data)} folds; choose one with fold (0 … "
+                f"{len(data) - 1})"
+            )
+        if not 0 <= fold < len(data):
+            raise DataError(
+                f"split file {path} holds {len(data)} folds, so fold {fold} does not exist; use "
+                f"0 … {len(data) - 1}"
+            )
+        data = data[fold]
+    elif fold is not None:
+        raise DataError(
+            f"split file {path} holds a single split, so fold {fold} cannot be chosen; remove "
+            "fold or use a list of folds"
+        )
+    keys = {"train", "val", "test"}
+    if not isinstance(data, dict) or not {"train", "val"} <= data.keys() or data.keys() - keys:
+        raise DataError(
+            f'split file {path} must map "train" and "val" (and optionally "test") to lists of '
+            f"case names, got {sorted(data) if isinstance(data, dict) else type(data).__name__}"
+        )
+    for key, names in data.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f'split file {path}: "{key}" must be a list of case names')
+    return data
+
+
+def apply_split_file(
+    pairs: Sequence[Pair], path: str | Path, fold: int | None = None
+) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """``(train, val, test)`` from a split file; every name must match a pair."""
+    path = Path(path)
+    names = read_split_file(path, fold)
+    by_name = {p.name: p for p in pairs}
+    unknown = [n for part in names.values() for n in part if n not in by_name]
+    if unknown:
+        raise DataError(
+            f"split file {path} names {len(unknown)} case(s) not in the dataset: "
+            f"{_listing(unknown)}; the names are mask file stems (e.g. {next(iter(by_name))!r})"
+        )
+    seen: dict[str, str] = {}
+    for part, part_names in names.items():
+        for name in part_names:
+            if name in seen and seen[name] != part:
+                raise DataError(
+                    f"split file {path} puts {name!r} in both {seen[name]} and {part}; a case "
+                    "belongs to one part"
+                )
+            seen[name] = part
+    left_out = sorted(by_name.keys() - seen.keys())
+    if left_out:
+        log.warning(
+            "split file %s leaves out %d case(s), which are not used: %s",
+            path,
+            len(left_out),
+            _listing(left_out),
+        )
+    parts = {part: [by_name[n] for n in sorted(set(names.get(part, [])))] for part in names}
+    return parts["train"], parts["val"], parts.get("test", [])
+
+
+def split(pairs: Sequence[Pair], options: LayoutOptions) -> tuple[list[Pair], list[Pair], str]:
+    """``(train, val, description)`` by the options: k-fold if ``fold`` is set, else hold-out."""
+    if options.fold is not None:
+        train, val = kfold_split(pairs, options.folds, options.fold, options.seed)
+        return train, val, f"fold {options.fold} of {options.folds} (seed {options.seed})"
+    train, val = split_pairs(pairs, options.val_fraction, options.seed)
+    return train, val, f"seeded hold-out of {options.val_fraction:.0%} (seed {options.seed})"
+
+
+def _listing(names: Sequence[str]) -> str:
+    more = len(names) - _SHOWN
+    return ", ".join(names[:_SHOWN]) + (f" … and {more} more" if more > 0 else "")
