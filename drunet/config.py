@@ -15,6 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drunet.atomic import atomic_write_text
+from drunet.datasets.options import (
+    AugmentationOptions,
+    LayoutOptions,
+    MaskOptions,
+    NormalizationOptions,
+)
 from drunet.errors import ConfigError
 
 
@@ -40,16 +46,22 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Where the images are and how they are fed to the model."""
+    """Where the images are, how they are read, normalised, augmented and batched.
+
+    ``layout`` finds and splits the pairs (folder layouts, explicit folders, split files,
+    k-fold); ``masks`` says how masks are read (0/255, colour map, ignore value, class names);
+    ``normalization`` is computed from the training images once and stored with the run;
+    ``augmentation`` sets the training patch size, foreground oversampling and the transforms.
+    """
 
     root: Path | None = None
-    val_fraction: float = Field(default=0.2, gt=0, lt=1)
-    split_seed: int = 0
-    patch_size: int = Field(default=256, ge=16)
+    layout: LayoutOptions = Field(default_factory=LayoutOptions)
+    masks: MaskOptions = Field(default_factory=MaskOptions)
+    normalization: NormalizationOptions = Field(default_factory=NormalizationOptions)
+    augmentation: AugmentationOptions = Field(default_factory=AugmentationOptions)
     batch_size: int = Field(default=4, ge=1)
     num_workers: int = Field(default=0, ge=0)
-    mean: list[float] | None = None  # per channel, computed from the training images if empty
-    std: list[float] | None = None
+    cache: bool = False  # keep decoded images in memory
 
 
 class TrainConfig(_Section):

@@ -22,7 +22,11 @@ DEMO_RECIPE: dict = {
         "name": "drunet",
         "params": {"init_features": 8, "depth": 3, "blocks_per_stage": 1, "se_reduction": 4},
     },
-    "data": {"patch_size": 96, "batch_size": 8, "val_fraction": 0.25},
+    "data": {
+        "augmentation": {"patch_size": 96},
+        "batch_size": 8,
+        "layout": {"val_fraction": 0.25},
+    },
     "train": {"epochs": 12, "lr": 3e-3, "steps_per_epoch": 12, "warmup_epochs": 1},
 }
 

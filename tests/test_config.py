@@ -16,6 +16,7 @@ from drunet.config import (
     load_config,
     save_config,
 )
+from drunet.datasets import AugmentationOptions, LayoutOptions, NormalizationOptions
 from drunet.errors import ConfigError, DrunetError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
@@ -40,7 +41,7 @@ def test_default_config_values() -> None:
     assert config.model.in_channels is None and config.model.num_classes is None
     assert config.data.root is None
     assert config.runs_dir == Path("runs")
-    assert config.data.patch_size == 256 and config.train.epochs == 20
+    assert config.data.augmentation.patch_size == 256 and config.train.epochs == 20
     assert config.train.lr == pytest.approx(1e-3)
     assert config.train.device == "auto" and config.train.monitor == "dice"
 
@@ -54,7 +55,7 @@ def test_baseline_config_selects_the_smp_unet() -> None:
 def test_empty_dict_gives_the_documented_defaults() -> None:
     config = config_from_dict({})
     assert config.name is None
-    assert config.data.val_fraction == 0.2 and config.data.batch_size == 4
+    assert config.data.layout.val_fraction == 0.2 and config.data.batch_size == 4
     assert config.train.epochs == 20 and config.train.warmup_epochs == 0
     assert config.train.steps_per_epoch is None and config.train.amp is True
 
@@ -88,8 +89,8 @@ def test_every_bad_key_is_named_at_once() -> None:
         ({"train": {"epochs": 0}}, "train.epochs", "0"),
         ({"train": {"lr": -0.1}}, "train.lr", "-0.1"),
         ({"train": {"lr": 0}}, "train.lr", "0"),
-        ({"data": {"patch_size": 8}}, "data.patch_size", "8"),
-        ({"data": {"val_fraction": 1.0}}, "data.val_fraction", "1.0"),
+        ({"data": {"augmentation": {"patch_size": 4}}}, "data.augmentation.patch_size", "4"),
+        ({"data": {"layout": {"val_fraction": 1.0}}}, "data.layout.val_fraction", "1.0"),
         ({"data": {"batch_size": "four"}}, "data.batch_size", "'four'"),
         ({"train": {"device": "tpu"}}, "train.device", "'tpu'"),
         ({"train": {"monitor": "loss"}}, "train.monitor", "'loss'"),
@@ -165,10 +166,11 @@ def test_save_then_load_round_trips(tmp_path: Path) -> None:
         ),
         data=DataConfig(
             root=tmp_path / "data",
-            val_fraction=0.25,
-            patch_size=96,
-            mean=[0.1, 0.2, 0.30000000000000004],
-            std=[0.5, 0.25, 1 / 3],
+            layout=LayoutOptions(val_fraction=0.25),
+            augmentation=AugmentationOptions(patch_size=96),
+            normalization=NormalizationOptions(
+                mean=[0.1, 0.2, 0.30000000000000004], std=[0.5, 0.25, 1 / 3]
+            ),
         ),
         train=TrainConfig(epochs=7, lr=3e-4, steps_per_epoch=5, device="cpu", amp=False),
     )
@@ -176,7 +178,7 @@ def test_save_then_load_round_trips(tmp_path: Path) -> None:
     save_config(config, path)
     loaded = load_config(path)
     assert loaded == config
-    assert loaded.data.std[2] == 1 / 3  # floats survive YAML exactly
+    assert loaded.data.normalization.std[2] == 1 / 3  # floats survive YAML exactly
     assert isinstance(loaded.data.root, Path)
 
 

@@ -11,6 +11,7 @@ from drunet.cli.common import console, setup_logging, state
 from drunet.cli.demo import demo_command
 from drunet.cli.predict import predict_command
 from drunet.cli.train import train_command
+from drunet.cli.verify import verify_command
 
 app = typer.Typer(
     name="drunet",
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("demo")(demo_command)
+app.command("verify")(verify_command)
 
 
 def _version(value: bool) -> None:

@@ -20,6 +20,14 @@ def train_command(
         Path | None,
         typer.Option(help="Folder with images/ and masks/ (masks matched to images by file name)."),
     ] = None,
+    images: Annotated[Path | None, typer.Option(help="Explicit images folder.")] = None,
+    masks: Annotated[Path | None, typer.Option(help="Explicit masks folder.")] = None,
+    fold: Annotated[
+        int | None, typer.Option(help="Cross-validation fold (0..folds-1; see data.layout.folds).")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option(help='JSON split: {"train": [names], "val": [names]}.')
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML experiment file (see configs/); flags override it.")
     ] = None,
@@ -72,11 +80,15 @@ def train_command(
             cfg = load_config(config) if config is not None else ExperimentConfig()
             flags = {
                 "data.root": data,
+                "data.layout.images": images,
+                "data.layout.masks": masks,
+                "data.layout.fold": fold,
+                "data.layout.split_file": split_file,
                 "model.name": model,
                 "train.epochs": epochs,
                 "data.batch_size": batch_size,
                 "train.lr": lr,
-                "data.patch_size": patch_size,
+                "data.augmentation.patch_size": patch_size,
                 "runs_dir": runs_dir,
                 "name": name,
             }
@@ -94,5 +106,18 @@ def train_command(
 
 
 def _resume_ignored(args: dict) -> list[tuple[str, object]]:
-    names = ("data", "config", "model", "batch_size", "lr", "patch_size", "runs_dir", "name")
+    names = (
+        "data",
+        "images",
+        "masks",
+        "fold",
+        "split_file",
+        "config",
+        "model",
+        "batch_size",
+        "lr",
+        "patch_size",
+        "runs_dir",
+        "name",
+    )
     return [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]

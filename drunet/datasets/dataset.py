@@ -37,7 +37,7 @@ class SegmentationDataset(Dataset):
     get the same geometry. An albumentations ``Compose`` is reseeded once per process from
     ``torch.initial_seed()``: reproducible after ``torch.manual_seed``, and DataLoader workers
     (which would otherwise inherit identical random states by fork) each draw different
-    augmentations.
+    augmentations. Pass ``seed`` (and call ``set_epoch``) to seed every sample instead.
 
     With ``cache=True`` decoded files are kept in memory in their own dtype (per worker process;
     call ``preload()`` before creating the DataLoader to decode once and share the cache with
@@ -55,6 +55,7 @@ class SegmentationDataset(Dataset):
         normalization: NormalizationOptions | None = None,
         masks: MaskOptions | None = None,
         augmentation: AugmentationOptions | None = None,
+        seed: int | None = None,
     ) -> None:
         if normalization is None:
             if mean is None or std is None or len(mean) != len(std) or not mean:
@@ -77,6 +78,13 @@ class SegmentationDataset(Dataset):
         self.cache = cache
         self._cached: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._seeded_for: tuple[int, int | None] | None = None
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """With a ``seed``, sample ``i`` of epoch ``e`` is augmented from ``(seed, e, i)`` alone:
+        the same draws whatever the worker count, and a resumed run repeats them exactly."""
+        self.epoch = epoch
 
     @property
     def mean(self) -> np.ndarray | None:
@@ -103,7 +111,7 @@ class SegmentationDataset(Dataset):
         image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) uint8/uint16/int64
         image = to_unit(image, self.normalization, self.pairs[index].image)  # (H, W, C) float32
         if self.transform is not None:
-            self._seed_transform()
+            self._seed_transform(index)
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         image = standardize(image, self.normalization)
@@ -132,7 +140,11 @@ class SegmentationDataset(Dataset):
             self._cached[index] = (image, mask)
         return image, mask
 
-    def _seed_transform(self) -> None:
+    def _seed_transform(self, index: int) -> None:
+        if self.seed is not None and isinstance(self.transform, A.BaseCompose):
+            sample_seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)
+            seed_transform(self.transform, int(sample_seed[0]))
+            return
         worker = get_worker_info()
         key = (os.getpid(), worker.id if worker is not None else None)
         if key == self._seeded_for or not isinstance(self.transform, A.BaseCompose):

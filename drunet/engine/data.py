@@ -1,8 +1,10 @@
-"""From the configuration to data loaders: fill what the data decides, split, load."""
+"""From the configuration to data loaders: find, check, fill what the data decides, load."""
 
 from __future__ import annotations
 
+import logging
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -10,15 +12,27 @@ from torch.utils.data import DataLoader
 
 from drunet.config import ExperimentConfig
 from drunet.datasets import (
+    DatasetLayout,
     Pair,
     SegmentationDataset,
-    find_pairs,
-    inspect_pairs,
-    split_pairs,
-    train_transform,
+    VerifyReport,
+    discover,
+    verify_dataset,
 )
 from drunet.engine.sampling import EpochSampler
 from drunet.errors import DrunetError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    """The filled configuration, the split and the checks that ran on it."""
+
+    config: ExperimentConfig
+    train: list[Pair]
+    val: list[Pair]
+    report: VerifyReport
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -29,38 +43,71 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def prepare_config(
-    config: ExperimentConfig,
-) -> tuple[ExperimentConfig, list[Pair], list[Pair]]:
-    """Fill what the data decides (channels, classes, normalisation) and split the pairs.
+def find_data(config: ExperimentConfig) -> DatasetLayout:
+    """The dataset layout the config points at (``data.root`` and/or ``data.layout``)."""
+    data = config.data
+    if data.root is None and (data.layout.images is None or data.layout.masks is None):
+        raise DrunetError(
+            "no training data: pass --data DIR (a folder with images/ and masks/), or "
+            "--images DIR --masks DIR"
+        )
+    return discover(data.root, data.layout)
 
-    Returns a copy of ``config``; settings the user gave are checked against the data.
+
+def check_data(config: ExperimentConfig, layout: DatasetLayout) -> VerifyReport:
+    """Run ``drunet verify``'s checks with the model's expectations; raise on errors."""
+    model, data = config.model, config.data
+    report = verify_dataset(
+        layout,
+        data.masks,
+        normalization=data.normalization,
+        num_classes=model.num_classes,
+        in_channels=model.in_channels,
+        patch_size=data.augmentation.patch_size,
+    )
+    report.raise_for_errors()
+    for problem in report.problems:
+        log.warning("%s: %s", problem.path, problem.message)
+    return report
+
+
+def prepare_data(config: ExperimentConfig) -> PreparedData:
+    """Find, check and split the data; return a copy of ``config`` filled from it.
+
+    Filled when left empty: ``model.in_channels``, ``model.num_classes``,
+    ``data.masks.class_names`` / ``ignore_index`` (from an nnU-Net dataset.json) and
+    ``data.normalization`` (measured on the training split). Settings the user gave are
+    checked against the data by the same checks as ``drunet verify``; training refuses to
+    start on errors and prints the summary.
     """
-    if config.data.root is None:
-        raise DrunetError("no training data: pass --data DIR (a folder with images/ and masks/)")
-    pairs = find_pairs(config.data.root)
-    train_pairs, val_pairs = split_pairs(pairs, config.data.val_fraction, config.data.split_seed)
-    info = inspect_pairs(train_pairs)
+    layout = find_data(config)
     config = config.model_copy(deep=True)
     model, data = config.model, config.data
+    if data.masks.ignore_index is None and layout.ignore_index is not None:
+        data.masks.ignore_index = layout.ignore_index
+    report = check_data(config, layout)
+    summary = report.summary
+    assert summary is not None  # raise_for_errors passed, so pairs were read
     if model.in_channels is None:
-        model.in_channels = info.in_channels
-    elif model.in_channels != info.in_channels:
-        raise DrunetError(
-            f"model.in_channels is {model.in_channels} but the images in {data.root} have "
-            f"{info.in_channels} channel(s); remove the setting to infer it"
-        )
+        model.in_channels = summary.channels
     if model.num_classes is None:
-        model.num_classes = max(info.num_classes, 2)
-    elif model.num_classes < info.num_classes:
-        # Otherwise the loss fails mid-training with a ValueError about target values.
+        model.num_classes = max(summary.num_classes, 2)
+    if data.masks.class_names is None and summary.class_names:
+        data.masks.class_names = list(summary.class_names)
+    if summary.normalization is not None:
+        data.normalization = summary.normalization
+    if not layout.val:
         raise DrunetError(
-            f"model.num_classes is {model.num_classes} but the masks in {data.root} hold class "
-            f"indices up to {info.num_classes - 1}; remove the setting to infer it"
+            f"{layout.root or data.layout.images}: no validation images after the split "
+            f"({layout.split}); add a val/ folder, a split file, or more images"
         )
-    if data.mean is None or data.std is None:
-        data.mean, data.std = list(info.mean), list(info.std)
-    return config, train_pairs, val_pairs
+    return PreparedData(config, layout.train, layout.val, report)
+
+
+def prepare_config(config: ExperimentConfig) -> tuple[ExperimentConfig, list[Pair], list[Pair]]:
+    """:func:`prepare_data` as ``(config, train_pairs, val_pairs)``."""
+    prepared = prepare_data(config)
+    return prepared.config, prepared.train, prepared.val
 
 
 def make_loaders(
@@ -70,23 +117,29 @@ def make_loaders(
     rank: int = 0,
     world_size: int = 1,
 ) -> tuple[DataLoader, DataLoader]:
-    """Random patches for training (epoch-seeded order); whole images one at a time for
-    validation. With ``world_size > 1`` each rank gets its own share of both."""
-    data = config.data
-    pin = torch.cuda.is_available()  # page-locked buffers make host→GPU copies asynchronous
+    """Random patches for training (order and augmentation seeded per epoch and sample);
+    whole images one at a time for validation. With ``world_size > 1`` each rank gets its own
+    share of both."""
+    data, seed = config.data, config.train.seed
+    common = {"normalization": data.normalization, "masks": data.masks, "cache": data.cache}
     train_set = SegmentationDataset(
-        train_pairs, data.mean, data.std, transform=train_transform(data.patch_size)
+        train_pairs, augmentation=data.augmentation, seed=seed, **common
     )
-    val_set = SegmentationDataset(val_pairs[rank::world_size], data.mean, data.std)
+    val_set = SegmentationDataset(val_pairs[rank::world_size], **common)
+    if data.cache and data.num_workers > 0:
+        train_set.preload()  # decode once; forked workers share the arrays
+        val_set.preload()
     steps = config.train.steps_per_epoch
     sampler = EpochSampler(
         len(train_set),
-        seed=config.train.seed,
+        seed=seed,
         num_samples=steps * data.batch_size * world_size if steps else None,
         rank=rank,
         world_size=world_size,
     )
     workers = data.num_workers
+    pin = torch.cuda.is_available()  # page-locked buffers make host→GPU copies asynchronous
+    # Not persistent: workers are re-forked each epoch so they see the dataset's epoch.
     train_loader = DataLoader(
         train_set,
         batch_size=data.batch_size,
@@ -94,7 +147,6 @@ def make_loaders(
         drop_last=len(sampler) >= data.batch_size and steps is None,
         num_workers=workers,
         pin_memory=pin,
-        persistent_workers=workers > 0,
     )
     val_loader = DataLoader(val_set, batch_size=1, num_workers=workers, pin_memory=pin)
     return train_loader, val_loader

@@ -87,7 +87,11 @@ def resume(
 def make_loss(config: ExperimentConfig) -> torch.nn.Module:
     """The configured loss (``loss:`` terms, default Dice + CE); errors name ``loss[i]``."""
     try:
-        return build_loss(config.loss, int(config.model.num_classes or 2))
+        return build_loss(
+            config.loss,
+            int(config.model.num_classes or 2),
+            ignore_index=config.data.masks.ignore_index,
+        )
     except ValueError as err:
         raise ConfigError(f"invalid loss configuration: {err}") from None
 
@@ -159,7 +163,7 @@ def _run(
             extra={"lr_anchor": list(anchor) if anchor else None},
         )
         write_metrics_csv(run_dir / runs.METRICS, history)
-        plot_progress(history, run_dir / "progress.png")
+        plot_progress(history, run_dir / "progress.png", config.data.masks.class_names)
         patience = cfg.early_stopping
         return patience is not None and record.epoch - best["epoch"] >= patience
 
@@ -177,6 +181,7 @@ def _run(
         accumulate=cfg.accumulate,
         grad_clip=cfg.grad_clip,
         channels_last=cfg.channels_last,
+        ignore_index=config.data.masks.ignore_index,
     )
     scaler = trainer.scaler
     start = 1

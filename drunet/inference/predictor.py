@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from drunet.config import ExperimentConfig
-from drunet.datasets import read_image, to_float
+from drunet.datasets import normalize, read_image
 from drunet.engine.checkpoint import load_model
 from drunet.engine.run_dir import resolve_weights
 from drunet.errors import DrunetError
@@ -25,15 +25,17 @@ class Predictor:
     def __init__(
         self, model: nn.Module, config: ExperimentConfig, device: str | torch.device = "cpu"
     ) -> None:
-        if config.data.mean is None or config.data.std is None:
-            raise DrunetError("the weights' configuration holds no normalisation (data.mean/std)")
+        norm = config.data.normalization
+        if norm.mode == "dataset" and (norm.mean is None or norm.std is None):
+            raise DrunetError(
+                "the weights' configuration holds no normalisation (data.normalization.mean/std)"
+            )
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
         self.in_channels = int(config.model.in_channels or 0)
         self.num_classes = int(config.model.num_classes or 2)
-        self.mean = np.asarray(config.data.mean, dtype=np.float32)
-        self.std = np.asarray(config.data.std, dtype=np.float32)
+        self.normalization = norm
         self.weights_path: Path | None = None
 
     @classmethod
@@ -60,7 +62,7 @@ class Predictor:
                 f"{source} has {channels} channel(s) but the model was trained on "
                 f"{self.in_channels}; convert the image or use a model trained on such images"
             )
-        x = (to_float(image) - self.mean) / self.std  # (H, W, C)
+        x = normalize(image, self.normalization, source=source)  # (H, W, C) float32
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
 
     @torch.no_grad()

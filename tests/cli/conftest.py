@@ -13,7 +13,7 @@ from drunet.datasets import make_synthetic
 
 TINY_RECIPE = {
     "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
-    "data": {"patch_size": 32, "batch_size": 2},
+    "data": {"augmentation": {"patch_size": 32}, "batch_size": 2},
     "train": {"epochs": 1, "steps_per_epoch": 2},
 }
 

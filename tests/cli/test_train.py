@@ -22,7 +22,7 @@ def test_train_writes_a_complete_run_folder(trained_run) -> None:
     assert config["model"]["params"]["init_features"] == 4  # from the YAML file
     _, stored = read_weights(trained_run / "best.safetensors")
     assert stored.model.params == config["model"]["params"]
-    assert stored.data.mean == config["data"]["mean"]
+    assert stored.data.normalization.mean == config["data"]["normalization"]["mean"]
 
 
 def test_flags_override_the_config_file(runner, tiny_data, tiny_config, tmp_path) -> None:

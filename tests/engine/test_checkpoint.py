@@ -36,7 +36,10 @@ def tiny_config(num_classes: int = 2, in_channels: int = 1, **params: object) ->
                 "num_classes": num_classes,
                 "params": {**TINY, **params},
             },
-            "data": {"root": "some/data", "mean": [0.25] * in_channels, "std": [0.5] * in_channels},
+            "data": {
+                "root": "some/data",
+                "normalization": {"mean": [0.25] * in_channels, "std": [0.5] * in_channels},
+            },
             "train": {"epochs": 3, "lr": 0.01},
         }
     )
@@ -96,7 +99,7 @@ def test_load_model_gives_identical_eval_outputs(tmp_path: Path) -> None:
     save_weights(path, model, config)
     loaded, loaded_config = load_model(path)
     assert not loaded.training
-    assert loaded_config.model.num_classes == 3 and loaded_config.data.mean == [0.25]
+    assert loaded_config.model.num_classes == 3 and loaded_config.data.normalization.mean == [0.25]
     x = torch.randn(2, 1, 21, 19)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
@@ -125,7 +128,7 @@ def test_config_is_stored_as_json_metadata(tmp_path: Path) -> None:
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     stored = json.loads(header["__metadata__"][CONFIG_KEY])
     assert stored["model"]["params"] == TINY
-    assert stored["data"]["std"] == [0.5]
+    assert stored["data"]["normalization"]["std"] == [0.5]
 
 
 def test_save_config_and_weights_writes_both(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ class MinusHalf(nn.Module):
 @pytest.fixture
 def predictor() -> Predictor:
     config = config_from_dict(
-        {"model": {"in_channels": 1, "num_classes": 2}, "data": {"mean": [0.0], "std": [1.0]}}
+        {
+            "model": {"in_channels": 1, "num_classes": 2},
+            "data": {"normalization": {"mean": [0.0], "std": [1.0], "clip_percentiles": None}},
+        }
     )
     return Predictor(MinusHalf(), config)
 

@@ -29,8 +29,11 @@ def make_config(
         {
             "model": {"in_channels": in_channels, "num_classes": num_classes, "params": TINY},
             "data": {
-                "mean": mean if mean is not None else [0.0] * in_channels,
-                "std": std if std is not None else [1.0] * in_channels,
+                "normalization": {
+                    "mean": mean if mean is not None else [0.0] * in_channels,
+                    "std": std if std is not None else [1.0] * in_channels,
+                    "clip_percentiles": None,
+                }
             },
         }
     )
@@ -96,7 +99,7 @@ def test_wrong_channel_count_names_both_counts() -> None:
 
 def test_config_without_normalisation_is_refused() -> None:
     config = make_config()
-    config.data.mean = None
+    config.data.normalization.mean = None
     with pytest.raises(DrunetError, match="normalisation"):
         Predictor(MinusHalf(), config)
 
@@ -218,8 +221,8 @@ def test_from_run_folder_file_and_latest(tmp_path: Path) -> None:
     by_folder = Predictor.from_run(old_run)
     assert by_folder.weights_path == old_run / "best.safetensors"
     assert (by_folder.in_channels, by_folder.num_classes) == (1, 2)
-    np.testing.assert_allclose(by_folder.mean, [0.3])
-    np.testing.assert_allclose(by_folder.std, [0.25])
+    np.testing.assert_allclose(by_folder.normalization.mean, [0.3])
+    np.testing.assert_allclose(by_folder.normalization.std, [0.25])
     np.testing.assert_array_equal(by_folder.predict(image), old.predict(image))
 
     by_file = Predictor.from_run(old_run / "best.safetensors")

@@ -1,0 +1,90 @@
+"""``drunet verify``: check a dataset folder before training, file by file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from drunet.cli.common import console, user_errors
+from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.datasets import format_summary_lines, verify_dataset
+
+ERRORS_FOUND_EXIT = 1
+
+
+def verify_command(
+    data: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (images/ + masks/, …).")
+    ] = None,
+    images: Annotated[Path | None, typer.Option(help="Explicit images folder.")] = None,
+    masks: Annotated[Path | None, typer.Option(help="Explicit masks folder.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML experiment file: mask options, classes, patch size.")
+    ] = None,
+    num_classes: Annotated[
+        int | None, typer.Option(help="Classes the model will have (default: from the masks).")
+    ] = None,
+    patch_size: Annotated[int | None, typer.Option(help="Training patch side.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key, e.g. data.masks.ignore_index=255"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Report every problem in a dataset (one line each, naming the file and the fix) and a
+    summary of what training would use. Exit code 1 when there are errors."""
+    with user_errors():
+        cfg = load_config(config) if config is not None else ExperimentConfig()
+        flags = {
+            "data.root": data,
+            "data.layout.images": images,
+            "data.layout.masks": masks,
+            "model.num_classes": num_classes,
+            "data.augmentation.patch_size": patch_size,
+        }
+        overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+        cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+        report = verify_dataset(
+            cfg.data.root,
+            cfg.data.masks,
+            layout=cfg.data.layout,
+            normalization=cfg.data.normalization,
+            num_classes=cfg.model.num_classes,
+            in_channels=cfg.model.in_channels,
+            patch_size=cfg.data.augmentation.patch_size,
+        )
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        _render(report)
+    if not report.ok:
+        raise typer.Exit(ERRORS_FOUND_EXIT)
+
+
+def _render(report) -> None:  # noqa: ANN001 — VerifyReport
+    if report.problems:
+        table = Table(title=f"{len(report.problems)} problem(s)", show_lines=False)
+        for column in ("severity", "file", "problem", "fix"):
+            table.add_column(column, overflow="fold")
+        colours = {"error": "red", "warning": "yellow", "note": "cyan"}
+        for problem in report.problems:
+            colour = colours.get(problem.severity, "white")
+            table.add_row(
+                f"[{colour}]{problem.severity}[/]",
+                str(problem.path or ""),
+                problem.message,
+                problem.fix,
+            )
+        console.print(table)
+    else:
+        console.print("[green]no problems found[/]")
+    if report.summary is not None:
+        for line in format_summary_lines(report.summary):
+            console.print(line, highlight=False, soft_wrap=True)
+    errors = len(report.errors)
+    if errors:
+        console.print(f"[bold red]{errors} error(s)[/]: training would refuse to start")
