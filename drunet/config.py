@@ -86,6 +86,7 @@ class TrainConfig(_Section):
     cpu_bf16: bool = False  # bfloat16 autocast on CPU (opt-in: faster on CPUs with AMX/AVX512-BF16)
     channels_last: bool = False  # NHWC memory format (helps tensor cores)
     compile: bool = False  # torch.compile the model
+    sync_bn: bool = False  # SyncBatchNorm across DDP ranks (small per-GPU batches)
     monitor: Literal["dice", "iou"] = "dice"
     early_stopping: int | None = Field(default=None, ge=1)  # epochs without improvement
 

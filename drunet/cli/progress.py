@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -45,8 +47,23 @@ def epoch_line(record: EpochRecord) -> str:
     )
 
 
-def make_reporter(console: Console, quiet: bool = False) -> RichReporter | LineReporter:
+class NullReporter(LineReporter):
+    """DDP ranks other than 0 stay silent (rank 0 reports for the job)."""
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        pass
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def make_reporter(
+    console: Console, quiet: bool = False
+) -> RichReporter | LineReporter | NullReporter:
     """Progress bars on a terminal; plain lines when quiet or when output is not a terminal."""
+    if not is_main_process():
+        return NullReporter(console)
     if quiet or not console.is_terminal:
         return LineReporter(console)
     return RichReporter(console)

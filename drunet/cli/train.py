@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from drunet.cli.common import console, user_errors
-from drunet.cli.progress import make_reporter
+from drunet.cli.progress import is_main_process, make_reporter
 from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.engine.distributed import launched_by_torchrun
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
 from drunet.models import model_names
@@ -57,6 +60,12 @@ def train_command(
             "--resume", help="Continue this run folder from its last epoch (--epochs may raise)."
         ),
     ] = None,
+    devices: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Processes for DDP: re-launches itself with torchrun (one per device)."
+        ),
+    ] = 1,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars: one line per epoch (CI logs).")
     ] = False,
@@ -66,6 +75,8 @@ def train_command(
     Writes runs/<name>/ with config.yaml, metrics.csv, progress.png, best/last weights
     (.safetensors) and state.pt (for --resume).
     """
+    if devices > 1 and not launched_by_torchrun():
+        raise typer.Exit(relaunch_with_torchrun(devices))
     with user_errors():
         if resume_dir is not None:
             ignored = [flag for flag, value in _resume_ignored(locals()) if value]
@@ -96,6 +107,8 @@ def train_command(
             cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
             with make_reporter(console, quiet) as reporter:
                 result = train(cfg, reporter=reporter)
+        if not is_main_process():
+            return
         stopped = " (early stopping)" if result.stopped_early else ""
         console.print(
             f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/] at "
@@ -121,3 +134,21 @@ def _resume_ignored(args: dict) -> list[tuple[str, object]]:
         "name",
     )
     return [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]
+
+
+def relaunch_with_torchrun(devices: int) -> int:
+    """Run this same command under ``torchrun --nproc_per_node devices``; return its exit code."""
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--devices":
+            skip = True
+        elif not arg.startswith("--devices="):
+            argv.append(arg)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(devices), "-m", "drunet", *argv,
+    ]  # fmt: skip
+    console.print("launching: " + " ".join(command), highlight=False, soft_wrap=True)
+    return subprocess.call(command)

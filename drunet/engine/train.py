@@ -19,6 +19,7 @@ from drunet.engine import run_dir as runs
 from drunet.engine.checkpoint import build_model, save_config_and_weights, unwrap
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_device, select_precision
+from drunet.engine.distributed import DistContext, init_distributed, wrap_model
 from drunet.engine.history import EpochRecord, write_metrics_csv
 from drunet.engine.optim import build_optimizer, lr_factor
 from drunet.engine.plots import plot_progress
@@ -40,6 +41,7 @@ class RunResult:
     history: list[EpochRecord]
     config: ExperimentConfig
     stopped_early: bool = False
+    model: torch.nn.Module | None = None  # the trained model after the last epoch (eval mode)
 
     @property
     def best_weights(self) -> Path:
@@ -47,14 +49,22 @@ class RunResult:
 
 
 def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResult:
-    """Train the configured model into a new run folder ``runs_dir/<name>/``."""
+    """Train the configured model into a new run folder ``runs_dir/<name>/``.
+
+    Under ``torchrun`` every rank calls this; rank 0 creates the folder and writes all files.
+    """
     config, train_pairs, val_pairs = prepare_config(config)
     make_loss(config)  # a bad loss spec fails here, before a run folder exists
-    run_dir = runs.create_run_dir(config.runs_dir, config.name, config.model.name)
+    context = init_distributed(select_device(config.train.device).type)
+    run_dir = None
+    if context.is_main:
+        run_dir = runs.create_run_dir(config.runs_dir, config.name, config.model.name)
+    run_dir = Path(str(context.broadcast_object(str(run_dir) if run_dir else None)))
     config.name = run_dir.name
-    save_config(config, run_dir / runs.CONFIG)
+    if context.is_main:
+        save_config(config, run_dir / runs.CONFIG)
     log.info("run folder %s", run_dir)
-    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=None)
+    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=None, context=context)
 
 
 def resume(
@@ -80,8 +90,10 @@ def resume(
             state["extend_from"] = config.train.epochs
             config.train.epochs = epochs
     config, train_pairs, val_pairs = prepare_config(config)
-    save_config(config, run_dir / runs.CONFIG)
-    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state)
+    context = init_distributed(select_device(config.train.device).type)
+    if context.is_main:
+        save_config(config, run_dir / runs.CONFIG)
+    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state, context=context)
 
 
 def make_loss(config: ExperimentConfig) -> torch.nn.Module:
@@ -112,10 +124,13 @@ def _run(
     val_pairs: list,
     reporter: Reporter | None,
     state: dict[str, Any] | None,
+    context: DistContext,
 ) -> RunResult:
     cfg = config.train
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
+    if device.type == "cuda" and context.enabled:
+        device = torch.device("cuda", context.local_rank)
     _configure_backends(config, device)
     precision = select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
     model = build_model(config).to(device)
@@ -123,7 +138,9 @@ def _run(
         model.load_state_dict(state["model"])
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
+    train_loader, val_loader = make_loaders(
+        config, train_pairs, val_pairs, context.rank, context.world_size
+    )
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
     anchor = _lr_anchor(state, steps_per_epoch)
@@ -131,7 +148,9 @@ def _run(
         optimizer,
         lr_factor(cfg, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch, anchor),
     )
-    forward_model = torch.compile(model) if cfg.compile else model
+    forward_model = wrap_model(model, context, cfg.sync_bn)
+    if cfg.compile:
+        forward_model = torch.compile(forward_model)
     history: list[EpochRecord] = []
     best = {"epoch": 0, "score": -1.0}
     if state is not None:
@@ -145,9 +164,13 @@ def _run(
     # workers to the cyclic garbage collector, whose shutdown of them hangs for 5 s.
     def on_epoch_end(record: EpochRecord) -> bool:
         history.append(record)
+        patience = cfg.early_stopping
         improved = record.scores[monitor] > best["score"]
         if improved:
             best.update(epoch=record.epoch, score=record.scores[monitor])
+        if not context.is_main:  # every rank holds the same scores; only rank 0 writes
+            return patience is not None and record.epoch - best["epoch"] >= patience
+        if improved:
             save_config_and_weights(run_dir, runs.BEST, model, config)
         save_config_and_weights(run_dir, runs.LAST, model, config)
         save_state(
@@ -164,7 +187,6 @@ def _run(
         )
         write_metrics_csv(run_dir / runs.METRICS, history)
         plot_progress(history, run_dir / "progress.png", config.data.masks.class_names)
-        patience = cfg.early_stopping
         return patience is not None and record.epoch - best["epoch"] >= patience
 
     trainer = Trainer(
@@ -182,6 +204,7 @@ def _run(
         grad_clip=cfg.grad_clip,
         channels_last=cfg.channels_last,
         ignore_index=config.data.masks.ignore_index,
+        dist=context,
     )
     scaler = trainer.scaler
     start = 1
@@ -203,6 +226,7 @@ def _run(
         history,
         config,
         stopped_early=finished < cfg.epochs,
+        model=model.eval(),
     )
 
 

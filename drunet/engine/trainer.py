@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from drunet.engine.device import Precision
+from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
 from drunet.errors import DrunetError
 from drunet.metrics import ConfusionMeter, logits_to_labels
@@ -71,6 +72,7 @@ class Trainer:
         grad_clip: float | None = None,
         channels_last: bool = False,
         ignore_index: int | None = None,
+        dist: DistContext | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -89,6 +91,7 @@ class Trainer:
         self.grad_clip = grad_clip
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.ignore_index = ignore_index
+        self.dist = dist or DistContext()
         self.history: list[EpochRecord] = []
 
     def _to_device(self, batch: Batch) -> Batch:
@@ -155,9 +158,18 @@ class Trainer:
         return total / max(1, min(steps, usable))
 
     def validate(self) -> tuple[float, dict[str, float]]:
+        """Validation loss and scores; under DDP each rank scores its share of the images and
+        the confusion counts are summed, so every rank gets the whole-set result."""
+        self.dist.broadcast_buffers(self.model)  # all ranks validate the same BN statistics
         self.model.eval()
         meter = ConfusionMeter(self.num_classes, ignore_index=self.ignore_index)
         losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
+        if self.dist.enabled:
+            # Collectives need the tensors on the backend's device (CUDA for NCCL).
+            meter.matrix = self.dist.all_reduce_sum(meter.matrix.to(self.device))
+            totals = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
+            totals = self.dist.all_reduce_sum(totals.to(self.device)).cpu()
+            return float(totals[0] / max(1.0, float(totals[1]))), meter.compute().as_dict()
         return sum(losses) / max(1, len(losses)), meter.compute().as_dict()
 
     def on_epoch_end(self, record: EpochRecord) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m drunet …`` (what ``torchrun … -m drunet train …`` runs)."""
+
+from drunet.cli.main import main
+
+main()
