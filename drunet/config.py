@@ -89,6 +89,9 @@ class TrainConfig(_Section):
     sync_bn: bool = False  # SyncBatchNorm across DDP ranks (small per-GPU batches)
     monitor: Literal["dice", "iou"] = "dice"
     early_stopping: int | None = Field(default=None, ge=1)  # epochs without improvement
+    # Wall-clock budget: the LR decays over it and training stops when it is spent (epochs is
+    # then an upper bound). Used by `drunet compare` for equal-budget comparisons.
+    max_minutes: float | None = Field(default=None, gt=0)
 
 
 class ExperimentConfig(_Section):

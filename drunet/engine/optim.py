@@ -31,12 +31,14 @@ def lr_factor(
     total_steps: int,
     warmup_steps: int,
     anchor: tuple[int, float] | None = None,
+    time_progress: Callable[[], float] | None = None,
 ) -> Callable[[int], float]:
     """LR multiplier per optimiser step: linear warm-up, then cosine / poly / constant decay.
 
     ``anchor = (step, factor)`` continues a resumed run whose epoch count was raised: from
     ``step`` on, the decay restarts at the factor the run had reached and ends at the new total,
-    so the LR curve has no jump.
+    so the LR curve has no jump. ``time_progress`` (share of a wall-clock budget used) replaces
+    the step count as the decay's progress when training runs for a time budget.
     """
     floor = cfg.min_lr_ratio if cfg.schedule == "cosine" else 0.0
 
@@ -55,6 +57,8 @@ def lr_factor(
             return floor + (start_factor - floor) * shape(progress)
         if step < warmup_steps:
             return (step + 1) / warmup_steps
+        if time_progress is not None:
+            return floor + (1 - floor) * shape(time_progress())
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return floor + (1 - floor) * shape(progress)
 

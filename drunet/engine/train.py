@@ -24,7 +24,7 @@ from drunet.engine.history import EpochRecord, write_metrics_csv
 from drunet.engine.optim import build_optimizer, lr_factor
 from drunet.engine.plots import plot_progress
 from drunet.engine.state import STATE, load_state, save_state, set_rng_state
-from drunet.engine.trainer import NonFiniteLoss, Reporter, Trainer
+from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import ConfigError, DrunetError
 from drunet.losses import build_loss
 
@@ -144,9 +144,16 @@ def _run(
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
     anchor = _lr_anchor(state, steps_per_epoch)
+    budget = Budget(cfg.max_minutes * 60) if cfg.max_minutes else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lr_factor(cfg, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch, anchor),
+        lr_factor(
+            cfg,
+            cfg.epochs * steps_per_epoch,
+            cfg.warmup_epochs * steps_per_epoch,
+            anchor,
+            time_progress=budget.progress if budget else None,
+        ),
     )
     forward_model = wrap_model(model, context, cfg.sync_bn)
     if cfg.compile:
@@ -205,6 +212,7 @@ def _run(
         channels_last=cfg.channels_last,
         ignore_index=config.data.masks.ignore_index,
         dist=context,
+        budget=budget,
     )
     scaler = trainer.scaler
     start = 1

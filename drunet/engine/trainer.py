@@ -41,6 +41,27 @@ class SilentReporter:
         pass
 
 
+class Budget:
+    """A wall-clock training budget: the LR decays over it and training stops when it is spent."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def progress(self) -> float:
+        """Share of the budget used, in [0, 1] (0 before training starts)."""
+        if self.started is None:
+            return 0.0
+        return min(1.0, (time.perf_counter() - self.started) / self.seconds)
+
+    def spent(self) -> bool:
+        return self.progress() >= 1.0
+
+
 class NonFiniteLoss(DrunetError):
     """The loss became NaN or Inf; the previous epoch's checkpoint is the last good one."""
 
@@ -73,6 +94,7 @@ class Trainer:
         channels_last: bool = False,
         ignore_index: int | None = None,
         dist: DistContext | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -92,6 +114,7 @@ class Trainer:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.ignore_index = ignore_index
         self.dist = dist or DistContext()
+        self.budget = budget
         self.history: list[EpochRecord] = []
 
     def _to_device(self, batch: Batch) -> Batch:
@@ -144,18 +167,30 @@ class Trainer:
         ):
             if hasattr(part, "set_epoch"):
                 part.set_epoch(epoch)  # epoch-seeded order and augmentation: resumable
-        steps = len(self.train_loader)  # type: ignore[arg-type]
         usable = self.optimizer_steps_per_epoch() * self.accumulate
         self.reporter.start_epoch(epoch, epochs, usable)
         self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        total, count = 0.0, 0
         for index, batch in enumerate(self.train_loader):
             if index >= usable:
                 break  # a partial accumulation group would leak gradients into the next epoch
-            loss = self.train_step(batch, step_optimizer=(index + 1) % self.accumulate == 0)
-            total += loss["loss"]
+            boundary = (index + 1) % self.accumulate == 0
+            loss = self.train_step(batch, step_optimizer=boundary)
+            total, count = total + loss["loss"], count + 1
             self.reporter.step(loss["loss"])
-        return total / max(1, min(steps, usable))
+            if boundary and self._budget_spent():
+                break
+        return total / max(1, count)
+
+    def _budget_spent(self) -> bool:
+        """Every rank must stop at the same step, so rank 0's clock decides under DDP."""
+        if self.budget is None:
+            return False
+        flag = torch.tensor([float(self.budget.spent())], device=self.device)
+        if self.dist.enabled:
+            flag = flag * float(self.dist.is_main)
+            self.dist.all_reduce_sum(flag)
+        return bool(flag.item() > 0)
 
     def validate(self) -> tuple[float, dict[str, float]]:
         """Validation loss and scores; under DDP each rank scores its share of the images and
@@ -180,7 +215,10 @@ class Trainer:
         return False
 
     def fit(self, epochs: int, start_epoch: int = 1) -> list[EpochRecord]:
-        """Train epochs ``start_epoch … epochs``; stop early when ``on_epoch_end`` says so."""
+        """Train epochs ``start_epoch … epochs``; stop early when ``on_epoch_end`` says so or
+        when the time budget is spent (the epoch in progress is cut short and validated)."""
+        if self.budget is not None:
+            self.budget.start()
         for epoch in range(start_epoch, epochs + 1):
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -189,6 +227,6 @@ class Trainer:
             record = EpochRecord(
                 epoch, train_loss, val_loss, lr, time.perf_counter() - started, scores
             )
-            if self.on_epoch_end(record):
+            if self.on_epoch_end(record) or self._budget_spent():
                 break
         return self.history

@@ -143,3 +143,10 @@ def test_early_stopping_stops_after_patience(data: Path, tmp_path: Path) -> None
     # With a near-zero LR nothing improves after epoch 1, so training stops at epoch 3.
     assert result.stopped_early
     assert [r.epoch for r in result.history][-1] == result.best_epoch + 2
+
+
+def test_time_budget_stops_training_early(data: Path, tmp_path: Path) -> None:
+    # A budget of 0.6 s: far fewer than the 50 allowed epochs fit, and the run says so.
+    result = train(config(data, tmp_path, "budget", epochs=50, max_minutes=0.01))
+    assert result.stopped_early
+    assert 1 <= len(result.history) < 50

@@ -248,3 +248,27 @@ def test_fit_can_start_at_a_later_epoch() -> None:
     batch = (torch.ones(1, 1, 2, 2), torch.zeros(1, 2, 2).long())
     trainer = make_trainer(Scale(), MeanLoss(), [batch], [batch], total=5)
     assert [r.epoch for r in trainer.fit(5, start_epoch=4)] == [4, 5]
+
+
+def test_budget_progress_and_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drunet.engine import trainer as trainer_module
+
+    now = {"t": 100.0}
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: now["t"])
+    budget = trainer_module.Budget(60.0)
+    assert budget.progress() == 0.0 and not budget.spent()  # not started yet
+    budget.start()
+    now["t"] = 130.0
+    assert budget.progress() == pytest.approx(0.5) and not budget.spent()
+    now["t"] = 175.0
+    assert budget.progress() == 1.0 and budget.spent()
+
+
+def test_time_budget_drives_the_lr_decay() -> None:
+    progress = {"p": 0.0}
+    factor = lr_factor(TrainConfig(), 1000, 0, time_progress=lambda: progress["p"])
+    assert factor(5) == 1.0  # step count is ignored: no time used yet
+    progress["p"] = 0.5
+    assert factor(5) == pytest.approx(0.505)  # cosine midpoint, as a function of time
+    progress["p"] = 1.0
+    assert factor(5) == pytest.approx(0.01)
