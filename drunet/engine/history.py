@@ -18,8 +18,14 @@ class EpochRecord:
     train_loss: float
     val_loss: float
     lr: float
-    seconds: float
+    seconds: float  # the whole epoch: training and validation
     scores: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0  # the training steps only
+    samples: int = 0  # training patches seen (per process under DDP)
+
+    @property
+    def train_images_per_second(self) -> float:
+        return self.samples / self.train_seconds if self.train_seconds > 0 else 0.0
 
     def row(self) -> dict[str, float]:
         flat = {k: v for k, v in asdict(self).items() if k != "scores"}

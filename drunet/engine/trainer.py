@@ -116,6 +116,7 @@ class Trainer:
         self.dist = dist or DistContext()
         self.budget = budget
         self.history: list[EpochRecord] = []
+        self.last_epoch_throughput = (0, 0.0)  # (training samples, seconds) of the last epoch
 
     def _to_device(self, batch: Batch) -> Batch:
         images, masks = batch
@@ -170,16 +171,19 @@ class Trainer:
         usable = self.optimizer_steps_per_epoch() * self.accumulate
         self.reporter.start_epoch(epoch, epochs, usable)
         self.optimizer.zero_grad(set_to_none=True)
-        total, count = 0.0, 0
+        total, count, samples = 0.0, 0, 0
+        started = time.perf_counter()
         for index, batch in enumerate(self.train_loader):
             if index >= usable:
                 break  # a partial accumulation group would leak gradients into the next epoch
             boundary = (index + 1) % self.accumulate == 0
             loss = self.train_step(batch, step_optimizer=boundary)
             total, count = total + loss["loss"], count + 1
+            samples += len(batch[0])
             self.reporter.step(loss["loss"])
             if boundary and self._budget_spent():
                 break
+        self.last_epoch_throughput = (samples, time.perf_counter() - started)
         return total / max(1, count)
 
     def _budget_spent(self) -> bool:
@@ -224,8 +228,16 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss = self.train_epoch(epoch, epochs)
             val_loss, scores = self.validate()
+            samples, train_seconds = self.last_epoch_throughput
             record = EpochRecord(
-                epoch, train_loss, val_loss, lr, time.perf_counter() - started, scores
+                epoch,
+                train_loss,
+                val_loss,
+                lr,
+                time.perf_counter() - started,
+                scores,
+                train_seconds=train_seconds,
+                samples=samples,
             )
             if self.on_epoch_end(record) or self._budget_spent():
                 break

@@ -19,7 +19,7 @@ def _records() -> list[EpochRecord]:
 
 def test_row_flattens_scores_after_the_fixed_columns() -> None:
     row = _records()[0].row()
-    fixed = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+    fixed = ["epoch", "train_loss", "val_loss", "lr", "seconds", "train_seconds", "samples"]
     assert list(row) == [*fixed, "dice", "iou", "dice_1"]
     assert row["epoch"] == 1 and row["iou"] == 1 / 7
 
@@ -28,7 +28,8 @@ def test_csv_has_the_header_and_one_row_per_epoch(tmp_path: Path) -> None:
     path = tmp_path / "run" / "metrics.csv"
     write_metrics_csv(path, _records())
     text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == "epoch,train_loss,val_loss,lr,seconds,dice,iou,dice_1"
+    header = "epoch,train_loss,val_loss,lr,seconds,train_seconds,samples,dice,iou,dice_1"
+    assert text.splitlines()[0] == header
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2
