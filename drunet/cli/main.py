@@ -8,6 +8,7 @@ import typer
 
 from drunet import __version__
 from drunet.cli.common import console, setup_logging, state
+from drunet.cli.compare import compare_command
 from drunet.cli.demo import demo_command
 from drunet.cli.predict import predict_command
 from drunet.cli.train import train_command
@@ -24,6 +25,7 @@ app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("demo")(demo_command)
 app.command("verify")(verify_command)
+app.command("compare")(compare_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,76 @@
+"""``drunet compare``: train several models on the same split and budget; one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from drunet.cli.common import console, user_errors
+from drunet.cli.progress import LineReporter
+from drunet.compare import compare_models, write_reports
+from drunet.compare.tables import table_rows
+from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.errors import DrunetError
+
+
+def compare_command(
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (images/ + masks/, …).")] = None,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names.")
+    ] = "drunet,unet_resnet34",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per model.")] = None,
+    budget_minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock training minutes per model (equal budget).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML recipe shared by all models (e.g. configs/isbi2012.yaml)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for runs, tables and figures.")] = Path(
+        "compare"
+    ),
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key for all models.")
+    ] = None,
+) -> None:
+    """Train each model with the same split, augmentation, loss and budget, evaluate them on
+    the same held-out images, and write compare.md/csv/json, curves.png and predictions.png."""
+    with user_errors():
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if len(names) < 1:
+            raise DrunetError("--models needs at least one model name")
+        if (out / "runs").exists() and any((out / "runs" / name).exists() for name in names):
+            raise DrunetError(
+                f"{out}/runs already holds runs of {', '.join(names)}; choose another --out "
+                "(results are never overwritten)"
+            )
+        cfg = load_config(config) if config is not None else ExperimentConfig()
+        flags = {"data.root": data, "train.epochs": epochs, "train.max_minutes": budget_minutes}
+        overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+        if budget_minutes is not None and epochs is None:
+            overrides.append("train.epochs=100000")  # the budget decides when to stop
+        cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+        reports, held_out = compare_models(cfg, names, out, reporter_factory=_reporter)
+        paths = write_reports(reports, held_out, out)
+    table = Table(title=f"held-out images: {len(held_out)}")
+    rows = table_rows(reports)
+    for title in rows[0]:
+        table.add_column(title, justify="left" if title == "model" else "right")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+    console.print(
+        f"tables: {paths['md']}, {paths['csv']}; curves: {paths['curves']}; "
+        f"figure: {paths['figure']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _reporter(name: str) -> LineReporter:
+    # One line per epoch: a comparison runs for long and several live bars would interleave.
+    console.print(f"[bold]training {name}[/]")
+    return LineReporter(console)

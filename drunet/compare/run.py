@@ -1,0 +1,98 @@
+"""Train every model of a comparison with the same data, split, loss and budget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from drunet.compare.measure import count_parameters, evaluate_held_out, forward_gflops
+from drunet.config import ExperimentConfig
+from drunet.datasets import Pair
+from drunet.engine.data import prepare_config
+from drunet.engine.history import EpochRecord
+from drunet.engine.train import train
+from drunet.engine.trainer import Reporter
+from drunet.errors import ConfigError
+from drunet.inference import Predictor
+from drunet.models import model_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelReport:
+    """One model's result in a comparison."""
+
+    model: str
+    run_dir: str
+    epochs: int
+    train_minutes: float
+    scores: dict[str, float]  # held-out dice, iou, precision, recall (+ adapted_rand_error)
+    parameters: int
+    gflops: float  # forward, one patch
+    train_images_per_second: float
+    inference_images_per_second: float
+    history: list[EpochRecord] = field(default_factory=list, repr=False)
+    predictions: list = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["history"] = [asdict(r) for r in self.history]
+        data.pop("predictions")
+        return data
+
+
+def model_config(base: ExperimentConfig, name: str, runs_dir: Path) -> ExperimentConfig:
+    """``base`` for model ``name``: its own parameters only when ``base`` names it."""
+    if name not in model_names():
+        raise ConfigError(f"unknown model {name!r} in --models; choose from {model_names()}")
+    config = base.model_copy(deep=True)
+    if config.model.name != name:
+        config.model.params = {}
+    config.model.name = name
+    config.runs_dir = runs_dir
+    config.name = name
+    return config
+
+
+def compare_models(
+    base: ExperimentConfig,
+    models: list[str],
+    out_dir: str | Path,
+    reporter_factory: Callable[[str], Reporter | None] | None = None,
+) -> tuple[list[ModelReport], list[Pair]]:
+    """Train each model in turn into ``out_dir/runs/<model>`` and score it on the held-out
+    (validation) split shared by all of them. Returns the reports and the held-out pairs."""
+    out_dir = Path(out_dir)
+    base, _, held_out = prepare_config(base)  # one split, one normalisation for every model
+    is_binary = base.model.num_classes == 2
+    reports = []
+    for name in models:
+        config = model_config(base, name, out_dir / "runs")
+        log.info("training %s", name)
+        reporter = reporter_factory(name) if reporter_factory else None
+        result = train(config, reporter=reporter)
+        predictor = Predictor.from_run(result.run_dir)
+        scores, inference_ips, predictions = evaluate_held_out(predictor, held_out, is_binary)
+        history = result.history
+        samples = sum(r.samples for r in history)
+        train_seconds = sum(r.train_seconds for r in history)
+        patch = config.data.augmentation.patch_size
+        reports.append(
+            ModelReport(
+                model=name,
+                run_dir=str(result.run_dir),
+                epochs=len(history),
+                train_minutes=sum(r.seconds for r in history) / 60,
+                scores=scores,
+                parameters=count_parameters(predictor.model),
+                gflops=forward_gflops(predictor.model, predictor.in_channels, patch),
+                train_images_per_second=samples / train_seconds if train_seconds else 0.0,
+                inference_images_per_second=inference_ips,
+                history=history,
+                predictions=predictions,
+            )
+        )
+    return reports, held_out
