@@ -79,7 +79,7 @@ def inspect_pairs(pairs: Sequence[Pair]) -> DatasetInfo:
         log.warning(
             "mask classes %s never occur in %d mask(s); check that masks hold class indices "
             "0, 1, 2, … without gaps",
-            _ranges(absent),
+            format_ranges(absent),
             len(pairs),
         )
     return DatasetInfo(
@@ -92,7 +92,7 @@ def inspect_pairs(pairs: Sequence[Pair]) -> DatasetInfo:
     )
 
 
-def _ranges(values: list[int]) -> str:
+def format_ranges(values: list[int]) -> str:
     """``[0, 2, 3, 4, 7]`` → ``"0, 2-4, 7"`` (a 0/65535 mask would otherwise list 65534 values)."""
     runs: list[list[int]] = []
     for value in values:

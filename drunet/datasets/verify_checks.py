@@ -13,6 +13,7 @@ from drunet.datasets.folder import Pair
 from drunet.datasets.masks import DecodedMask
 from drunet.datasets.options import MaskOptions
 from drunet.datasets.problems import Problem, Severity
+from drunet.datasets.stats import format_ranges
 
 _FIRST = 3  # files named in a dataset-wide line
 
@@ -154,7 +155,7 @@ def class_problems(
             Problem(
                 None,
                 "absent-class",
-                f"class(es) {_ranges(absent)} never occur in the {len(records)} mask(s) "
+                f"class(es) {format_ranges(absent)} never occur in the {len(records)} mask(s) "
                 f"({num_classes} classes)",
                 "class indices must be 0, 1, 2, … without gaps: relabel the masks, or fix the "
                 "number of classes / class_names",
@@ -246,14 +247,3 @@ def _grouped(
     more = f" and {len(records) - _FIRST} more" if len(records) > _FIRST else ""
     message = f"{len(records)} {subject[1]} {text} ({names}{more})"
     return Problem(path_of(records[0]), kind, message, fix, severity)
-
-
-def _ranges(values: list[int]) -> str:
-    """``[0, 2, 3, 4, 7]`` → ``"0, 2-4, 7"``."""
-    runs: list[list[int]] = []
-    for value in values:
-        if runs and value == runs[-1][1] + 1:
-            runs[-1][1] = value
-        else:
-            runs.append([value, value])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
