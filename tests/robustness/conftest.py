@@ -1,0 +1,46 @@
+"""Shared pieces for the robustness suite: a runner, a tiny recipe, a good dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from drunet.cli.main import app
+from drunet.datasets import make_synthetic
+
+TINY = {
+    "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
+    "data": {"augmentation": {"patch_size": 32}, "batch_size": 2},
+    "train": {"epochs": 1, "steps_per_epoch": 1},
+}
+
+
+@pytest.fixture
+def good_data(tmp_path: Path) -> Path:
+    return make_synthetic(tmp_path / "data", num_images=5, sizes=((40, 40),), seed=4)
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def invoke(*args: str):
+    """Run the CLI in-process with a wide terminal (messages stay on one line)."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "300"})
+
+
+def assert_user_error(result, *fragments: str, code: int = 2) -> None:
+    """Non-zero exit, one clear message containing every fragment, no traceback."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), repr(result.exception)
+    for fragment in fragments:
+        assert fragment in result.output, (fragment, result.output)
