@@ -8,6 +8,7 @@ a crash mid-write never leaves half a file behind.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,12 @@ _IMAGE_DTYPES = (np.uint8, np.uint16, np.float32)
 FIX_HINT = "re-export it as PNG or TIFF, or move it out of the dataset folder"
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _warned_alpha: set[str] = set()  # files whose alpha warning was already logged
+
+# Decompression-bomb guard: OpenCV refuses to decode images above this many pixels before
+# allocating them (a 1 MB PNG can expand to gigabytes). OpenCV reads the limit once, at its
+# first decode, so it is set here, at import. Raise it with DRUNET_MAX_IMAGE_PIXELS.
+MAX_IMAGE_PIXELS = int(os.environ.get("DRUNET_MAX_IMAGE_PIXELS", 2**30))
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
 
 
 def read_bytes(path: Path, what: str = "image") -> np.ndarray:
@@ -90,6 +97,12 @@ def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.
             else:
                 ok, pages, array = True, (), cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
+        if "MAX_IMAGE_PIXELS" in str(err.err):
+            raise DataError(
+                f"cannot read {what} {path}: it has more than {MAX_IMAGE_PIXELS:,} pixels, the "
+                "limit that guards against decompression bombs; if the image is genuine, set "
+                "the environment variable DRUNET_MAX_IMAGE_PIXELS higher, or split it into tiles"
+            ) from None
         raise DataError(
             f"cannot read {what} {path}: OpenCV failed on this {kind} ({err.err}); {FIX_HINT}"
         ) from None

@@ -134,3 +134,24 @@ def test_yaml_syntax_error_names_the_file(good_data, tmp_path) -> None:
     bad.write_text("train: [epochs: 3\n")
     result = invoke("train", "--data", good_data, "--config", bad)
     assert_user_error(result, "broken.yaml")
+
+
+def test_decompression_bomb_is_refused_with_the_limit(tmp_path) -> None:
+    # The limit is read once per process, so the check runs in a fresh interpreter.
+    import subprocess
+    import sys
+
+    import cv2
+
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), np.zeros((2000, 1000), np.uint8))  # 2 MP, a few kB on disk
+    code = (
+        "from drunet.datasets import read_image\n"
+        "from drunet.errors import DataError\n"
+        f"try:\n    read_image({str(path)!r})\n"
+        "except DataError as err:\n    print(err)\n"
+    )
+    env = {**os.environ, "DRUNET_MAX_IMAGE_PIXELS": "1000000"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "big.png" in out.stdout and "1,000,000 pixels" in out.stdout
+    assert "DRUNET_MAX_IMAGE_PIXELS" in out.stdout
