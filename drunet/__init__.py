@@ -9,9 +9,14 @@ Public names are imported on first use, so ``import drunet`` stays cheap.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# OpenCV reads its decompression-bomb limit once, when cv2 loads: set it before any drunet
+# module imports cv2 (see drunet.datasets.io.MAX_IMAGE_PIXELS).
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = os.environ.get("DRUNET_MAX_IMAGE_PIXELS", str(2**30))
 
 _EXPORTS = {
     "DRBlock": "drunet.models",

@@ -42,11 +42,10 @@ FIX_HINT = "re-export it as PNG or TIFF, or move it out of the dataset folder"
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _warned_alpha: set[str] = set()  # files whose alpha warning was already logged
 
-# Decompression-bomb guard: OpenCV refuses to decode images above this many pixels before
-# allocating them (a 1 MB PNG can expand to gigabytes). OpenCV reads the limit once, at its
-# first decode, so it is set here, at import. Raise it with DRUNET_MAX_IMAGE_PIXELS.
-MAX_IMAGE_PIXELS = int(os.environ.get("DRUNET_MAX_IMAGE_PIXELS", 2**30))
-os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
+# Decompression-bomb guard: OpenCV refuses images above this many pixels before allocating
+# them (a 1 MB PNG can expand to gigabytes). ``drunet/__init__.py`` hands the limit to OpenCV
+# before cv2 loads; raise it with the environment variable DRUNET_MAX_IMAGE_PIXELS.
+MAX_IMAGE_PIXELS = int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 2**30))
 
 
 def read_bytes(path: Path, what: str = "image") -> np.ndarray:
