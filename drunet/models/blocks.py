@@ -173,9 +173,10 @@ class DRBlock(nn.Module):
         x = self.act1(self.bn1(self.conv1(x)))
         x = self.act2(self.bn2(self.conv2(x)))
         x = self.bn3(self.conv3(x))
-        if self.se is not None:
-            x = self.se(x)
-        return self.act3(x + shortcut)
+        if self.se is None:
+            return self.act3(x + shortcut)
+        # shortcut + x · gate in one pass over the feature map instead of a product, then a sum.
+        return self.act3(torch.addcmul(shortcut, x, self.se.gate(x)))
 
     def _forward_preact(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.act1(self.bn1(x))
@@ -184,6 +185,14 @@ class DRBlock(nn.Module):
         x = self.conv1(pre)
         x = self.conv2(self.act2(self.bn2(x)))
         x = self.conv3(self.act3(self.bn3(x)))
-        if self.se is not None:
-            x = self.se(x)
-        return x + shortcut
+        if self.se is None:
+            return x + shortcut
+        return torch.addcmul(shortcut, x, self.se.gate(x))
+
+    def conv_norm_pairs(self) -> list[tuple[str, str]]:
+        """``(conv, norm)`` attribute names where the norm directly follows the conv.
+
+        :func:`~drunet.models.layers.fuse_conv_bn` folds these at inference. Pre-activation
+        norms come *before* their conv (and zero padding sits between), so none are listed.
+        """
+        return [] if self.preact else [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]

@@ -6,9 +6,12 @@ normalisation or activation is added in one place and every model can use it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
+import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 _NORMS: dict[str, Callable[[int], nn.Module]] = {
     "batch": nn.BatchNorm2d,
@@ -79,3 +82,40 @@ class ConvNormAct(nn.Sequential):
             bias=norm == "none",
         )
         super().__init__(conv, make_norm(norm, out_channels), make_act(act))
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with each BatchNorm folded into the conv just before it.
+
+    ``y = γ (W * x + b − μ) / σ + β`` is one convolution with weight ``γ W / σ`` and bias
+    ``β + γ (b − μ) / σ``, so in eval mode the norm's separate pass over the feature map can go.
+    Pairs are a ``Conv2d`` directly followed by a ``BatchNorm2d`` inside an ``nn.Sequential``
+    (:class:`ConvNormAct`, projection shortcuts) and the pairs a module lists in its
+    ``conv_norm_pairs()`` (post-activation :class:`~drunet.models.blocks.DRBlock`); folded norms
+    become ``nn.Identity``. Norms that precede their conv (pre-activation) are left alone.
+
+    The copy is in eval mode and is for inference only (the running statistics are baked in);
+    ``model`` itself is not changed. Outputs agree with ``model.eval()`` to float rounding.
+    """
+    fused = copy.deepcopy(model).eval()
+    for module in list(fused.modules()):
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            pairs = [
+                (a, b)
+                for a, b in zip(names, names[1:], strict=False)
+                if isinstance(module._modules[a], nn.Conv2d)
+                and isinstance(module._modules[b], nn.BatchNorm2d)
+            ]
+        else:
+            pairs = getattr(module, "conv_norm_pairs", list)()
+        for conv_name, norm_name in pairs:
+            conv, norm = getattr(module, conv_name), getattr(module, norm_name)
+            if not isinstance(norm, nn.BatchNorm2d) or norm.running_mean is None:
+                continue  # GroupNorm / InstanceNorm depend on the input: nothing to fold
+            folded = fuse_conv_bn_eval(conv, norm)
+            if conv.weight.is_contiguous(memory_format=torch.channels_last):
+                folded = folded.to(memory_format=torch.channels_last)  # keep an NHWC model NHWC
+            setattr(module, conv_name, folded)
+            setattr(module, norm_name, nn.Identity())
+    return fused

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from drunet.errors import DrunetError
-from drunet.models import DRUNet, SmpUnet, create_model, model_names
+from drunet.models import PRESETS, DRUNet, SmpUnet, create_model, model_names
 from tests.models.model_tester import ModelTester
 
 
@@ -16,7 +16,7 @@ class TestDRUNet(ModelTester):
 
 
 class TestDRUNetPreactZeroPad(ModelTester):
-    name = "drunet"
+    name = "drunet_ref"  # the class-default layout ("drunet" is the default preset)
     kwargs = {"init_features": 8, "depth": 2, "preact": True, "shortcut": "zero_pad"}
     in_channels = 1
     out_channels = 1
@@ -25,6 +25,25 @@ class TestDRUNetPreactZeroPad(ModelTester):
 class TestDRUNetGroupNormSilu(ModelTester):
     name = "drunet"
     kwargs = {"init_features": 8, "depth": 2, "norm": "group", "act": "silu", "se_reduction": 0}
+
+
+# The presets, shrunk by overriding width and depth; their layout (one or two blocks per stage,
+# no 3×3 conv after a block, NHWC) stays. "drunet_ref" is tested by TestDRUNetPreactZeroPad.
+class TestDRUNetS(ModelTester):
+    name = "drunet_s"
+    kwargs = {"init_features": 8, "depth": 3}
+
+
+class TestDRUNetM(ModelTester):
+    name = "drunet_m"
+    kwargs = {"init_features": 8, "depth": 2}
+    in_channels = 1
+
+
+class TestDRUNetL(ModelTester):
+    name = "drunet_l"
+    kwargs = {"init_features": 4, "depth": 2}
+    out_channels = 1
 
 
 class TestUnetResnet34(ModelTester):
@@ -44,7 +63,8 @@ def test_every_registered_model_has_a_tester() -> None:
 
 
 def test_registry_builds_the_named_classes() -> None:
-    assert isinstance(create_model("drunet", init_features=8, depth=2), DRUNet)
+    for name in ("drunet", *PRESETS):
+        assert isinstance(create_model(name, init_features=8, depth=2), DRUNet)
     assert isinstance(create_model("unet_resnet34"), SmpUnet)
 
 
