@@ -10,6 +10,8 @@ from drunet import __version__
 from drunet.cli.common import console, setup_logging, state
 from drunet.cli.compare import compare_command
 from drunet.cli.demo import demo_command
+from drunet.cli.evaluate import evaluate_command
+from drunet.cli.export import export_command
 from drunet.cli.predict import predict_command
 from drunet.cli.train import train_command
 from drunet.cli.verify import verify_command
@@ -25,6 +27,8 @@ app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("demo")(demo_command)
 app.command("verify")(verify_command)
+app.command("evaluate")(evaluate_command)
+app.command("export")(export_command)
 app.command("compare")(compare_command)
 
 

@@ -1,4 +1,4 @@
-"""``drunet predict``: masks and overlays for an image, a folder or a glob."""
+"""``drunet predict``: masks, overlays and more for an image, a folder or a glob."""
 
 from __future__ import annotations
 
@@ -6,37 +6,189 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from drunet.cli.common import USER_ERROR_EXIT, console, err_console, user_errors
-from drunet.inference import Predictor, collect_inputs, predict_files
+from drunet.inference import (
+    OutputOptions,
+    PostprocessOptions,
+    PredictOptions,
+    Predictor,
+    collect_inputs,
+    predict_files,
+)
+from drunet.inference.options import DEFAULT_MAX_PIXELS
+
+_TTA = "Test-time augmentation"
+_POST = "Post-processing"
+_OUT = "Outputs"
+
+
+def prediction_options(
+    tile_size: int | None,
+    overlap: float,
+    batch_size: int,
+    max_pixels: int,
+    tta: bool,
+    tta_rot90: bool,
+    threshold: float,
+    min_size: int,
+    fill_holes: bool,
+    largest: bool,
+) -> PredictOptions:
+    """The flags shared by ``predict`` and ``evaluate`` as :class:`PredictOptions`."""
+    return PredictOptions(
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        max_pixels=max_pixels,
+        tta_flips=tta,
+        tta_rot90=tta_rot90,
+        postprocess=PostprocessOptions(threshold, min_size, fill_holes, largest),
+    )
+
+
+# Typer options shared with ``drunet evaluate``.
+TileSize = Annotated[
+    int | None,
+    typer.Option(help="Sliding-window tile side (default: the training patch size)."),
+]
+Overlap = Annotated[float, typer.Option(help="Share of a tile its neighbours overlap, in [0, 1).")]
+BatchSize = Annotated[int, typer.Option(help="Tiles, or same-sized small images, per pass.")]
+MaxPixels = Annotated[
+    int,
+    typer.Option(help="Images up to this many pixels are predicted whole; larger ones in tiles."),
+]
+Tta = Annotated[
+    bool, typer.Option("--tta", help="Average over flipped copies (4×).", rich_help_panel=_TTA)
+]
+TtaRot90 = Annotated[
+    bool,
+    typer.Option("--tta-rot90", help="Average over 90° rotations too.", rich_help_panel=_TTA),
+]
+Threshold = Annotated[
+    float,
+    typer.Option(help="Binary models: foreground where p > threshold.", rich_help_panel=_POST),
+]
+MinSize = Annotated[
+    int,
+    typer.Option(help="Remove objects smaller than this (pixels).", rich_help_panel=_POST),
+]
+FillHoles = Annotated[
+    bool, typer.Option("--fill-holes", help="Fill holes inside objects.", rich_help_panel=_POST)
+]
+Largest = Annotated[
+    bool,
+    typer.Option(
+        "--largest", help="Keep only the largest object of each class.", rich_help_panel=_POST
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(help="Run folder or .safetensors weights (default: latest run's best)."),
+]
+RunsDir = Annotated[Path, typer.Option(help="Where to look for the latest run.")]
 
 
 def predict_command(
     inputs: Annotated[str, typer.Argument(help="An image file, a folder of images, or a glob.")],
-    model: Annotated[
-        str | None,
-        typer.Option(help="Run folder or .safetensors weights (default: latest run's best)."),
-    ] = None,
+    model: ModelOption = None,
     out: Annotated[
-        Path, typer.Option(help="Folder for <stem>_mask.png and <stem>_overlay.png.")
+        Path, typer.Option(help="Folder for <stem>_mask.png and the other outputs.")
     ] = Path("predictions"),
-    runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path(
-        "runs"
-    ),
+    runs_dir: RunsDir = Path("runs"),
+    overlay: Annotated[
+        bool, typer.Option(help="Write <stem>_overlay.png.", rich_help_panel=_OUT)
+    ] = True,
+    color: Annotated[
+        bool,
+        typer.Option(
+            "--color", help="Write <stem>_color.png (coloured mask).", rich_help_panel=_OUT
+        ),
+    ] = False,
+    probabilities: Annotated[
+        bool,
+        typer.Option(
+            "--probabilities",
+            help="Write <stem>_probs.tif (float32, one page per class).",
+            rich_help_panel=_OUT,
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--continue", help="Skip inputs whose outputs all exist already."),
+    ] = False,
+    tile_size: TileSize = None,
+    overlap: Overlap = 0.5,
+    batch_size: BatchSize = 4,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    tta: Tta = False,
+    tta_rot90: TtaRot90 = False,
+    threshold: Threshold = 0.5,
+    min_size: MinSize = 0,
+    fill_holes: FillHoles = False,
+    largest: Largest = False,
 ) -> None:
-    """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten."""
+    """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten.
+
+    Every file is written whole or not at all, so an interrupted run can go on with --continue.
+    An unreadable input is listed at the end and the exit code is 2.
+    """
     with user_errors():
-        predictor = Predictor.from_run(model, runs_dir=runs_dir)
+        options = prediction_options(
+            tile_size,
+            overlap,
+            batch_size,
+            max_pixels,
+            tta,
+            tta_rot90,
+            threshold,
+            min_size,
+            fill_holes,
+            largest,
+        )
+        predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
         console.print(f"model: {predictor.weights_path}", highlight=False, soft_wrap=True)
         files = collect_inputs(inputs)
-        with console.status(f"predicting {len(files)} image(s)"):
-            report = predict_files(predictor, files, out)
-        console.print(
-            f"wrote {len(report.written)} mask(s) and overlay(s) to {out}/", highlight=False
-        )
+        outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
+        with progress_bar() as bar:
+            task = bar.add_task("images", total=len(files))
+            tiles = bar.add_task("tiles", total=None, visible=False)  # large images only
+
+            def image_done(_: Path) -> None:
+                bar.advance(task)
+                bar.update(tiles, visible=False)
+
+            report = predict_files(
+                predictor,
+                files,
+                out,
+                on_done=image_done,
+                outputs=outputs,
+                skip_existing=resume,
+                on_progress=lambda n, total: bar.update(
+                    tiles, completed=n, total=total, visible=True
+                ),
+            )
+        done = f"wrote {len(report.written)} mask(s) to {out}/"
+        if report.skipped:
+            done += f"; skipped {len(report.skipped)} already predicted (--continue)"
+        console.print(done, highlight=False, soft_wrap=True)
         if report.failed:
+            err_console.print(f"[red]{len(report.failed)} input(s) failed:[/]")
             for path, reason in report.failed.items():
-                err_console.print(
-                    f"[red]failed[/] {path}: {reason}", highlight=False, soft_wrap=True
-                )
+                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
             raise typer.Exit(USER_ERROR_EXIT)
+
+
+def progress_bar() -> Progress:
+    """A transient bar on a terminal; nothing when the output is a file or a pipe."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )

@@ -1,4 +1,18 @@
-"""Predict files and folders: a class-index mask PNG and an overlay PNG per input."""
+"""Predict files and folders: a class-index mask PNG per input, plus overlays and more.
+
+For an input ``<stem>.<ext>`` the output folder receives, by :class:`OutputOptions`:
+
+* ``<stem>_mask.png`` — class indices 0, 1, … (always; written last, so a mask on disk means
+  the input's other outputs are there too);
+* ``<stem>_overlay.png`` — the mask coloured over the image (on by default);
+* ``<stem>_color.png`` — the mask in the overlay's palette, as an RGB image;
+* ``<stem>_probs.tif`` — float32 class probabilities, one channel (TIFF page) per class.
+
+Every file is written atomically, so a killed run leaves whole files or none, and
+``skip_existing`` (``drunet predict --continue``) skips inputs whose outputs all exist. Small
+images of the same size are predicted in batches; an unreadable input is recorded and the rest
+go on.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +22,37 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from drunet.datasets import IMAGE_SUFFIXES, read_image, write_image, write_mask
 from drunet.errors import DataError, DrunetError
-from drunet.inference.overlay import overlay
-from drunet.inference.predictor import Predictor
+from drunet.inference.overlay import colorize, overlay
+from drunet.inference.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
 
 MASK_SUFFIX = "_mask.png"
 OVERLAY_SUFFIX = "_overlay.png"
+COLOR_SUFFIX = "_color.png"
+PROBABILITIES_SUFFIX = "_probs.tif"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Which files to write per input besides the mask (see the module docstring)."""
+
+    overlay: bool = True
+    color: bool = False
+    probabilities: bool = False
 
 
 @dataclass
 class PredictionReport:
-    """What a folder prediction wrote and which inputs it could not read."""
+    """What a folder prediction wrote, skipped (outputs already there) and could not read."""
 
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)
 
 
 def collect_inputs(target: str | Path) -> list[Path]:
@@ -51,16 +79,38 @@ def collect_inputs(target: str | Path) -> list[Path]:
     raise DrunetError(f"{target}: no such image file, folder or glob match")
 
 
+def output_files(
+    image: Path, out_dir: Path, outputs: OutputOptions | None = None
+) -> dict[str, Path]:
+    """``{kind: path}`` of the files written for ``image``, in writing order (mask last)."""
+    outputs = outputs or OutputOptions()
+    suffixes = {
+        "probabilities": PROBABILITIES_SUFFIX if outputs.probabilities else None,
+        "color": COLOR_SUFFIX if outputs.color else None,
+        "overlay": OVERLAY_SUFFIX if outputs.overlay else None,
+        "mask": MASK_SUFFIX,
+    }
+    return {kind: out_dir / f"{image.stem}{s}" for kind, s in suffixes.items() if s is not None}
+
+
+def outputs_exist(image: Path, out_dir: Path, outputs: OutputOptions | None = None) -> bool:
+    """Whether every output of ``image`` is on disk (each is whole: writes are atomic)."""
+    return all(path.is_file() for path in output_files(image, out_dir, outputs).values())
+
+
 def output_paths(image: Path, out_dir: Path) -> tuple[Path, Path]:
+    """The default mask and overlay paths of ``image``."""
     return out_dir / f"{image.stem}{MASK_SUFFIX}", out_dir / f"{image.stem}{OVERLAY_SUFFIX}"
 
 
-def check_no_clobber(inputs: list[Path], out_dir: Path) -> None:
+def check_no_clobber(
+    inputs: list[Path], out_dir: Path, outputs: OutputOptions | None = None
+) -> None:
     """Refuse to run if any output would replace an input file or another input's output."""
     resolved_inputs = {p.resolve() for p in inputs}
     seen: dict[Path, Path] = {}
     for image in inputs:
-        for out in output_paths(image, out_dir):
+        for out in output_files(image, out_dir, outputs).values():
             target = out.resolve()
             if target in resolved_inputs:
                 raise DrunetError(
@@ -74,28 +124,114 @@ def check_no_clobber(inputs: list[Path], out_dir: Path) -> None:
             seen[target] = image
 
 
+def write_outputs(
+    files: dict[str, Path], image: np.ndarray, prediction: Prediction, num_classes: int
+) -> None:
+    """Write the files of :func:`output_files` for one predicted image, each atomically."""
+    mask = prediction.mask
+    for kind, path in files.items():
+        if kind == "probabilities":
+            assert prediction.probabilities is not None
+            write_image(path, prediction.probabilities.transpose(1, 2, 0))  # (H, W, K) float32
+        elif kind == "color":
+            write_image(path, colorize(mask, num_classes))
+        elif kind == "overlay":
+            write_image(path, overlay(image, mask, num_classes))
+        else:
+            write_mask(path, mask)
+
+
+Item = tuple[Path, np.ndarray]
+
+
 def predict_files(
     predictor: Predictor,
     inputs: Iterable[Path],
     out_dir: str | Path,
     on_done: Callable[[Path], None] | None = None,
+    outputs: OutputOptions | None = None,
+    skip_existing: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PredictionReport:
-    """Predict each input; a bad file is recorded in the report and the rest go on."""
+    """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
+
+    Consecutive inputs of the same size that fit whole are predicted together
+    (``predictor.images_per_batch``); larger ones one at a time through the sliding window, so at
+    most one batch of images is in memory. ``on_done`` is called once per input, in input order;
+    ``on_progress(tiles done, tiles)`` while a large image goes through the sliding window.
+    """
     inputs, out_dir = list(inputs), Path(out_dir)
-    check_no_clobber(inputs, out_dir)
+    outputs = outputs or OutputOptions()
+    check_no_clobber(inputs, out_dir, outputs)
     report = PredictionReport()
-    for image_path in inputs:
-        try:
-            image = read_image(image_path)
-            mask = predictor.predict(image)
-        except (DataError, DrunetError) as err:
-            report.failed[image_path] = str(err)
-            log.warning("skipped %s: %s", image_path, err)
-        else:
-            mask_path, overlay_path = output_paths(image_path, out_dir)
-            write_mask(mask_path, mask)
-            write_image(overlay_path, overlay(image, mask, predictor.num_classes))
-            report.written.append(mask_path)
+    pending: list[Item] = []
+
+    def done(path: Path) -> None:
         if on_done is not None:
-            on_done(image_path)
+            on_done(path)
+
+    def flush() -> None:
+        if pending:
+            _predict_group(predictor, list(pending), out_dir, outputs, report, done, on_progress)
+            pending.clear()
+
+    for path in inputs:
+        if skip_existing and outputs_exist(path, out_dir, outputs):
+            flush()
+            report.skipped.append(path)
+            done(path)
+            continue
+        try:
+            image = read_image(path)
+        except DataError as err:
+            flush()
+            _fail(report, path, err)
+            done(path)
+            continue
+        height, width = image.shape[:2]
+        if pending and (
+            pending[0][1].shape != image.shape
+            or len(pending) >= predictor.images_per_batch(height, width)
+        ):
+            flush()
+        pending.append((path, image))
+        if not predictor.fits_whole(height, width):
+            flush()
+    flush()
     return report
+
+
+def _predict_group(
+    predictor: Predictor,
+    group: list[Item],
+    out_dir: Path,
+    outputs: OutputOptions,
+    report: PredictionReport,
+    done: Callable[[Path], None],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    try:
+        predictions = predictor.predict_batch(
+            [image for _, image in group],
+            sources=[str(path) for path, _ in group],
+            return_probabilities=outputs.probabilities,
+            on_progress=on_progress,
+        )
+    except DrunetError as err:
+        if len(group) > 1:  # find the bad input; predict the others one by one
+            for item in group:
+                _predict_group(predictor, [item], out_dir, outputs, report, done, on_progress)
+            return
+        _fail(report, group[0][0], err)
+        done(group[0][0])
+        return
+    for (path, image), prediction in zip(group, predictions, strict=True):
+        files = output_files(path, out_dir, outputs)
+        write_outputs(files, image, prediction, predictor.num_classes)
+        report.written.append(files["mask"])
+        done(path)
+
+
+def _fail(report: PredictionReport, path: Path, err: Exception) -> None:
+    report.failed[path] = str(err)
+    log.warning("skipped %s: %s", path, err)

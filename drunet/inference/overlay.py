@@ -36,25 +36,37 @@ def colorize(mask: np.ndarray, num_classes: int) -> np.ndarray:
     return palette(max(num_classes, int(mask.max()) + 1))[mask]
 
 
+# Rows converted at a time: keeps the float temporaries of a 10 000-pixel-wide image near 100 MB.
+_BAND_ROWS = 1024
+
+
 def to_display(image: np.ndarray) -> np.ndarray:
     """Any image ``(H, W[, C])`` → RGB uint8 for viewing, stretched to its own range."""
     if image.ndim == 2:
         image = image[:, :, None]
-    image = image[:, :, :3].astype(np.float32)
+    image = image[:, :, :3]
     lo, hi = float(image.min()), float(image.max())
-    image = (image - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(image)
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 2:
-        image = np.concatenate([image, image[:, :, :1]], axis=2)
-    return image.astype(np.uint8)
+    out = np.empty((*image.shape[:2], 3), dtype=np.uint8)
+    for top in range(0, image.shape[0], _BAND_ROWS):
+        band = image[top : top + _BAND_ROWS].astype(np.float32)
+        band = (band - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(band)
+        if band.shape[2] == 1:
+            band = np.repeat(band, 3, axis=2)
+        elif band.shape[2] == 2:
+            band = np.concatenate([band, band[:, :, :1]], axis=2)
+        out[top : top + _BAND_ROWS] = band.astype(np.uint8)
+    return out
 
 
 def overlay(
     image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.45
 ) -> np.ndarray:
     """Blend the coloured mask over the image where the mask is foreground (class > 0)."""
-    base = to_display(image).astype(np.float32)
-    colours = colorize(mask, num_classes).astype(np.float32)
-    blend = np.where((mask > 0)[:, :, None], (1 - alpha) * base + alpha * colours, base)
-    return blend.round().astype(np.uint8)
+    out = to_display(image)  # blended in place, band by band
+    colours = palette(max(num_classes, int(mask.max()) + 1)).astype(np.float32)
+    for top in range(0, mask.shape[0], _BAND_ROWS):
+        rows = slice(top, top + _BAND_ROWS)
+        base, band = out[rows].astype(np.float32), mask[rows]
+        blend = (1 - alpha) * base + alpha * colours[band]
+        out[rows] = np.where((band > 0)[:, :, None], blend, base).round().astype(np.uint8)
+    return out

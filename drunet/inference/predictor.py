@@ -1,8 +1,24 @@
-"""``Predictor``: a trained run → class-index masks, with the run's own preprocessing."""
+"""``Predictor``: a trained run → class-index masks, with the run's own preprocessing.
+
+Images up to ``PredictOptions.max_pixels`` go through the network whole (same-sized ones in
+batches); larger ones through the sliding window (:mod:`drunet.inference.sliding`) with tiles of
+the training patch size. Test-time augmentation (:mod:`drunet.inference.tta`) averages
+probabilities; the mask is then thresholded and cleaned up (:mod:`drunet.inference.postprocess`).
+
+Memory for an ``H × W`` image with ``C`` channels and ``K`` classes (binary counts 1, as only the
+foreground probability is kept): the image as read, its normalised copy ``4·C·H·W`` bytes, and in
+the sliding window ``4·(K + 1)·H·W`` bytes of sums — about 1.3 GB for a 10 000 × 10 000
+grayscale binary image, plus about 1.2 GB more while it is normalised. Asking for probabilities
+adds ``4·K·H·W`` bytes (binary: 2 rows).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -13,17 +29,38 @@ from drunet.datasets import normalize, read_image
 from drunet.engine.checkpoint import load_model
 from drunet.engine.run_dir import resolve_weights
 from drunet.errors import DrunetError
+from drunet.inference.options import PredictOptions
+from drunet.inference.postprocess import postprocess, to_mask
+from drunet.inference.sliding import sliding_window
+from drunet.inference.tta import with_tta
+
+ImageInput = np.ndarray | str | Path
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Prediction:
+    """A class-index mask ``(H, W)`` and, when asked for, the probabilities ``(K, H, W)``."""
+
+    mask: np.ndarray
+    probabilities: np.ndarray | None = None
 
 
 class Predictor:
     """Predicts masks with a trained model.
 
-    Normalisation, channel count and number of classes come from the configuration stored in
-    the weights, so ``Predictor.from_run("runs/my-run").predict("image.png")`` is all it takes.
+    Normalisation, channel count, number of classes and the tile size come from the
+    configuration stored in the weights, so ``Predictor.from_run("runs/my-run").predict(
+    "image.png")`` is all it takes. ``options`` (:class:`PredictOptions`) sets tiling, test-time
+    augmentation and post-processing.
     """
 
     def __init__(
-        self, model: nn.Module, config: ExperimentConfig, device: str | torch.device = "cpu"
+        self,
+        model: nn.Module,
+        config: ExperimentConfig,
+        device: str | torch.device = "cpu",
+        options: PredictOptions | None = None,
     ) -> None:
         norm = config.data.normalization
         if norm.mode == "dataset" and (norm.mean is None or norm.std is None):
@@ -36,6 +73,7 @@ class Predictor:
         self.in_channels = int(config.model.in_channels or 0)
         self.num_classes = int(config.model.num_classes or 2)
         self.normalization = norm
+        self.options = options or PredictOptions()
         self.weights_path: Path | None = None
 
     @classmethod
@@ -44,16 +82,34 @@ class Predictor:
         run_or_weights: str | Path | None = None,
         runs_dir: str | Path = "runs",
         device: str | torch.device = "cpu",
+        options: PredictOptions | None = None,
     ) -> Predictor:
         """Load a run folder (its best weights), a ``.safetensors`` file, or the latest run."""
         weights = resolve_weights(run_or_weights, runs_dir)
         model, config = load_model(weights)
-        predictor = cls(model, config, device)
+        predictor = cls(model, config, device, options)
         predictor.weights_path = weights
         return predictor
 
+    def with_options(self, **changes: Any) -> Predictor:
+        """A predictor sharing this one's model, with some :class:`PredictOptions` changed."""
+        clone = Predictor(self.model, self.config, self.device, self.options)
+        clone.options = dataclasses.replace(self.options, **changes)
+        clone.weights_path = self.weights_path
+        return clone
+
+    # ------------------------------------------------------------------ preprocessing
+
+    @property
+    def tile_size(self) -> int:
+        """Sliding-window tile side: the option, else the training patch size."""
+        return self.options.tile_size or self.config.data.augmentation.patch_size
+
     def preprocess(self, image: np.ndarray, source: str = "image") -> torch.Tensor:
-        """``(H, W)`` or ``(H, W, C)`` array → normalised ``(1, C, H, W)`` float tensor."""
+        """``(H, W)`` or ``(H, W, C)`` array → normalised ``(1, C, H, W)`` float tensor.
+
+        The tensor may be a strided view (no copy is made of a large image).
+        """
         if image.ndim == 2:
             image = image[:, :, None]
         if image.ndim != 3 or image.shape[2] != self.in_channels:
@@ -62,26 +118,139 @@ class Predictor:
                 f"{source} has {channels} channel(s) but the model was trained on "
                 f"{self.in_channels}; convert the image or use a model trained on such images"
             )
-        x = normalize(image, self.normalization, source=source)  # (H, W, C) float32
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+        try:
+            x = normalize(image, self.normalization, source=source)  # (H, W, C) float32
+        except ValueError as err:  # e.g. a 16-bit image for a run that stored no clip window
+            raise DrunetError(
+                f"{source} cannot be normalised like the training images: {err}"
+            ) from None
+        return torch.from_numpy(x.transpose(2, 0, 1))[None]
 
-    @torch.no_grad()
-    def predict_probabilities(self, image: np.ndarray | str | Path) -> np.ndarray:
+    def fits_whole(self, height: int, width: int) -> bool:
+        """Whether an image of this size goes through the network in one piece."""
+        tile = self.tile_size
+        return height * width <= self.options.max_pixels or (height <= tile and width <= tile)
+
+    def images_per_batch(self, height: int, width: int) -> int:
+        """How many whole images of this size share one forward pass."""
+        return max(1, min(self.options.batch_size, self.options.max_pixels // (height * width)))
+
+    # ------------------------------------------------------------------ the network
+
+    @torch.inference_mode()
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` → probabilities ``(N, K', H, W)`` float32 on the model's device:
+        the foreground probability for binary models (``K' = 1``), else one row per class."""
+        logits = self.model(x.to(self.device)).float()
+        if logits.shape[1] == 1:
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=1)
+
+    def scores(self, x: torch.Tensor, on_progress: Progress | None = None) -> torch.Tensor:
+        """Probabilities ``(N, K', H, W)`` (CPU) of a preprocessed batch ``(N, C, H, W)``,
+        whole or tiled by size, with test-time augmentation when it is on."""
+        opts = self.options
+        forward = with_tta(self.network, opts.tta_flips, opts.tta_rot90)
+        height, width = x.shape[2:]
+        if self.fits_whole(height, width):
+            step = self.images_per_batch(height, width)
+            parts = [forward(x[i : i + step].contiguous()).cpu() for i in range(0, len(x), step)]
+            return torch.cat(parts)
+        tiled = [
+            sliding_window(
+                image,
+                forward,
+                self.tile_size,
+                opts.overlap,
+                opts.batch_size,
+                opts.blend,
+                on_progress=on_progress,
+            )
+            for image in x
+        ]
+        return torch.stack(tiled)
+
+    # ------------------------------------------------------------------ public API
+
+    def _finish(self, scores: torch.Tensor, probabilities: bool) -> Prediction:
+        """``(K', H, W)`` probabilities → mask (thresholded, cleaned up) and full probabilities."""
+        post = self.options.postprocess
+        try:
+            mask = to_mask(scores, self.num_classes, post.threshold)
+        except ValueError as err:
+            raise DrunetError(str(err)) from None
+        mask = postprocess(mask, post) if post.changes_mask else mask
+        probs = None
+        if probabilities:
+            probs = torch.cat([1 - scores, scores]) if scores.shape[0] == 1 else scores
+            probs = probs.numpy()
+        return Prediction(mask, probs)
+
+    def predict_batch(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        sources: Sequence[str] | None = None,
+        return_probabilities: bool = False,
+        on_progress: Progress | None = None,
+    ) -> list[Prediction]:
+        """Predict several images; those of the same size that fit whole share forward passes.
+
+        Every image is read and checked before any is predicted, so a bad one raises
+        ``DrunetError`` naming it (a path, else its entry in ``sources``) without wasting the
+        others' work.
+        """
+        if sources is not None and len(sources) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(sources)} sources")
+        names = sources or [str(i) if isinstance(i, str | Path) else "image" for i in images]
+        arrays = [read_image(i) if isinstance(i, str | Path) else i for i in images]
+        inputs = [self.preprocess(a, s) for a, s in zip(arrays, names, strict=True)]
+        results: list[Prediction | None] = [None] * len(inputs)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, x in enumerate(inputs):
+            key = tuple(x.shape[2:]) if self.fits_whole(*x.shape[2:]) else (-1, index)
+            groups.setdefault(key, []).append(index)
+        for indices in groups.values():
+            batch = torch.cat([inputs[i] for i in indices])
+            for i, scores in zip(indices, self.scores(batch, on_progress), strict=True):
+                results[i] = self._finish(scores, return_probabilities)
+        return [r for r in results if r is not None]
+
+    @overload
+    def predict(
+        self,
+        image: ImageInput,
+        *,
+        return_probabilities: Literal[False] = False,
+        on_progress: Progress | None = None,
+    ) -> np.ndarray: ...
+
+    @overload
+    def predict(
+        self,
+        image: ImageInput,
+        *,
+        return_probabilities: Literal[True],
+        on_progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict(
+        self,
+        image: ImageInput,
+        *,
+        return_probabilities: bool = False,
+        on_progress: Progress | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Class-index mask ``(H, W)`` uint8 (uint16 beyond 256 classes) of an array or a file;
+        with ``return_probabilities``, also the probabilities ``(K, H, W)`` float32."""
+        (result,) = self.predict_batch(
+            [image], return_probabilities=return_probabilities, on_progress=on_progress
+        )
+        if return_probabilities:
+            assert result.probabilities is not None
+            return result.mask, result.probabilities
+        return result.mask
+
+    def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""
-        source = str(image) if isinstance(image, str | Path) else "image"
-        array = read_image(image) if isinstance(image, str | Path) else image
-        x = self.preprocess(array, source).to(self.device)
-        logits = self.model(x)[0].float()  # (C, H, W)
-        if logits.shape[0] == 1:
-            foreground = torch.sigmoid(logits)
-            probs = torch.cat([1 - foreground, foreground])
-        else:
-            probs = torch.softmax(logits, dim=0)
-        return probs.cpu().numpy()
-
-    def predict(self, image: np.ndarray | str | Path) -> np.ndarray:
-        """Class-index mask ``(H, W)`` uint8 (uint16 beyond 255 classes)."""
-        probs = self.predict_probabilities(image)
-        dtype = np.uint8 if self.num_classes <= 256 else np.uint16
-        # Binary: foreground where p > 0.5, the same rule as logits > 0 in training metrics.
-        return probs.argmax(axis=0).astype(dtype)
+        return self.predict(image, return_probabilities=True)[1]

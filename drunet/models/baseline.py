@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drunet.errors import DrunetError
+from drunet.models.pretrained import PretrainedMixin
 
 
 def _load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -> None:
@@ -45,7 +46,7 @@ def _load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -
     encoder.load_state_dict({k: state[k] for k in matching}, strict=False)
 
 
-class SmpUnet(nn.Module):
+class SmpUnet(PretrainedMixin, nn.Module):
     """``smp.Unet`` that accepts any input size and offline-only pretrained weights.
 
     The input is padded (replicating its border) to a multiple of the encoder's output stride

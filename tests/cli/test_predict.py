@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from drunet.cli.main import app
-from drunet.datasets import read_image, read_mask
-from drunet.inference import Predictor
+from drunet.config import config_from_dict
+from drunet.datasets import read_image, read_mask, write_image
+from drunet.engine.checkpoint import build_model, save_weights
+from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 
 
 def test_predict_folder_with_the_latest_run(runner, trained_run, tiny_data, tmp_path) -> None:
@@ -81,3 +85,123 @@ def test_missing_input_is_named(runner, trained_run, tmp_path) -> None:
     )
     assert result.exit_code == 2
     assert "ghost.png" in result.output
+
+
+# ---------------------------------------------------------------- large images, options, resume
+
+
+def _rgb_run(root: Path, patch_size: int = 256) -> Path:
+    """A run folder whose weights were 'trained' on RGB patches of ``patch_size``."""
+    torch.manual_seed(0)
+    config = config_from_dict(
+        {
+            "model": {
+                "in_channels": 3,
+                "num_classes": 2,
+                "params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1},
+            },
+            "data": {
+                "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3, "clip_percentiles": None},
+                "augmentation": {"patch_size": patch_size},
+            },
+        }
+    )
+    save_weights(root / "best.safetensors", build_model(config), config)
+    return root
+
+
+def test_a_3000_by_2000_rgb_image_gives_a_full_size_mask(runner, tmp_path) -> None:
+    run = _rgb_run(tmp_path / "run", patch_size=256)
+    rows, cols = np.mgrid[0:2000, 0:3000]
+    image = np.stack([rows % 256, cols % 256, (rows + cols) % 256], axis=2).astype(np.uint8)
+    write_image(tmp_path / "big.png", image)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["predict", str(tmp_path / "big.png"), "--model", str(run), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    mask = read_mask(out / "big_mask.png")
+    assert mask.shape == (2000, 3000)
+    assert read_image(out / "big_overlay.png").shape == (2000, 3000, 3)
+    assert set(np.unique(mask)) <= {0, 1}
+    predictor = Predictor.from_run(run)
+    assert not predictor.fits_whole(2000, 3000) and predictor.tile_size == 256  # it was tiled
+
+
+def test_outputs_options_and_postprocessing_flags(runner, trained_run, tiny_data, tmp_path):
+    image = sorted((tiny_data / "images").iterdir())[0]
+    args = ["predict", str(image), "--model", str(trained_run), "--out", str(tmp_path)]
+    flags = ["--no-overlay", "--color", "--probabilities", "--tta", "--tta-rot90"]
+    flags += ["--tile-size", "16", "--overlap", "0.25", "--max-pixels", "0", "--min-size", "3"]
+    result = runner.invoke(app, [*args, *flags, "--fill-holes", "--largest", "--threshold", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{image.stem}_color.png",
+        f"{image.stem}_mask.png",
+        f"{image.stem}_probs.tif",
+    ]
+    options = PredictOptions(
+        tile_size=16,
+        overlap=0.25,
+        max_pixels=0,
+        tta_flips=True,
+        tta_rot90=True,
+        postprocess=PostprocessOptions(0.4, 3, True, True),
+    )
+    expected = Predictor.from_run(trained_run, options=options).predict(image)
+    np.testing.assert_array_equal(read_mask(tmp_path / f"{image.stem}_mask.png"), expected)
+
+
+def test_continue_skips_what_is_done(runner, trained_run, tiny_data, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["predict", str(tiny_data / "images"), "--model", str(trained_run), "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    first = sorted(out.iterdir())
+    first[0].unlink()  # one input's outputs are incomplete
+    result = runner.invoke(app, [*args, "--continue"])
+    assert result.exit_code == 0, result.output
+    count = len(list((tiny_data / "images").iterdir()))
+    assert "wrote 1 mask(s)" in result.output
+    assert f"skipped {count - 1} already predicted" in result.output
+    assert sorted(out.iterdir()) == first
+
+
+def test_failures_are_listed_at_the_end(runner, trained_run, tiny_data, tmp_path) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(tiny_data / "images", folder)
+    (folder / "a_broken.png").write_bytes(b"")
+    (folder / "z_broken.tif").write_bytes(b"II*\x00garbage")
+    result = runner.invoke(
+        app, ["predict", str(folder), "--model", str(trained_run), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    tail = result.output[result.output.index("2 input(s) failed") :]
+    assert "a_broken.png" in tail and "empty" in tail and "z_broken.tif" in tail
+
+
+def test_bad_option_values_are_one_line_errors(runner, trained_run, tiny_data) -> None:
+    image = str(next((tiny_data / "images").iterdir()))
+    result = runner.invoke(app, ["predict", image, "--model", str(trained_run), "--overlap", "1"])
+    assert result.exit_code == 2 and "overlap must be in [0, 1)" in result.output
+
+
+def test_predict_help_documents_the_new_options(runner) -> None:
+    result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in (
+        "--continue",
+        "--tile-size",
+        "--overlap",
+        "--batch-size",
+        "--max-pixels",
+        "--tta",
+        "--tta-rot90",
+        "--threshold",
+        "--min-size",
+        "--fill-holes",
+        "--largest",
+        "--color",
+        "--probabilities",
+        "--no-overlay",
+    ):
+        assert option in result.output, option

@@ -1,0 +1,118 @@
+"""``drunet evaluate``: score a run on a folder of images and masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from drunet.cli.common import console, err_console, user_errors
+from drunet.cli.predict import (
+    BatchSize,
+    FillHoles,
+    Largest,
+    MaxPixels,
+    MinSize,
+    ModelOption,
+    Overlap,
+    RunsDir,
+    Threshold,
+    TileSize,
+    Tta,
+    TtaRot90,
+    prediction_options,
+    progress_bar,
+)
+from drunet.inference import Predictor
+from drunet.inference.evaluate import Evaluation, evaluate, evaluation_pairs, write_evaluation
+from drunet.inference.options import DEFAULT_MAX_PIXELS
+
+
+def evaluate_command(
+    model: ModelOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder of images and masks (default: the run's own data folder)."),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(help="all: every pair; train / val / test: the run's split of the folder."),
+    ] = "all",
+    out: Annotated[Path, typer.Option(help="Folder for per_image.csv and summary.json.")] = Path(
+        "evaluation"
+    ),
+    hd95: Annotated[
+        bool, typer.Option("--hd95", help="Also the 95th-percentile Hausdorff distance (px).")
+    ] = False,
+    runs_dir: RunsDir = Path("runs"),
+    tile_size: TileSize = None,
+    overlap: Overlap = 0.5,
+    batch_size: BatchSize = 4,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    tta: Tta = False,
+    tta_rot90: TtaRot90 = False,
+    threshold: Threshold = 0.5,
+    min_size: MinSize = 0,
+    fill_holes: FillHoles = False,
+    largest: Largest = False,
+) -> None:
+    """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
+    and recall per image and class (per_image.csv), a summary (summary.json) and a table."""
+    with user_errors():
+        options = prediction_options(
+            tile_size,
+            overlap,
+            batch_size,
+            max_pixels,
+            tta,
+            tta_rot90,
+            threshold,
+            min_size,
+            fill_holes,
+            largest,
+        )
+        predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
+        console.print(f"model: {predictor.weights_path}", highlight=False, soft_wrap=True)
+        pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
+        console.print(f"data: {source}", highlight=False, soft_wrap=True)
+        with progress_bar() as bar:
+            task = bar.add_task("evaluating", total=len(pairs))
+            evaluation = evaluate(predictor, pairs, hd95, on_done=lambda _: bar.advance(task))
+        if not evaluation.num_images:
+            for path, reason in evaluation.failed.items():
+                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        extra = {"model": str(predictor.weights_path), "data": source, "split": split}
+        csv_path, json_path = write_evaluation(evaluation, out, extra)
+        console.print(score_table(evaluation))
+        console.print(f"wrote {csv_path} and {json_path}", highlight=False, soft_wrap=True)
+        if evaluation.failed:
+            err_console.print(f"[red]{len(evaluation.failed)} pair(s) could not be scored:[/]")
+            for path, reason in evaluation.failed.items():
+                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+
+
+def score_table(evaluation: Evaluation) -> Table:
+    """Per-class scores (counts summed over the images) and the foreground mean."""
+    summary = evaluation.summary()
+    with_hd95 = "hd95" in summary
+    table = Table(title=f"{evaluation.num_images} image(s)")
+    for column in ("class", "Dice", "IoU", "precision", "recall", *(["HD95 (px)"] * with_hd95)):
+        table.add_column(column, justify="left" if column == "class" else "right")
+
+    def cells(scores: dict) -> list[str]:
+        values = [f"{scores[k]:.4f}" for k in ("dice", "iou", "precision", "recall")]
+        if with_hd95:
+            values.append("—" if scores.get("hd95") is None else f"{scores['hd95']:.2f}")
+        return values
+
+    for c, (name, scores) in enumerate(summary["per_class"].items()):
+        table.add_row(f"{c} {name}", *cells(scores))
+    mean = dict(summary["mean"])
+    if with_hd95:
+        mean["hd95"] = summary["hd95"]["mean"]
+    table.add_row("[bold]mean (foreground)[/]", *cells(mean))
+    return table

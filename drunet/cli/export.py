@@ -1,0 +1,48 @@
+"""``drunet export``: a run as ONNX or a ``torch.export`` program, checked against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drunet.cli.common import console, user_errors
+from drunet.errors import DrunetError
+from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, export_run
+
+
+def export_command(
+    run: Annotated[
+        str | None,
+        typer.Argument(help="Run folder or .safetensors weights (default: latest run's best)."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "onnx",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file (default: model.<format> beside the weights).")
+    ] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = DEFAULT_OPSET,
+    check: Annotated[
+        bool, typer.Option(help="Compare with PyTorch on two input sizes before writing.")
+    ] = True,
+    runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path(
+        "runs"
+    ),
+) -> None:
+    """Export for deployment: dynamic batch, height and width; normalised float32 input,
+    logits out. <file>.json beside it states the opset, the normalisation and the classes."""
+    with user_errors():
+        if format not in FORMATS:
+            raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
+        result = export_run(run, out, format, opset, check, runs_dir)  # type: ignore[arg-type]
+        what = f"{result.format}, opset {result.opset}" if result.opset else result.format
+        console.print(f"wrote {result.path} ({what})", highlight=False, soft_wrap=True)
+        console.print(f"wrote {result.sidecar} (preprocessing, classes)", highlight=False)
+        if result.parity is not None:
+            diffs = ", ".join(f"{k}: {v:.2g}" for k, v in result.parity.max_abs_diff.items())
+            console.print(
+                f"matches PyTorch: max |Δ logit| {diffs} (tolerance {TOLERANCE:g}); "
+                f"{result.parity.mask_mismatches} mask pixel(s) differ",
+                highlight=False,
+                soft_wrap=True,
+            )

@@ -1,0 +1,283 @@
+"""Export a trained run for deployment: ONNX, or a ``torch.export`` program (``.pt2``).
+
+Both formats take a normalised ``(N, C, H, W)`` float32 batch of any batch size, height and
+width and return logits ``(N, K, H, W)`` — one channel for binary models (apply a sigmoid,
+foreground where the logit is > 0), else one per class (softmax / argmax). Next to the file,
+``<file>.json`` states the format, the ONNX opset, the input and output, the class names and the
+normalisation to apply first, so the model can be used without drunet.
+
+ONNX goes through ``torch.onnx.export(dynamo=True)`` (the ``torch.export``-based exporter; the
+TorchScript one is deprecated). The network pads its input to a multiple of its down-sampling
+factor with a branch on the input size, which export would freeze at the example's size, so a
+wrapper pads explicitly — the same replicate padding the model does — and crops back.
+
+Before anything is written, the export is run on random inputs of several sizes and compared
+with PyTorch (:func:`parity`); a difference above ``tolerance`` is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drunet import __version__
+from drunet.atomic import atomic_write_bytes, atomic_write_text
+from drunet.config import ExperimentConfig, config_to_dict
+from drunet.engine.checkpoint import load_model
+from drunet.engine.run_dir import resolve_weights
+from drunet.errors import DrunetError
+
+Format = Literal["onnx", "pt2"]
+FORMATS: tuple[str, ...] = ("onnx", "pt2")
+DEFAULT_OPSET = 18
+PARITY_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (97, 131))
+TOLERANCE = 1e-4
+INPUT_NAME, OUTPUT_NAME = "image", "logits"
+Runner = Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 → logits
+
+
+def pad_multiple(model: nn.Module) -> int:
+    """The multiple a drunet model pads its input to (DRUNet ``2**depth``, smp U-Net 32)."""
+    if hasattr(model, "multiple"):
+        return int(model.multiple)
+    if hasattr(model, "depth"):
+        return 2 ** int(model.depth)
+    return 1
+
+
+class Padded(nn.Module):
+    """``model`` with its pad-to-a-multiple done unconditionally, so export keeps it general.
+
+    The model pads only when the size needs it, a branch export would freeze at the example's
+    size; here the (possibly empty) replicate pad always happens, so the model's own branch never
+    does, and the crop is a negative pad rather than a slice (a slice makes ``torch.export``
+    guard on whether it is a no-op). Shapes: ``(N, C, H, W) → (N, K, H, W)``, equal to
+    ``model``'s outputs.
+    """
+
+    def __init__(self, model: nn.Module, multiple: int) -> None:
+        super().__init__()
+        self.model = model
+        self.multiple = multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return F.pad(self.model(x), (0, -pad_w, 0, -pad_h))
+
+
+def _example(in_channels: int) -> tuple[torch.Tensor, ...]:
+    # Batch 2 and odd sizes: export specialises dimensions of size 0 or 1.
+    return (torch.randn(2, in_channels, 67, 93),)
+
+
+def _dynamic() -> tuple[dict[int, Any], ...]:
+    dim = torch.export.Dim.DYNAMIC
+    return ({0: dim, 2: dim, 3: dim},)
+
+
+def to_onnx(model: nn.Module, in_channels: int, opset: int = DEFAULT_OPSET) -> bytes:
+    """The model as ONNX bytes (dynamic batch, height and width)."""
+    wrapped = Padded(model.eval(), pad_multiple(model)).eval()
+    program = torch.onnx.export(
+        wrapped,
+        _example(in_channels),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=_dynamic(),
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    return program.model_proto.SerializeToString()
+
+
+def to_pt2(model: nn.Module, in_channels: int) -> bytes:
+    """The model as a saved ``torch.export`` program (load with ``torch.export.load``)."""
+    wrapped = Padded(model.eval(), pad_multiple(model)).eval()
+    program = torch.export.export(wrapped, _example(in_channels), dynamic_shapes=_dynamic())
+    buffer = io.BytesIO()
+    with _quiet_pt2():
+        torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _quiet_pt2() -> Iterator[None]:
+    # The pt2 archive code warns about weight placement that only matters for GPU programs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No complete tensor found")
+        yield
+
+
+def runner(data: bytes, format: Format) -> Runner:
+    """A function running exported bytes on a numpy batch (onnxruntime for ONNX)."""
+    if format == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {INPUT_NAME: x})[0]
+    with _quiet_pt2():
+        module = torch.export.load(io.BytesIO(data)).module()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def logits_to_mask(logits: np.ndarray) -> np.ndarray:
+    """``(N, K, H, W)`` logits → ``(N, H, W)`` class indices (binary: logit > 0)."""
+    return (logits[:, 0] > 0).astype(np.int64) if logits.shape[1] == 1 else logits.argmax(1)
+
+
+@dataclass
+class Parity:
+    """Largest absolute logit difference per ``"HxW"`` size and pixels whose mask differs."""
+
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+    mask_mismatches: int = 0
+
+    @property
+    def worst(self) -> float:
+        return max(self.max_abs_diff.values(), default=0.0)
+
+
+def parity(
+    model: nn.Module,
+    run: Runner,
+    in_channels: int,
+    sizes: Sequence[tuple[int, int]] = PARITY_SIZES,
+    seed: int = 0,
+) -> Parity:
+    """Compare ``run`` with ``model`` on seeded standard-normal inputs (batch 2) of ``sizes``."""
+    result = Parity()
+    generator = torch.Generator().manual_seed(seed)
+    for height, width in sizes:
+        x = torch.randn(2, in_channels, height, width, generator=generator)
+        with torch.no_grad():
+            expected = model.eval()(x).numpy()
+        got = run(x.numpy())
+        result.max_abs_diff[f"{height}x{width}"] = float(np.abs(got - expected).max())
+        result.mask_mismatches += int((logits_to_mask(got) != logits_to_mask(expected)).sum())
+    return result
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    sidecar: Path
+    format: str
+    opset: int | None
+    parity: Parity | None
+
+
+def describe(
+    config: ExperimentConfig, format: Format, opset: int | None, weights: Path | None
+) -> dict[str, Any]:
+    """The sidecar JSON: how to feed the exported model and read its output."""
+    num_classes = int(config.model.num_classes or 2)
+    out_channels = config.model.out_channels
+    names = config.data.masks.class_names
+    return {
+        "format": format,
+        "opset": opset,
+        "input": {
+            "name": INPUT_NAME,
+            "shape": ["batch", config.model.in_channels, "height", "width"],
+            "dtype": "float32",
+            "preprocessing": (
+                "RGB channel order; pixels scaled to [0, 1] (uint8 / 255, uint16 / 65535); if "
+                "clip_low/clip_high are set, clipped to them and stretched to [0, 1]; then "
+                "(x - mean) / std per channel (mode 'dataset'; 'imagenet' uses ImageNet's)"
+            ),
+            "normalization": config_to_dict(config)["data"]["normalization"],
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": ["batch", out_channels, "height", "width"],
+            "meaning": (
+                "foreground logit: sigmoid for the probability, foreground where > 0"
+                if out_channels == 1
+                else "class logits: softmax for probabilities, argmax for the mask"
+            ),
+        },
+        "num_classes": num_classes,
+        "class_names": names,
+        "patch_size": config.data.augmentation.patch_size,
+        "model": {"name": config.model.name, "params": config.model.params},
+        "weights": str(weights) if weights is not None else None,
+        "drunet": __version__,
+        "torch": torch.__version__,
+    }
+
+
+def export_model(
+    model: nn.Module,
+    config: ExperimentConfig,
+    path: str | Path,
+    format: Format = "onnx",
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    tolerance: float = TOLERANCE,
+    weights: Path | None = None,
+) -> ExportResult:
+    """Export ``model`` to ``path`` and write ``<path>.json``; both atomically, after the check."""
+    if format not in FORMATS:
+        raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    in_channels = int(config.model.in_channels or 0)
+    model = model.eval()
+    data = to_onnx(model, in_channels, opset) if format == "onnx" else to_pt2(model, in_channels)
+    result = ExportResult(
+        path, Path(f"{path}.json"), format, opset if format == "onnx" else None, None
+    )
+    info = describe(config, format, result.opset, weights)
+    if check:
+        result.parity = parity(model, runner(data, format), in_channels)
+        info["parity"] = {
+            "max_abs_diff": result.parity.max_abs_diff,
+            "mask_mismatches": result.parity.mask_mismatches,
+            "tolerance": tolerance,
+        }
+        if result.parity.worst > tolerance:
+            raise DrunetError(
+                f"the {format} export differs from PyTorch by {result.parity.worst:.3g} "
+                f"(tolerance {tolerance:g}) on {result.parity.max_abs_diff}; nothing was written "
+                "— try another --opset, or report this model's configuration"
+            )
+    atomic_write_bytes(path, data)
+    atomic_write_text(result.sidecar, json.dumps(info, indent=2) + "\n")
+    return result
+
+
+def export_run(
+    run_or_weights: str | Path | None,
+    out: str | Path | None = None,
+    format: Format = "onnx",
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    runs_dir: str | Path = "runs",
+) -> ExportResult:
+    """Export a run folder's best weights (or a weights file, or the latest run).
+
+    ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights.
+    """
+    weights = resolve_weights(run_or_weights, runs_dir)
+    model, config = load_model(weights)
+    path = Path(out) if out is not None else weights.parent / f"model.{format}"
+    return export_model(model, config, path, format, opset, check, weights=weights)

@@ -1,0 +1,218 @@
+"""Score a trained model on a folder of images and reference masks.
+
+Each image is predicted with the run's own preprocessing (:class:`Predictor`) and compared with
+its mask, read with the run's mask options (0/255 masks, colour maps, ``ignore_index``). Per
+image and class: tp / fp / fn pixel counts, Dice, IoU, precision and recall (the empty rule of
+:mod:`drunet.metrics`: a class absent from both prediction and mask scores 1.0) and, when asked
+for, HD95 in pixels (:mod:`drunet.inference.distance`). The summary gives every reduction of
+:mod:`drunet.metrics`; its headline ``mean`` is ``macro`` — counts summed over the images, each
+foreground class scored, the classes averaged — the number training reports for validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from drunet.atomic import atomic_write_text
+from drunet.config import ExperimentConfig
+from drunet.datasets import LayoutOptions, Pair, discover, read_pair
+from drunet.errors import DataError, DrunetError
+from drunet.inference.distance import hd95_per_class
+from drunet.inference.predictor import Predictor
+from drunet.metrics import REDUCTIONS, StatsMeter, scores_from_counts
+
+Split = Literal["all", "train", "val", "test"]
+SPLITS: tuple[str, ...] = ("all", "train", "val", "test")
+SCORES = ("dice", "iou", "precision", "recall")
+
+
+def evaluation_pairs(
+    data: str | Path | None, config: ExperimentConfig, split: Split = "all"
+) -> tuple[list[Pair], str]:
+    """The pairs to score and a description of where they came from.
+
+    ``data`` defaults to the run's own data folder. ``"all"`` takes every pair of the folder
+    (any layout drunet reads); ``"train"`` / ``"val"`` / ``"test"`` repeat the run's split
+    (its layout options: seed, validation share, split file, fold) on that folder.
+    """
+    if split not in SPLITS:
+        raise DrunetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    root = Path(data) if data is not None else config.data.root
+    if root is None:
+        raise DrunetError("no data folder: pass --data DIR (the run's configuration names none)")
+    if split == "all":
+        layout = discover(root, LayoutOptions())
+        pairs = sorted(layout.pairs, key=lambda p: (p.name, str(p.image)))
+        return pairs, f"all {len(pairs)} pairs of {root} ({layout.source})"
+    layout = discover(root, config.data.layout)
+    pairs = getattr(layout, split)
+    if not pairs:
+        raise DrunetError(
+            f"{root} has no {split} pairs with the run's split ({layout.split}); "
+            "use --split all to score every pair"
+        )
+    return pairs, f"{split} split of {root} ({layout.split}): {len(pairs)} pairs"
+
+
+@dataclass
+class Evaluation:
+    """Per-image counts (``stats``: ``(N, C)`` each) and HD95, and what could not be scored."""
+
+    num_classes: int
+    class_names: list[str]
+    names: list[str] = field(default_factory=list)  # the pairs' names, in ``stats`` order
+    meter: StatsMeter | None = None
+    hd95: list[list[float]] | None = None  # (N, C) when computed
+    failed: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.names)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per image and class: counts, scores and HD95 (NaN when undefined)."""
+        assert self.meter is not None
+        stats = self.meter.stats
+        per_image = scores_from_counts(*stats[:3])  # (N, C) each
+        rows = []
+        for i, name in enumerate(self.names):
+            for c in range(self.num_classes):
+                row: dict[str, Any] = {"image": name, "class": c, "name": self.class_names[c]}
+                row.update({k: float(per_image[k][i, c]) for k in SCORES})
+                row.update({k: int(getattr(stats, k)[i, c]) for k in ("tp", "fp", "fn")})
+                if self.hd95 is not None:
+                    row["hd95"] = self.hd95[i][c]
+                rows.append(row)
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: ``mean`` (macro, foreground), ``per_class``, every reduction."""
+        assert self.meter is not None
+        macro = self.meter.compute("macro")
+        per_class = {
+            name: {k: getattr(macro, k)[c] for k in SCORES}
+            for c, name in enumerate(self.class_names)
+        }
+        reductions = {}
+        for reduction in REDUCTIONS:
+            if reduction != "none":
+                scores = self.meter.compute(reduction)
+                reductions[reduction] = {k: getattr(scores, f"mean_{k}") for k in SCORES}
+        out: dict[str, Any] = {
+            "images": self.num_images,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "mean": reductions["macro"],
+            "per_class": per_class,
+            "reductions": reductions,
+        }
+        if self.hd95 is not None:
+            values = np.array(self.hd95, dtype=np.float64).reshape(-1, self.num_classes)
+            class_means = [_nanmean(values[:, c]) for c in range(self.num_classes)]
+            for c, name in enumerate(self.class_names):
+                per_class[name]["hd95"] = class_means[c]
+            foreground = [m for m in class_means[1:] if m is not None]
+            out["hd95"] = {
+                "mean": float(np.mean(foreground)) if foreground else None,
+                "per_class": class_means,
+                "undefined": int(np.isnan(values[:, 1:]).sum()),
+            }
+        return out
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def class_names(config: ExperimentConfig, num_classes: int) -> list[str]:
+    names = config.data.masks.class_names
+    if names is not None and len(names) == num_classes:
+        return list(names)
+    return ["background", *(f"class {c}" for c in range(1, num_classes))]
+
+
+def evaluate(
+    predictor: Predictor,
+    pairs: Sequence[Pair],
+    hd95: bool = False,
+    on_done: Callable[[Pair], None] | None = None,
+) -> Evaluation:
+    """Predict and score every pair; an unreadable one is recorded in ``failed``, the rest go on."""
+    num_classes = predictor.num_classes
+    ignore_index = predictor.config.data.masks.ignore_index
+    evaluation = Evaluation(num_classes, class_names(predictor.config, num_classes))
+    evaluation.meter = StatsMeter(num_classes, ignore_index=ignore_index)
+    evaluation.hd95 = [] if hd95 else None
+    for pair in pairs:
+        try:
+            image, reference = read_pair(pair, predictor.config.data.masks)
+            prediction = predictor.predict(image)
+            _score(evaluation, pair, prediction, reference, ignore_index)
+        except (DataError, DrunetError) as err:
+            evaluation.failed[pair.image] = str(err)
+        if on_done is not None:
+            on_done(pair)
+    return evaluation
+
+
+def _score(
+    evaluation: Evaluation,
+    pair: Pair,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    ignore_index: int | None,
+) -> None:
+    assert evaluation.meter is not None
+    try:
+        evaluation.meter.update(
+            torch.from_numpy(prediction.astype(np.int64))[None], torch.from_numpy(reference)[None]
+        )
+    except ValueError as err:  # mask values the model cannot predict
+        raise DataError(
+            f"mask {pair.mask}: {err}; the model has {evaluation.num_classes} classes — check "
+            "that the masks match the data the run was trained on"
+        ) from None
+    if evaluation.hd95 is not None:
+        evaluation.hd95.append(
+            hd95_per_class(prediction, reference, evaluation.num_classes, ignore_index)
+        )
+    evaluation.names.append(pair.name)
+
+
+def write_evaluation(
+    evaluation: Evaluation, out_dir: str | Path, extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Write ``per_image.csv`` and ``summary.json`` (``extra`` keys first) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    rows = evaluation.rows()
+    columns = ["image", "class", "name", *SCORES, "tp", "fp", "fn"]
+    if evaluation.hd95 is not None:
+        columns.append("hd95")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    csv_path, json_path = out_dir / "per_image.csv", out_dir / "summary.json"
+    atomic_write_text(csv_path, buffer.getvalue())
+    summary = {**(extra or {}), **evaluation.summary()}
+    atomic_write_text(json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return csv_path, json_path
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6f}"
+    return value

@@ -1,0 +1,51 @@
+"""``PredictOptions``: how the :class:`~drunet.inference.Predictor` runs the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from drunet.inference.postprocess import PostprocessOptions
+from drunet.inference.sliding import Blend, check_overlap
+
+# Whole-image inference up to 1024 × 1024 pixels: the reference DRUNet (32 features) needs about
+# 1.2 GB of activations for that on the CPU (measured); larger images go through the sliding window.
+DEFAULT_MAX_PIXELS = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Prediction settings; the defaults need no tuning.
+
+    * ``tile_size``: sliding-window tile side; ``None`` → the training patch size stored in the
+      weights' config (``data.augmentation.patch_size``), the context the model learnt from.
+    * ``overlap``: share of a tile side its neighbours share (0.5, as nnU-Net: every pixel is at
+      least a quarter tile from the border of the tile that weighs most for it).
+    * ``max_pixels``: an image with at most this many pixels goes through the network whole, as
+      in validation; larger ones are tiled. ``0`` tiles every image larger than one tile.
+    * ``batch_size``: tiles — or same-sized small images — per forward pass (their total pixels
+      are also kept within ``max_pixels``).
+    * ``tta_flips`` / ``tta_rot90``: average the probabilities of flipped / rotated copies
+      (4 or 8 forward passes per tile instead of 1).
+    * ``blend``: ``"gaussian"`` (default) or ``"constant"`` tile weights.
+    * ``postprocess``: threshold and mask clean-ups, see :mod:`drunet.inference.postprocess`.
+    """
+
+    tile_size: int | None = None
+    overlap: float = 0.5
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    batch_size: int = 4
+    tta_flips: bool = False
+    tta_rot90: bool = False
+    blend: Blend = "gaussian"
+    postprocess: PostprocessOptions = field(default_factory=PostprocessOptions)
+
+    def __post_init__(self) -> None:
+        if self.tile_size is not None and self.tile_size < 8:
+            raise ValueError(f"tile_size must be at least 8 pixels, got {self.tile_size}")
+        check_overlap(self.overlap)
+        if self.max_pixels < 0:
+            raise ValueError(f"max_pixels must be >= 0, got {self.max_pixels}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.blend not in ("gaussian", "constant"):
+            raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")

@@ -1,0 +1,143 @@
+"""Export: ONNX (onnxruntime parity at two sizes, opset, sidecar) and torch.export programs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import drunet.export as export_module
+from drunet.config import config_from_dict
+from drunet.engine.checkpoint import build_model
+from drunet.errors import DrunetError
+from drunet.export import DEFAULT_OPSET, Padded, export_model, logits_to_mask, pad_multiple
+
+
+def tiny(in_channels: int, num_classes: int, **params: object):
+    torch.manual_seed(0)
+    config = config_from_dict(
+        {
+            "model": {
+                "in_channels": in_channels,
+                "num_classes": num_classes,
+                "params": {"init_features": 4, "depth": 2, **params},
+            },
+            "data": {
+                "normalization": {
+                    "mean": [0.4] * in_channels,
+                    "std": [0.2] * in_channels,
+                    "clip_percentiles": None,
+                },
+                "masks": {"class_names": [f"c{i}" for i in range(num_classes)]},
+            },
+        }
+    )
+    model = build_model(config).eval()
+    for module in model.modules():  # non-trivial running statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    return model, config
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory: pytest.TempPathFactory):
+    # Multi-class RGB with SE attention and depth 3 (binary grayscale: tests/cli/test_export.py).
+    model, config = tiny(3, 4, se_reduction=2, depth=3)
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    return model, config, export_model(model, config, path, "onnx")
+
+
+def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": x})[0]
+
+
+def test_onnx_file_is_valid_with_the_stated_opset_and_dynamic_axes(onnx_export) -> None:
+    _, _, result = onnx_export
+    proto = onnx.load(str(result.path))
+    onnx.checker.check_model(proto)
+    opsets = {o.domain: o.version for o in proto.opset_import}
+    assert opsets[""] == DEFAULT_OPSET == result.opset == 18
+    (graph_input,) = proto.graph.input
+    dims = graph_input.type.tensor_type.shape.dim
+    assert graph_input.name == "image" and len(dims) == 4
+    assert dims[1].dim_value == 3  # channels fixed …
+    assert all(d.dim_param and not d.dim_value for d in (dims[0], dims[2], dims[3]))  # … rest free
+    assert not list(result.path.parent.glob("*.data"))  # weights inside the one file
+
+
+@pytest.mark.parametrize(("batch", "height", "width"), [(1, 64, 64), (2, 97, 131), (3, 33, 47)])
+def test_onnxruntime_matches_pytorch(onnx_export, batch: int, height: int, width: int) -> None:
+    model, _, result = onnx_export
+    x = torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(height))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = _run_onnx(result.path, x.numpy())
+    assert got.shape == expected.shape == (batch, 4, height, width)
+    assert np.abs(got - expected).max() <= 1e-4
+    np.testing.assert_array_equal(logits_to_mask(got), logits_to_mask(expected))
+
+
+def test_export_reports_its_own_parity_check(onnx_export) -> None:
+    _, _, result = onnx_export
+    assert set(result.parity.max_abs_diff) == {"64x64", "97x131"}
+    assert result.parity.worst <= 1e-4 and result.parity.mask_mismatches == 0
+
+
+def test_sidecar_says_how_to_preprocess_and_read_the_output(onnx_export) -> None:
+    _, config, result = onnx_export
+    assert result.sidecar == result.path.with_name("model.onnx.json")
+    info = json.loads(result.sidecar.read_text())
+    assert info["format"] == "onnx" and info["opset"] == 18
+    assert info["input"]["shape"] == ["batch", 3, "height", "width"]
+    assert info["input"]["normalization"]["mean"] == [0.4] * 3
+    assert info["input"]["normalization"]["std"] == [0.2] * 3
+    assert info["output"]["shape"] == ["batch", 4, "height", "width"]
+    assert "argmax" in info["output"]["meaning"]
+    assert info["num_classes"] == 4 and info["class_names"] == ["c0", "c1", "c2", "c3"]
+    assert info["parity"]["tolerance"] == 1e-4
+
+
+@pytest.mark.filterwarnings("ignore:No complete tensor found")
+def test_torch_export_program_matches_pytorch(tmp_path: Path) -> None:
+    model, config = tiny(1, 2)
+    result = export_model(model, config, tmp_path / "m.pt2", "pt2")
+    assert result.opset is None and result.parity.worst <= 1e-4
+    program = torch.export.load(str(result.path)).module()
+    for shape in [(1, 1, 64, 64), (2, 1, 97, 131)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            torch.testing.assert_close(program(x), model(x), atol=1e-5, rtol=0)
+
+
+def test_padded_wrapper_equals_the_model_at_any_size() -> None:
+    model, _ = tiny(1, 2)
+    assert pad_multiple(model) == 4
+    wrapped = Padded(model, 4).eval()
+    for size in [(5, 9), (16, 16), (33, 30)]:
+        x = torch.randn(1, 1, *size)
+        with torch.no_grad():
+            assert torch.equal(wrapped(x), model(x))
+
+
+def test_a_failed_parity_check_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    model, config = tiny(1, 2)
+    monkeypatch.setattr(export_module, "to_pt2", lambda model, channels: b"program")
+    monkeypatch.setattr(export_module, "runner", lambda data, fmt: None)
+    far_off = export_module.Parity({"64x64": 1e-3, "97x131": 2e-5})
+    monkeypatch.setattr(export_module, "parity", lambda *args: far_off)
+    with pytest.raises(DrunetError, match=r"differs from PyTorch by 0\.001.*nothing was written"):
+        export_model(model, config, tmp_path / "m.pt2", "pt2")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_format_is_named(tmp_path: Path) -> None:
+    model, config = tiny(1, 2)
+    with pytest.raises(DrunetError, match="unknown export format 'tflite'.*onnx, pt2"):
+        export_model(model, config, tmp_path / "m.tflite", "tflite")  # type: ignore[arg-type]
