@@ -41,7 +41,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-DEFAULT_PRESET = "drunet_m"
+# Chosen by measurement (benchmarks/bench_models.py, README "Benchmarks"): the only preset that
+# trains faster than the smp ResNet-34 U-Net at 8 × 3 × 256 × 256 on the 2-core reference machine.
+DEFAULT_PRESET = "drunet_s"
 
 
 def preset_kwargs(name: str) -> dict[str, Any]:
