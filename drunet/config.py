@@ -92,6 +92,8 @@ class TrainConfig(_Section):
     # Wall-clock budget: the LR decays over it and training stops when it is spent (epochs is
     # then an upper bound). Used by `drunet compare` for equal-budget comparisons.
     max_minutes: float | None = Field(default=None, gt=0)
+    # TensorBoard event files in <run>/tensorboard/ when the tensorboard package is installed.
+    tensorboard: bool = True
 
 
 class ExperimentConfig(_Section):

@@ -47,6 +47,18 @@ def user_errors() -> Iterator[None]:
             raise
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(USER_ERROR_EXIT) from None
+    except OSError as err:
+        # The file system refused: a read-only folder, a full disk, a vanished mount.
+        if state.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] cannot write {where}{err.strerror or err} — free some space or "
+            "choose a writable folder; files already written are kept",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(USER_ERROR_EXIT) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: files already written are kept")
         raise typer.Exit(130) from None

@@ -7,7 +7,9 @@ what ``resume`` needs) and, when the monitored metric improved, ``best.safetenso
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from drunet.engine.history import EpochRecord, write_metrics_csv
 from drunet.engine.optim import build_optimizer, lr_factor
 from drunet.engine.plots import plot_progress
 from drunet.engine.state import STATE, load_state, save_state, set_rng_state
+from drunet.engine.tensorboard import open_event_log
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import ConfigError, DrunetError
 from drunet.losses import build_loss
@@ -96,6 +99,20 @@ def resume(
     return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state, context=context)
 
 
+@contextlib.contextmanager
+def _state_mismatch(run_dir: Path) -> Iterator[None]:
+    """A ``state.pt`` that does not fit the run's ``config.yaml`` is a user error, not a crash."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DrunetError(
+            f"cannot resume {run_dir}: {STATE} was written for another model or configuration "
+            f"than {run_dir / runs.CONFIG} ({reason}); restore the run's config.yaml or start a "
+            "new run"
+        ) from None
+
+
 def make_loss(config: ExperimentConfig) -> torch.nn.Module:
     """The configured loss (``loss:`` terms, default Dice + CE); errors name ``loss[i]``."""
     try:
@@ -135,7 +152,8 @@ def _run(
     precision = select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
     model = build_model(config).to(device)
     if state is not None:
-        model.load_state_dict(state["model"])
+        with _state_mismatch(run_dir):
+            model.load_state_dict(state["model"])
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_loader, val_loader = make_loaders(
@@ -161,11 +179,14 @@ def _run(
     history: list[EpochRecord] = []
     best = {"epoch": 0, "score": -1.0}
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        with _state_mismatch(run_dir):
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
         history = list(state["history"])
         best = {"epoch": state["best_epoch"], "score": state["best_score"]}
     monitor = cfg.monitor
+    first_epoch = int(state["epoch"]) + 1 if state is not None else 1
+    events = open_event_log(run_dir, cfg.tensorboard, first_epoch) if context.is_main else None
 
     # The callback must not reference ``trainer``: that cycle would leave the persistent loader
     # workers to the cyclic garbage collector, whose shutdown of them hangs for 5 s.
@@ -194,6 +215,8 @@ def _run(
         )
         write_metrics_csv(run_dir / runs.METRICS, history)
         plot_progress(history, run_dir / "progress.png", config.data.masks.class_names)
+        if events is not None:
+            events.add_epoch(record)
         return patience is not None and record.epoch - best["epoch"] >= patience
 
     trainer = Trainer(
@@ -215,17 +238,18 @@ def _run(
         budget=budget,
     )
     scaler = trainer.scaler
-    start = 1
     if state is not None:
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        start = int(state["epoch"]) + 1
     try:
-        trainer.fit(cfg.epochs, start_epoch=start)
+        trainer.fit(cfg.epochs, start_epoch=first_epoch)
     except NonFiniteLoss as err:
         kept = run_dir / runs.LAST
         where = f"the last good weights are in {kept}" if kept.exists() else "no epoch finished"
         raise NonFiniteLoss(f"{err}. Training stopped; {where}") from None
+    finally:
+        if events is not None:
+            events.close()
     finished = history[-1].epoch if history else 0
     return RunResult(
         run_dir,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drunet.atomic import remove_stale_temporaries
 from drunet.datasets import IMAGE_SUFFIXES, read_image, write_image, write_mask
 from drunet.errors import DataError, DrunetError
 from drunet.inference.overlay import colorize, overlay
@@ -163,6 +164,7 @@ def predict_files(
     inputs, out_dir = list(inputs), Path(out_dir)
     outputs = outputs or OutputOptions()
     check_no_clobber(inputs, out_dir, outputs)
+    remove_stale_temporaries(out_dir)  # half-written files of a killed run
     report = PredictionReport()
     pending: list[Item] = []
 

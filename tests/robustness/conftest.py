@@ -44,3 +44,17 @@ def assert_user_error(result, *fragments: str, code: int = 2) -> None:
     ), repr(result.exception)
     for fragment in fragments:
         assert fragment in result.output, (fragment, result.output)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-epoch run of a tiny DRUNet (its folder), trained once per test module."""
+    root = tmp_path_factory.mktemp("trained")
+    data = make_synthetic(root / "data", num_images=5, sizes=((40, 40),), seed=4)
+    recipe = root / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({**TINY, "train": {"epochs": 2, "steps_per_epoch": 1}}))
+    result = invoke(
+        "train", "--data", data, "--config", recipe, "--runs-dir", root / "runs", "--name", "run"
+    )
+    assert result.exit_code == 0, result.output
+    return root / "runs" / "run"

@@ -1,0 +1,173 @@
+"""Measurements behind ``bench_models.py``: matmul peak, step timings, FLOPs and peak memory.
+
+Everything here runs on the CPU in float32, the way ``drunet train`` runs without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def matmul_peak_gflops(sizes: Iterable[int] = (2048, 4096), repeats: int = 3) -> float:
+    """The machine's float32 matmul rate: best GFLOP/s of square ``n × n`` products.
+
+    A large matmul is the most efficient thing a CPU does with floats, so it is the yardstick
+    the models' achieved GFLOP/s are divided by.
+    """
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b  # warm-up: thread pool, page faults
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def make_train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """One training step as the trainer does it on CPU: forward, BCE loss, backward, AdamW."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(model(x), y).backward()
+        optimizer.step()
+
+    step.optimizer = optimizer  # type: ignore[attr-defined]  # for the memory accounting
+    return step
+
+
+def make_inference(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One batched forward pass in eval mode without autograd (prediction's inner loop)."""
+
+    def infer() -> None:
+        model.eval()
+        with torch.inference_mode():
+            model(x)
+
+    return infer
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux ``/proc/stat``), else None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def others_share(seconds: float, busy: float | None, own: float) -> float | None:
+    """Share of the machine's CPUs other processes used since ``(busy, own)`` were read."""
+    busy_after = _machine_busy_seconds()
+    if busy is None or busy_after is None or seconds <= 0:
+        return None
+    foreign = (busy_after - busy) - (_own_cpu_seconds() - own)
+    return max(0.0, foreign) / (seconds * (os.cpu_count() or 1))
+
+
+def wait_until_quiet(threshold: float, timeout: float, poll: float = 1.0) -> float:
+    """Sleep until other processes use less than ``threshold`` of the CPUs for ``poll`` seconds
+    (at most ``timeout`` seconds); returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        busy, own = _machine_busy_seconds(), _own_cpu_seconds()
+        time.sleep(poll)
+        share = others_share(poll, busy, own)
+        if share is None or share < threshold:
+            break
+    return time.perf_counter() - start
+
+
+def time_calls(
+    fn: Callable[[], None], calls: int, threshold: float = 0.1, retries: int = 0
+) -> list[tuple[float, float | None]]:
+    """``(seconds, others)`` of ``calls`` calls of ``fn``.
+
+    ``others`` is the share of the machine's CPUs that *other* processes kept busy during the
+    call (0 on a quiet machine; ``None`` where ``/proc/stat`` is not available), so steps slowed
+    by someone else's job can be told apart from the model's own speed. Up to ``retries`` extra
+    calls replace calls during which ``others`` exceeded ``threshold``.
+    """
+    samples: list[tuple[float, float | None]] = []
+    quiet = 0
+    while quiet < calls and len(samples) < calls + retries:
+        busy, own = _machine_busy_seconds(), _own_cpu_seconds()
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+        others = others_share(seconds, busy, own)
+        samples.append((seconds, others))
+        quiet += others is None or others <= threshold
+    return samples
+
+
+def flops_per_image(model: nn.Module, x: torch.Tensor, train: bool) -> float:
+    """FLOPs per image counted by ``torch.utils.flop_counter`` (a multiply-add is 2 FLOPs).
+
+    ``train=False``: the eval forward pass. ``train=True``: forward and backward of the loss
+    (the optimiser's element-wise update is not counted).
+    """
+    model.train(train)
+    with FlopCounterMode(display=False) as counter:
+        if train:
+            out = model(x)
+            F.binary_cross_entropy_with_logits(out, torch.zeros_like(out)).backward()
+        else:
+            with torch.no_grad():
+                model(x)
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / x.shape[0]
+
+
+def tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    return tensor_bytes(
+        v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)
+    )
+
+
+def allocated_peak_bytes(fn: Callable[[], None]) -> int | None:
+    """Most bytes held by the PyTorch CPU allocator during ``fn()``, above what was held before.
+
+    Read from the profiler's allocation events, which carry the allocator's running total since
+    profiling started. ``None`` when this PyTorch's profiler does not expose them (the event tree
+    is not a public API). Memory that oneDNN allocates on its own is not seen.
+    """
+    try:
+        from torch._C._profiler import _EventType
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        peak, stack = 0, list(prof.profiler.kineto_results.experimental_event_tree())
+        while stack:
+            event = stack.pop()
+            stack.extend(event.children)
+            if event.tag == _EventType.Allocation:
+                peak = max(peak, event.extra_fields.total_allocated)
+        return peak
+    except (ImportError, AttributeError, RuntimeError):
+        return None
