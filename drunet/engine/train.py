@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from drunet.atomic import remove_stale_temporaries
 from drunet.config import ExperimentConfig, load_config, save_config
 from drunet.engine import run_dir as runs
 from drunet.engine.checkpoint import build_model, save_config_and_weights, unwrap
@@ -83,6 +84,7 @@ def resume(
         raise DrunetError(f"cannot resume: {run_dir} is not a run folder (no {runs.CONFIG})")
     config = load_config(run_dir / runs.CONFIG)
     state = load_state(run_dir / STATE)
+    remove_stale_temporaries(run_dir)  # half-written files of a killed run
     done = int(state["epoch"])
     if epochs is not None:
         if epochs < done:

@@ -1,0 +1,22 @@
+"""One kill -9 trial of training and of prediction (``kill_trials.py`` runs many)."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import pytest
+
+from tests.robustness.kill_trials import predict_trial, training_trial
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+
+
+def test_kill_during_training_then_resume(tmp_path) -> None:
+    result = training_trial(tmp_path, random.Random(1))
+    assert result["checkpoint_epoch"] >= 1
+
+
+def test_kill_during_predict_then_continue(tmp_path, trained_run) -> None:
+    result = predict_trial(tmp_path, random.Random(2), run=trained_run)
+    assert "skipped" in result["continue_output"] or result["finished_before_kill"] == 0
