@@ -111,7 +111,8 @@ class ExperimentConfig(_Section):
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        # An empty loc is the file as a whole; a key "" must still show as ''.
+        key = ".".join(str(part) for part in item["loc"]) if item["loc"] else "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
@@ -134,6 +135,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:  # e.g. saved as Latin-1 / UTF-16, or not a text file
+        raise ConfigError(
+            f"cannot read config {path}: it is not UTF-8 text (byte {err.start} is "
+            f"{err.object[err.start : err.start + 1]!r}); save it with UTF-8 encoding"
+        ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):

@@ -17,6 +17,7 @@ from drunet.engine.trainer import Reporter
 from drunet.errors import ConfigError
 from drunet.inference import Predictor
 from drunet.models import model_names
+from drunet.models.presets import resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def model_config(base: ExperimentConfig, name: str, runs_dir: Path) -> Experimen
     if name not in model_names():
         raise ConfigError(f"unknown model {name!r} in --models; choose from {model_names()}")
     config = base.model_copy(deep=True)
-    if config.model.name != name:
+    if resolve_preset(config.model.name) != resolve_preset(name):  # "drunet" is its preset
         config.model.params = {}
     config.model.name = name
     config.runs_dir = runs_dir

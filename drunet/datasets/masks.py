@@ -129,6 +129,12 @@ def _palette_indices(data: np.ndarray, path: Path) -> np.ndarray:
             f"cannot read mask {path}: the palette PNG could not be decoded (truncated or "
             f"corrupt); {FIX_HINT}"
         ) from None
+    except Image.DecompressionBombError as err:  # a huge (or corrupt) size in the header
+        raise DataError(
+            f"cannot read mask {path}: {str(err).rstrip('.')} (the header of a corrupt file, "
+            "or a mask too large for Pillow); if the mask is genuine, re-save it as a gray PNG "
+            "of class indices, or split it into tiles"
+        ) from None
 
 
 def _colour_to_index(bgr: np.ndarray, path: Path, options: MaskOptions) -> tuple[np.ndarray, str]:

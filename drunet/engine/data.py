@@ -21,7 +21,7 @@ from drunet.datasets import (
 )
 from drunet.engine.sampling import EpochSampler
 from drunet.errors import DrunetError
-from drunet.models.presets import DEFAULT_PRESET
+from drunet.models.presets import resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,9 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     report = check_data(config, layout)
     summary = report.summary
     assert summary is not None  # raise_for_errors passed, so pairs were read
-    if model.name == "drunet":
-        # Pin the preset "drunet" stands for today: the run's weights must rebuild the same
-        # network after a later release picks another default.
-        model.name = DEFAULT_PRESET
+    # Pin the preset "drunet" stands for today: the run's weights must rebuild the same network
+    # after a later release picks another default.
+    model.name = resolve_preset(model.name)
     if model.in_channels is None:
         model.in_channels = summary.channels
     if model.num_classes is None:

@@ -51,3 +51,8 @@ def preset_kwargs(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ValueError(f"unknown DRUNet preset {name!r}; choose one of: {', '.join(PRESETS)}")
     return dict(PRESETS[name])
+
+
+def resolve_preset(name: str) -> str:
+    """The registry name ``name`` stands for: ``"drunet"`` → :data:`DEFAULT_PRESET`."""
+    return DEFAULT_PRESET if name == "drunet" else name

@@ -16,10 +16,12 @@ from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, split_pai
 from drunet.engine.checkpoint import load_model, read_weights
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_precision
+from drunet.engine.tensorboard import tensorboard_available
 from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
 from drunet.losses import make_loss
+from drunet.models import DEFAULT_PRESET
 
 SIZES = ((48, 48), (64, 40))
 
@@ -75,6 +77,7 @@ def test_run_folder_holds_config_metrics_and_weights(run: RunResult) -> None:
         "metrics.csv",
         "progress.png",
         "state.pt",
+        *(["tensorboard"] if tensorboard_available() else []),
     ]
     assert run.best_weights == run.run_dir / "best.safetensors"
 
@@ -183,7 +186,7 @@ def test_seeded_training_is_reproducible(binary_data: Path, tmp_path: Path) -> N
     other_seed = train(tiny_config(binary_data, tmp_path, train={"seed": 4}))
     # Automatic names never collide, and the stored config names the folder it lives in.
     assert len({first.run_dir, second.run_dir, other_seed.run_dir}) == 3
-    assert first.run_dir.name.endswith("-drunet")
+    assert first.run_dir.name.endswith(f"-{DEFAULT_PRESET}")  # "drunet" pinned to its preset
     assert load_config(first.run_dir / "config.yaml").name == first.run_dir.name
 
     a, _ = read_weights(first.run_dir / "last.safetensors")

@@ -176,3 +176,11 @@ def test_block_output_is_shortcut_plus_gated_branch() -> None:
         )
         expected = torch.relu(branch * block.se.gate(branch) + block.shortcut(x))
         torch.testing.assert_close(block(x), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_drunet_resolves_to_the_default_preset() -> None:
+    from drunet.models.presets import resolve_preset
+
+    assert resolve_preset("drunet") == DEFAULT_PRESET
+    assert resolve_preset("drunet_ref") == "drunet_ref"
+    assert resolve_preset("unet_resnet34") == "unet_resnet34"
