@@ -118,6 +118,12 @@ class Predictor:
                 f"{source} has {channels} channel(s) but the model was trained on "
                 f"{self.in_channels}; convert the image or use a model trained on such images"
             )
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            bad = int(image.size - np.isfinite(image).sum())
+            raise DrunetError(
+                f"{source} holds {bad} NaN or infinite value(s); replace them (e.g. with "
+                "numpy.nan_to_num) before predicting"
+            )
         try:
             x = normalize(image, self.normalization, source=source)  # (H, W, C) float32
         except ValueError as err:  # e.g. a 16-bit image for a run that stored no clip window
