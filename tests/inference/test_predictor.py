@@ -241,3 +241,21 @@ def test_from_run_with_nothing_to_load_is_an_error(tmp_path: Path) -> None:
         Predictor.from_run(None, runs_dir=tmp_path / "runs")
     with pytest.raises(DrunetError, match="no such run folder"):
         Predictor.from_run(tmp_path / "missing")
+
+
+def test_prediction_runs_the_bn_folded_network_with_the_same_probabilities() -> None:
+    torch.manual_seed(0)
+    model = build_model(make_config()).eval()
+    for module in model.modules():  # trained-looking statistics, so folding changes the weights
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    predictor = Predictor(model, make_config())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.fused_model.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in predictor.model.modules())  # untouched
+    image = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
+    probs = predictor.predict_probabilities(image)[1]
+    x = torch.from_numpy(image.astype(np.float32) / 255.0)[None, None]
+    with torch.no_grad():
+        expected = torch.sigmoid(model(x))[0, 0].numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
