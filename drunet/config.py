@@ -123,9 +123,18 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
 def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """Validate a plain dict; errors name every bad key (``ConfigError``)."""
     try:
-        return ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(err, source)) from None
+    try:  # free-form values are stored with the run (run folder, weights): they must serialise
+        config_to_dict(config)
+    except ValueError as err:  # a YAML alias used inside itself, ~250 levels deep, raw bytes
+        raise ConfigError(
+            f"invalid configuration in {source}: 'model.params', 'loss' or "
+            f"'data.augmentation.ops' holds a value that cannot be saved with the run ({err}); "
+            "write it out as plain numbers, strings, lists and mappings"
+        ) from None
+    return config
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -142,6 +151,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
         ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    except RecursionError:  # PyYAML recurses once per level: "[[[[…" a few hundred deep
+        raise ConfigError(
+            f"config {path} nests lists or mappings too deeply to read; check its brackets"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
     return config_from_dict(data, source=str(path))
@@ -173,7 +186,7 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
             )
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # not YAML (or absurdly nested): the text
             value = raw
         if isinstance(value, str):
             value = _number(value)

@@ -80,6 +80,11 @@ def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.
             f"cannot read {what} {path}: it is not an image file (its first bytes match no PNG, "
             f"JPEG, TIFF or BMP header); {FIX_HINT}"
         )
+    if kind == "PNG" and (chunk := _png_chunk_past_end(data)) is not None:
+        raise DataError(
+            f"cannot read {what} {path}: this PNG file could not be decoded (truncated or "
+            f"corrupt) — its {chunk} chunk claims more bytes than the file holds; {FIX_HINT}"
+        )
     if kind == "TIFF":
         samples = _tiff_samples_per_pixel(data)
         if samples is not None and samples not in (1, 3, 4):
@@ -125,6 +130,25 @@ def _format_of(data: np.ndarray) -> str | None:
         return "TIFF"
     if head.startswith(b"BM"):
         return "BMP"
+    return None
+
+
+def _png_chunk_past_end(data: np.ndarray) -> str | None:
+    """The name of the first PNG chunk whose data runs past the end of the file, else None.
+
+    OpenCV reads a chunk into a buffer of its declared length before noticing that the file is
+    shorter, so one corrupt length field (up to 2 GB) in a file of a few bytes would be
+    allocated in full. A file cut inside a chunk fails to decode either way.
+    """
+    position = 8
+    while position + 8 <= data.size:
+        (length,) = struct.unpack_from(">I", data, position)
+        name = bytes(data[position + 4 : position + 8])
+        if position + 8 + length > data.size:
+            return name.decode("ascii", "backslashreplace")
+        if name == b"IEND":
+            return None
+        position += 12 + length
     return None
 
 
