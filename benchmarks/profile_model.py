@@ -1,0 +1,65 @@
+"""Where does a training step's time go? torch.profiler over the default DRUNet (or any model).
+
+Profiles ``--steps`` training steps (forward, BCE loss, backward, AdamW) after a warm-up and
+prints the operators by self CPU time, then the share of time spent in convolutions (forward
+and backward) versus everything else — normalisation, activations, the SE path, pooling,
+concatenation, the optimiser — which is memory-bound and keeps achieved GFLOP/s below the
+matmul peak.
+
+    python benchmarks/profile_model.py [--model drunet] [--input 8x3x256x256] [--steps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+from model_measure import make_train_step
+from torch.profiler import ProfilerActivity, profile
+
+from drunet.models import create_model
+
+CONV = ("convolution", "conv2d", "mkldnn_convolution", "conv_transpose")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="drunet")
+    parser.add_argument("--input", default="8x3x256x256", help="NxCxHxW")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=20)
+    args = parser.parse_args()
+    n, c, h, w = (int(v) for v in args.input.split("x"))
+    torch.manual_seed(0)
+    model = create_model(args.model, in_channels=c, out_channels=1)
+    x, y = torch.randn(n, c, h, w), (torch.rand(n, 1, h, w) < 0.22).float()
+    step = make_train_step(model, x, y)
+    step()  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step()
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    groups: dict[str, float] = defaultdict(float)
+    for event in events:
+        name = event.key.lower()
+        if any(k in name for k in CONV):
+            group = "convolutions (fwd + bwd)"
+        elif "batch_norm" in name or "native_batch_norm" in name:
+            group = "batch norm (fwd + bwd)"
+        elif any(k in name for k in ("relu", "threshold", "sigmoid", "mul", "add", "addcmul")):
+            group = "activations, SE gate, residual adds"
+        elif "adam" in name or "_foreach" in name or "lerp" in name or "sqrt" in name:
+            group = "optimiser"
+        else:
+            group = "other (pooling, concat, copies, loss, …)"
+        groups[group] += event.self_cpu_time_total
+    total = sum(groups.values())
+    print(f"\n{args.model} at {args.input}, {args.steps} training steps, self CPU time by group:")
+    for group, micros in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:45s} {micros / 1e6 / args.steps:7.2f} s/step  {100 * micros / total:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
