@@ -77,7 +77,8 @@ def main() -> None:
             print(f"{count} images: peak RSS {peak:.0f} MiB, {seconds:.1f} s", flush=True)
     (n0, p0, s0), (n1, p1, s1) = rows
     print(
-        f"\n| images ({args.size}² gray) | peak RSS (MiB) | seconds | images/s |\n|--:|--:|--:|--:|\n"
+        f"\n| images ({args.size}² gray) | peak RSS (MiB) | seconds | images/s |\n"
+        "|--:|--:|--:|--:|\n"
         f"| {n0} | {p0:.0f} | {s0:.1f} | {n0 / s0:.1f} |\n"
         f"| {n1} | {p1:.0f} | {s1:.1f} | {n1 / s1:.1f} |\n\n"
         f"peak RSS ratio {n1} / {n0} images: {p1 / p0:.3f}"

@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3)
     args = parser.parse_args()
     images = collect_inputs(args.images)
-    picks = [images[round(i * (len(images) - 1) / max(1, args.count - 1))] for i in range(args.count)]
+    last, steps = len(images) - 1, max(1, args.count - 1)
+    picks = [images[round(i * last / steps)] for i in range(args.count)]
     fig, axes = plt.subplots(len(picks), 2, figsize=(6, 3 * len(picks)), squeeze=False)
     for row, path in zip(axes, picks, strict=True):
         overlay = args.predictions / f"{path.stem}_overlay.png"

@@ -58,7 +58,8 @@ def main() -> None:
     total = sum(groups.values())
     print(f"\n{args.model} at {args.input}, {args.steps} training steps, self CPU time by group:")
     for group, micros in sorted(groups.items(), key=lambda kv: -kv[1]):
-        print(f"  {group:45s} {micros / 1e6 / args.steps:7.2f} s/step  {100 * micros / total:5.1f} %")
+        seconds, share = micros / 1e6 / args.steps, 100 * micros / total
+        print(f"  {group:45s} {seconds:7.2f} s/step  {share:5.1f} %")
 
 
 if __name__ == "__main__":

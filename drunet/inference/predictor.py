@@ -73,7 +73,8 @@ class Predictor:
         # BatchNorm folded into the preceding convs: one pass less over each feature map
         # (≈ 1.25× faster DRUNet inference on CPU, benchmarks/bench_models.py). Same outputs to
         # float rounding; ``self.model`` stays the trained module.
-        self.fused_model = fuse_conv_bn(self.model)
+        has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.model.modules())
+        self.fused_model = fuse_conv_bn(self.model) if has_bn else self.model
         self.config = config
         self.in_channels = int(config.model.in_channels or 0)
         self.num_classes = int(config.model.num_classes or 2)
