@@ -109,7 +109,7 @@ def training_trial(work: Path, rng: random.Random) -> dict:
     return {"printed_before_kill": printed[-1] if printed else 0, "checkpoint_epoch": saved}
 
 
-def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count: int = 40) -> dict:
+def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count: int = 80) -> dict:
     """Kill prediction of a folder at a random moment; --continue; check."""
     if run is None:
         data, recipe = make_data(work)
@@ -119,11 +119,11 @@ def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count
     images = work / "images"
     pixels = np.random.default_rng(rng.randrange(2**32))
     for i in range(count):
-        write_image(images / f"{i:03d}.png", pixels.integers(0, 256, (64, 64), np.uint8))
+        write_image(images / f"{i:03d}.png", pixels.integers(0, 256, (128, 128), np.uint8))
     out = work / "out"
     process = drunet("predict", images, "--model", run, "--out", out, "--batch-size", "1")
     if wait_for(lambda: out.is_dir() and any(out.glob("*_mask.png")), process):
-        time.sleep(rng.uniform(0.0, 1.0))
+        time.sleep(rng.uniform(0.0, 0.5))  # well before the last of the images
     kill(process)
     done = {p: p.stat().st_mtime_ns for p in out.glob("*_mask.png")}
     for path in out.glob("*.png"):  # nothing half-written under a final name
@@ -134,7 +134,11 @@ def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count
     for path, mtime in done.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was predicted again"
     assert not temporaries(out), temporaries(out)
-    return {"finished_before_kill": len(done), "continue_output": output.strip().splitlines()[-1]}
+    return {
+        "finished_before_kill": len(done),
+        "count": count,
+        "continue_output": output.strip().splitlines()[-1],
+    }
 
 
 def main() -> None:

@@ -19,4 +19,6 @@ def test_kill_during_training_then_resume(tmp_path) -> None:
 
 def test_kill_during_predict_then_continue(tmp_path, trained_run) -> None:
     result = predict_trial(tmp_path, random.Random(2), run=trained_run)
-    assert "skipped" in result["continue_output"] or result["finished_before_kill"] == 0
+    assert 0 < result["finished_before_kill"] < result["count"]  # killed mid-folder
+    skipped = f"skipped {result['finished_before_kill']} already predicted"
+    assert skipped in result["continue_output"]
