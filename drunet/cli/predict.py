@@ -177,7 +177,8 @@ def predict_command(
         if report.failed:
             err_console.print(f"[red]{len(report.failed)} input(s) failed:[/]")
             for path, reason in report.failed.items():
-                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
+                line = reason if str(path) in reason else f"{path}: {reason}"  # name it once
+                err_console.print(f"  {line}", highlight=False, soft_wrap=True)
             raise typer.Exit(USER_ERROR_EXIT)
 
 

@@ -177,6 +177,8 @@ def test_failures_are_listed_at_the_end(runner, trained_run, tiny_data, tmp_path
     assert result.exit_code == 2
     tail = result.output[result.output.index("2 input(s) failed") :]
     assert "a_broken.png" in tail and "empty" in tail and "z_broken.tif" in tail
+    for name in ("a_broken.png", "z_broken.tif"):  # each failure names its file once
+        assert tail.count(name) == 1, tail
 
 
 def test_bad_option_values_are_one_line_errors(runner, trained_run, tiny_data) -> None:
