@@ -78,7 +78,10 @@ class TrainConfig(_Section):
     poly_power: float = Field(default=0.9, gt=0)
     grad_clip: float | None = Field(default=None, gt=0)  # max global gradient norm
     accumulate: int = Field(default=1, ge=1)  # batches per optimiser step
-    steps_per_epoch: int | None = Field(default=None, ge=1)  # None: one pass over the images
+    steps_per_epoch: int | None = Field(default=None, ge=1)  # None: one pass over the images,
+    # but at least min_steps_per_epoch batches, so an epoch of a small dataset (ISBI: 25 slices,
+    # 6 batches) is enough training to be worth a validation.
+    min_steps_per_epoch: int = Field(default=25, ge=1)
     seed: int = 0
     deterministic: bool = False  # deterministic kernels (slower on GPU)
     device: Literal["auto", "cpu", "cuda"] = "auto"

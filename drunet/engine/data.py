@@ -134,6 +134,9 @@ def make_loaders(
         train_set.preload()  # decode once; forked workers share the arrays
         val_set.preload()
     steps = config.train.steps_per_epoch
+    one_pass = len(train_set) // (data.batch_size * world_size)
+    if steps is None and one_pass < config.train.min_steps_per_epoch:
+        steps = config.train.min_steps_per_epoch  # a small dataset: the pass is repeated
     sampler = EpochSampler(
         len(train_set),
         seed=seed,

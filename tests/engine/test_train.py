@@ -241,9 +241,14 @@ def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_pa
     (x, y), *rest = list(val_loader)
     assert rest == [] and x.shape[:2] == (1, 1) and tuple(x.shape[2:]) in SIZES
 
-    config.train.steps_per_epoch = None  # one pass: 5 images in full batches of 2
+    config.train.steps_per_epoch = None  # one pass: 5 images in full batches of 2 …
+    config.train.min_steps_per_epoch = 1
     train_loader, _ = make_loaders(config, train_pairs, val_pairs)
     assert len(train_loader) == len(list(train_loader)) == 2
+    config.train.min_steps_per_epoch = 7  # … unless that is fewer steps than the minimum
+    train_loader, _ = make_loaders(config, train_pairs, val_pairs)
+    assert len(train_loader) == len(list(train_loader)) == 7
+    assert all(x.shape[0] == 2 for x, _ in train_loader)
 
 
 # ---------------------------------------------------------------- user mistakes
