@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from drunet.atomic import atomic_write_text
-from drunet.config import config_from_dict
+from drunet.config import ExperimentConfig, config_from_dict
 from drunet.inference import PredictOptions, Predictor
 from drunet.inference.sliding import tile_grid
 from drunet.models import create_model
@@ -39,10 +39,9 @@ from drunet.models import create_model
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def make_predictor(tile: int, **options: object) -> Predictor:
+def default_config(tile: int) -> ExperimentConfig:
     """The default DRUNet for one grayscale channel, binary, as if trained at ``tile``² patches."""
-    torch.manual_seed(0)
-    config = config_from_dict(
+    return config_from_dict(
         {
             "model": {"name": "drunet", "in_channels": 1, "num_classes": 2},
             "data": {
@@ -51,8 +50,13 @@ def make_predictor(tile: int, **options: object) -> Predictor:
             },
         }
     )
+
+
+def make_predictor(tile: int, **options: object) -> Predictor:
+    """A Predictor of :func:`default_config` with random weights (speed does not depend on them)."""
+    torch.manual_seed(0)
     model = create_model("drunet", in_channels=1, out_channels=1)
-    return Predictor(model, config, options=PredictOptions(**options))  # type: ignore[arg-type]
+    return Predictor(model, default_config(tile), options=PredictOptions(**options))  # type: ignore[arg-type]
 
 
 def seconds(fn: Callable[[], object]) -> float:

@@ -21,24 +21,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_inference import default_config
 
-from drunet.config import config_from_dict
 from drunet.datasets import write_image
 from drunet.engine.checkpoint import save_weights
 from drunet.models import create_model
 
 
 def write_weights(path: Path, patch: int) -> None:
-    config = config_from_dict(
-        {
-            "model": {"name": "drunet", "in_channels": 1, "num_classes": 2},
-            "data": {
-                "augmentation": {"patch_size": patch},
-                "normalization": {"mean": [0.5], "std": [0.25], "clip_percentiles": None},
-            },
-        }
-    )
-    save_weights(path, create_model("drunet", in_channels=1, out_channels=1), config)
+    model = create_model("drunet", in_channels=1, out_channels=1)
+    save_weights(path, model, default_config(patch))
 
 
 def peak_rss_of_predict(folder: Path, weights: Path, out: Path) -> tuple[float, float]:

@@ -124,8 +124,8 @@ class Predictor:
                 f"{source} has {channels} channel(s) but the model was trained on "
                 f"{self.in_channels}; convert the image or use a model trained on such images"
             )
-        if image.dtype.kind == "f" and not np.isfinite(image).all():
-            bad = int(image.size - np.isfinite(image).sum())
+        finite = np.count_nonzero(np.isfinite(image)) if image.dtype.kind == "f" else image.size
+        if bad := image.size - finite:
             raise DrunetError(
                 f"{source} holds {bad} NaN or infinite value(s); replace them (e.g. with "
                 "numpy.nan_to_num) before predicting"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,11 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return root / "runs" / "run"
+
+
+@pytest.fixture
+def images(trained_run: Path, tmp_path: Path) -> Path:
+    """A copy of the trained run's images (5 grayscale 40 × 40 PNGs) to predict."""
+    folder = tmp_path / "images"
+    shutil.copytree(trained_run.parent.parent / "data" / "images", folder)
+    return folder

@@ -39,15 +39,17 @@ def refuse_writes(monkeypatch, when, error: int = errno.ENOSPC) -> list[str]:
     return refused
 
 
+def refuse_temporary_files(monkeypatch) -> None:
+    """A read-only folder: creating the temporary file of an atomic write is refused."""
+
+    def mkstemp(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+
+
 def no_temporaries(folder: Path) -> bool:
     return not [p for p in folder.rglob("*") if p.name.endswith(atomic.TEMP_SUFFIX)]
-
-
-@pytest.fixture
-def images(trained_run: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    shutil.copytree(trained_run.parent.parent / "data" / "images", folder)
-    return folder
 
 
 def test_disk_full_during_predict_keeps_finished_outputs(
@@ -98,22 +100,16 @@ def test_disk_full_during_training_keeps_the_last_good_checkpoint(
 
 def test_read_only_output_folder_for_predict(trained_run, images, tmp_path, monkeypatch) -> None:
     # Root ignores permission bits, so the refusal is injected where the temporary file is made.
-    def mkstemp(*args, **kwargs):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
-
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+    refuse_temporary_files(monkeypatch)
     out = tmp_path / "locked"
     result = invoke("predict", images, "--model", trained_run, "--out", out)
     assert_user_error(result, "Permission denied", "locked/000_", "writable folder")
 
 
 def test_read_only_runs_folder_for_training(trained_run, tmp_path, monkeypatch) -> None:
-    def mkstemp(*args, **kwargs):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
-
     data = trained_run.parent.parent / "data"
     recipe = trained_run / "config.yaml"
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+    refuse_temporary_files(monkeypatch)
     result = invoke("train", "--data", data, "--config", recipe, "--runs-dir", tmp_path / "runs")
     assert_user_error(result, "Permission denied", "writable folder")
 

@@ -18,13 +18,6 @@ from drunet.inference import Predictor
 from tests.robustness.conftest import assert_user_error, invoke
 
 
-@pytest.fixture
-def images(trained_run: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    shutil.copytree(trained_run.parent.parent / "data" / "images", folder)
-    return folder
-
-
 def predict(inputs: Path | str, run: Path, out: Path, *extra: str):
     return invoke("predict", inputs, "--model", run, "--out", out, *extra)
 
