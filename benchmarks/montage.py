@@ -15,10 +15,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from drunet.datasets import read_image  # noqa: E402
-from drunet.inference.files import collect_inputs  # noqa: E402
+from drunet.datasets import read_image
+from drunet.inference.files import collect_inputs
 
 
 def main() -> None:

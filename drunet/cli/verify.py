@@ -11,7 +11,7 @@ from rich.table import Table
 
 from drunet.cli.common import console, user_errors
 from drunet.config import ExperimentConfig, apply_overrides, load_config
-from drunet.datasets import format_summary_lines, verify_dataset
+from drunet.datasets import VerifyReport, format_summary_lines, verify_dataset
 
 ERRORS_FOUND_EXIT = 1
 
@@ -65,7 +65,7 @@ def verify_command(
         raise typer.Exit(ERRORS_FOUND_EXIT)
 
 
-def _render(report) -> None:  # noqa: ANN001 — VerifyReport
+def _render(report: VerifyReport) -> None:
     if report.problems:
         table = Table(title=f"{len(report.problems)} problem(s)", show_lines=False)
         for column in ("severity", "file", "problem", "fix"):

@@ -10,12 +10,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from drunet.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
-from drunet.compare.run import ModelReport  # noqa: E402
-from drunet.datasets import Pair, read_pair  # noqa: E402
-from drunet.inference.overlay import to_display  # noqa: E402
+from drunet.atomic import atomic_write_bytes, atomic_write_text
+from drunet.compare.run import ModelReport
+from drunet.datasets import Pair, read_pair
+from drunet.inference.overlay import to_display
 
 COLUMNS = [
     ("model", "model", "{}"),

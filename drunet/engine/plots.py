@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from drunet.atomic import atomic_write_bytes  # noqa: E402
-from drunet.engine.history import EpochRecord  # noqa: E402
+from drunet.atomic import atomic_write_bytes
+from drunet.engine.history import EpochRecord
 
 
 def plot_progress(

@@ -102,7 +102,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 — any unpickling failure means "not our file"
+    except Exception as err:  # any unpickling failure means "not our file"
         raise DrunetError(f"cannot resume: {path} is not a readable drunet state ({err})") from None
     payload["history"] = [EpochRecord(**record) for record in payload["history"]]
     return payload

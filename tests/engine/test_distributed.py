@@ -38,6 +38,7 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.integration
 def test_ranks_hold_identical_weights(ddp_run: Path) -> None:
     rank0 = load_file(str(ddp_run / "rank0.safetensors"))
     rank1 = load_file(str(ddp_run / "rank1.safetensors"))
@@ -46,6 +47,7 @@ def test_ranks_hold_identical_weights(ddp_run: Path) -> None:
         assert torch.equal(rank0[key], rank1[key]), key  # buffers (BN statistics) too
 
 
+@pytest.mark.integration
 def test_only_rank_zero_wrote_one_run_folder(ddp_run: Path) -> None:
     runs = list((ddp_run / "runs").iterdir())
     assert [p.name for p in runs] == ["ddp"]
@@ -54,6 +56,7 @@ def test_only_rank_zero_wrote_one_run_folder(ddp_run: Path) -> None:
     assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
 
 
+@pytest.mark.integration
 def test_metrics_equal_a_single_process_evaluation(ddp_run: Path) -> None:
     summaries = [json.loads((ddp_run / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert summaries[0]["scores"] == summaries[1]["scores"]

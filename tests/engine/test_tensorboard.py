@@ -13,7 +13,7 @@ from drunet.engine.train import resume, train
 from tests.engine.test_train import tiny_config
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 

@@ -60,11 +60,13 @@ OUTCOMES: Counter[str] = Counter()  # how the examples ended; fuzz_long.py repor
 
 
 def fuzz(max_examples: int, **strategies: st.SearchStrategy) -> Callable:
-    """``@given(**strategies)`` with a bounded count; records the property for fuzz_long.py."""
+    """``@given(**strategies)`` with a bounded count, marked ``integration`` (random examples);
+    records the property for fuzz_long.py."""
 
     def decorate(test: Callable[..., None]) -> Callable[..., None]:
         PROPERTIES[test.__name__] = (test, strategies)
-        return settings(max_examples=max_examples, deadline=None)(given(**strategies)(test))
+        bounded = settings(max_examples=max_examples, deadline=None)(given(**strategies)(test))
+        return pytest.mark.integration(bounded)
 
     return decorate
 

@@ -9,7 +9,10 @@ import pytest
 
 from tests.robustness.kill_trials import predict_trial, training_trial
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+]
 
 
 def test_kill_during_training_then_resume(tmp_path) -> None:
