@@ -24,7 +24,7 @@ import numpy as np
 from bench_inference import default_config
 
 from drunet.datasets import write_image
-from drunet.engine.checkpoint import save_weights
+from drunet.checkpoint import save_weights
 from drunet.models import create_model
 
 

@@ -22,27 +22,28 @@ from drunet.datasets.options import (
     NormalizationOptions,
 )
 from drunet.errors import ConfigError
+from drunet.config_loss import LossTerm
+from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
+
+__all__ = [
+    "MAX_CLASSES",
+    "DataConfig",
+    "ExperimentConfig",
+    "LossTerm",
+    "ModelConfig",
+    "ModelSpec",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
+    "set_fields",
+]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ModelConfig(_Section):
-    """Which network to build. ``in_channels`` and ``num_classes`` are inferred from the data
-    when left empty; ``num_classes`` counts background (binary = 2, trained with one logit)."""
-
-    name: str = "drunet"
-    in_channels: int | None = Field(default=None, ge=1)
-    num_classes: int | None = Field(default=None, ge=2)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def out_channels(self) -> int:
-        """Logit channels: one sigmoid channel for binary, else one per class."""
-        if self.num_classes is None:
-            raise ConfigError("model.num_classes is not set (it is inferred from the data)")
-        return 1 if self.num_classes == 2 else self.num_classes
 
 
 class DataConfig(_Section):
@@ -106,7 +107,7 @@ class ExperimentConfig(_Section):
     runs_dir: Path = Path("runs")
     model: ModelConfig = Field(default_factory=ModelConfig)
     # Weighted loss terms, e.g. [{name: dice, weight: 1}, {name: ce, weight: 1}]; None → Dice + CE.
-    loss: list[dict[str, Any]] | None = None
+    loss: list[LossTerm] | None = Field(default=None, min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
@@ -115,7 +116,9 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
         # An empty loc is the file as a whole; a key "" must still show as ''.
-        key = ".".join(str(part) for part in item["loc"]) if item["loc"] else "(top level)"
+        # The params union's tag ("drunet"/"smp") is not a key the user wrote.
+        loc = [p for i, p in enumerate(item["loc"]) if not (i and item["loc"][i - 1] == "params")]
+        key = ".".join(str(part) for part in loc) if loc else "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
@@ -173,8 +176,30 @@ def _number(text: str) -> Any:
     return text
 
 
+def _set(data: dict[str, Any], key: str, value: Any, what: str) -> None:
+    node = data
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part) if isinstance(node, dict) else None
+        if child is None and isinstance(node, dict) and part in node:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{what}: unknown key '{'.'.join(parts[: depth + 1])}'")
+        node = child
+    node[parts[-1]] = value
+
+
+def set_fields(config: ExperimentConfig, values: dict[str, Any]) -> ExperimentConfig:
+    """Set typed fields by dotted key and re-validate: ``{"name": "2024"}`` sets the *string*
+    ``"2024"``. The CLI's own flags come here — their text is never parsed as YAML."""
+    data = config_to_dict(config)
+    for key, value in values.items():
+        _set(data, key, str(value) if isinstance(value, Path) else value, f"--{key}")
+    return config_from_dict(data, source="command-line flags")
+
+
 def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
-    """Apply ``key.sub=value`` strings (values parsed as YAML) and re-validate everything.
+    """Apply ``--set key.sub=value`` strings (values parsed as YAML) and re-validate everything.
 
     ``train.lr=3e-4``, ``model.params.init_features=16``, ``data.root=/data/em``. An unknown
     section or key is an error naming it, like a bad value.
@@ -193,18 +218,7 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
             value = raw
         if isinstance(value, str):
             value = _number(value)
-        node = data
-        parts = key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part) if isinstance(node, dict) else None
-            if child is None and isinstance(node, dict) and part in node:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(
-                    f"override {item!r}: unknown key '{'.'.join(parts[: depth + 1])}'"
-                )
-            node = child
-        node[parts[-1]] = value
+        _set(data, key, value, f"override {item!r}")
     return config_from_dict(data, source="overrides " + " ".join(overrides))
 
 

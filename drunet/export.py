@@ -34,8 +34,8 @@ from torch import nn
 from drunet import __version__
 from drunet.atomic import atomic_write_bytes, atomic_write_text
 from drunet.config import ExperimentConfig, config_to_dict
-from drunet.engine.checkpoint import load_model
-from drunet.engine.run_dir import resolve_weights
+from drunet.checkpoint import load_model
+from drunet.checkpoint import resolve_weights
 from drunet.errors import DrunetError
 
 Format = Literal["onnx", "pt2"]
@@ -190,15 +190,15 @@ def describe(
     config: ExperimentConfig, format: Format, opset: int | None, weights: Path | None
 ) -> dict[str, Any]:
     """The sidecar JSON: how to feed the exported model and read its output."""
-    num_classes = int(config.model.num_classes or 2)
-    out_channels = config.model.out_channels
+    spec = config.model.spec()
+    num_classes, out_channels = spec.num_classes, spec.out_channels
     names = config.data.masks.class_names
     return {
         "format": format,
         "opset": opset,
         "input": {
             "name": INPUT_NAME,
-            "shape": ["batch", config.model.in_channels, "height", "width"],
+            "shape": ["batch", spec.in_channels, "height", "width"],
             "dtype": "float32",
             "preprocessing": (
                 "RGB channel order; pixels scaled to [0, 1] (uint8 / 255, uint16 / 65535); if "
@@ -219,7 +219,7 @@ def describe(
         "num_classes": num_classes,
         "class_names": names,
         "patch_size": config.data.augmentation.patch_size,
-        "model": {"name": config.model.name, "params": config.model.params},
+        "model": {"name": spec.name, "params": spec.kwargs},
         "weights": str(weights) if weights is not None else None,
         "drunet": __version__,
         "torch": torch.__version__,
@@ -240,7 +240,7 @@ def export_model(
     if format not in FORMATS:
         raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
-    in_channels = int(config.model.in_channels or 0)
+    in_channels = config.model.spec().in_channels
     model = model.eval()
     data = to_onnx(model, in_channels, opset) if format == "onnx" else to_pt2(model, in_channels)
     result = ExportResult(

@@ -13,7 +13,7 @@ import torch
 
 import drunet.export as export_module
 from drunet.config import config_from_dict
-from drunet.engine.checkpoint import build_model
+from drunet.checkpoint import build_model
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, Padded, export_model, logits_to_mask, pad_multiple
 

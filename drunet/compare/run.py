@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from drunet.compare.measure import count_parameters, evaluate_held_out, forward_gflops
-from drunet.config import ExperimentConfig
+from drunet.config import ExperimentConfig, ModelConfig
 from drunet.datasets import Pair
 from drunet.engine.data import prepare_config
 from drunet.engine.history import EpochRecord
@@ -50,9 +50,11 @@ def model_config(base: ExperimentConfig, name: str, runs_dir: Path) -> Experimen
     if name not in model_names():
         raise ConfigError(f"unknown model {name!r} in --models; choose from {model_names()}")
     config = base.model_copy(deep=True)
-    if resolve_preset(config.model.name) != resolve_preset(name):  # "drunet" is its preset
-        config.model.params = {}
-    config.model.name = name
+    model = config.model
+    if model.name != resolve_preset(name):  # another model: its own default arguments
+        config.model = ModelConfig(
+            name=name, in_channels=model.in_channels, num_classes=model.num_classes
+        )
     config.runs_dir = runs_dir
     config.name = name
     return config

@@ -21,7 +21,6 @@ from drunet.datasets import (
 )
 from drunet.engine.sampling import EpochSampler
 from drunet.errors import DrunetError
-from drunet.models.presets import resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,6 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     report = check_data(config, layout)
     summary = report.summary
     assert summary is not None  # raise_for_errors passed, so pairs were read
-    # Pin the preset "drunet" stands for today: the run's weights must rebuild the same network
-    # after a later release picks another default.
-    model.name = resolve_preset(model.name)
     if model.in_channels is None:
         model.in_channels = summary.channels
     if model.num_classes is None:
@@ -100,6 +96,9 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
         data.masks.class_names = list(summary.class_names)
     if summary.normalization is not None:
         data.normalization = summary.normalization
+    # Write the preset's arguments out: the run's weights must rebuild the same network after a
+    # later release changes a preset.
+    config.model = config.model.pinned()
     if not layout.val:
         raise DrunetError(
             f"{layout.root or data.layout.images}: no validation images after the split "

@@ -19,8 +19,6 @@ from drunet.atomic import atomic_write_bytes
 from drunet.engine.history import EpochRecord
 from drunet.errors import DrunetError
 
-STATE = "state.pt"
-
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states as plain values (loadable with weights_only)."""

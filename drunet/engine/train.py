@@ -18,19 +18,20 @@ import torch
 
 from drunet.atomic import remove_stale_temporaries
 from drunet.config import ExperimentConfig, load_config, save_config
-from drunet.engine import run_dir as runs
-from drunet.engine.checkpoint import build_model, save_config_and_weights, unwrap
+from drunet import checkpoint as runs
+from drunet.checkpoint import build_model, save_config_and_weights, unwrap
+from drunet.engine.run_dir import create_run_dir
+from drunet.engine.criterion import build_criterion
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_device, select_precision
 from drunet.engine.distributed import DistContext, init_distributed, wrap_model
 from drunet.engine.history import EpochRecord, write_metrics_csv
 from drunet.engine.optim import build_optimizer, lr_factor
 from drunet.engine.plots import plot_progress
-from drunet.engine.state import STATE, load_state, save_state, set_rng_state
+from drunet.engine.state import load_state, save_state, set_rng_state
 from drunet.engine.tensorboard import open_event_log
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
-from drunet.errors import ConfigError, DrunetError
-from drunet.losses import build_loss
+from drunet.errors import DrunetError
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,11 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     Under ``torchrun`` every rank calls this; rank 0 creates the folder and writes all files.
     """
     config, train_pairs, val_pairs = prepare_config(config)
-    make_loss(config)  # a bad loss spec fails here, before a run folder exists
+    build_criterion(config)  # a bad loss spec fails here, before a run folder exists
     context = init_distributed(select_device(config.train.device).type)
     run_dir = None
     if context.is_main:
-        run_dir = runs.create_run_dir(config.runs_dir, config.name, config.model.name)
+        run_dir = create_run_dir(config.runs_dir, config.name, config.model.name)
     run_dir = Path(str(context.broadcast_object(str(run_dir) if run_dir else None)))
     config.name = run_dir.name
     if context.is_main:
@@ -83,7 +84,7 @@ def resume(
     if not (run_dir / runs.CONFIG).is_file():
         raise DrunetError(f"cannot resume: {run_dir} is not a run folder (no {runs.CONFIG})")
     config = load_config(run_dir / runs.CONFIG)
-    state = load_state(run_dir / STATE)
+    state = load_state(run_dir / runs.STATE)
     remove_stale_temporaries(run_dir)  # half-written files of a killed run
     done = int(state["epoch"])
     if epochs is not None:
@@ -109,22 +110,10 @@ def _state_mismatch(run_dir: Path) -> Iterator[None]:
     except (RuntimeError, KeyError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DrunetError(
-            f"cannot resume {run_dir}: {STATE} was written for another model or configuration "
+            f"cannot resume {run_dir}: {runs.STATE} was written for another model or configuration "
             f"than {run_dir / runs.CONFIG} ({reason}); restore the run's config.yaml or start a "
             "new run"
         ) from None
-
-
-def make_loss(config: ExperimentConfig) -> torch.nn.Module:
-    """The configured loss (``loss:`` terms, default Dice + CE); errors name ``loss[i]``."""
-    try:
-        return build_loss(
-            config.loss,
-            int(config.model.num_classes or 2),
-            ignore_index=config.data.masks.ignore_index,
-        )
-    except ValueError as err:
-        raise ConfigError(f"invalid loss configuration: {err}") from None
 
 
 def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
@@ -204,7 +193,7 @@ def _run(
             save_config_and_weights(run_dir, runs.BEST, model, config)
         save_config_and_weights(run_dir, runs.LAST, model, config)
         save_state(
-            run_dir / STATE,
+            run_dir / runs.STATE,
             epoch=record.epoch,
             model=unwrap(model),
             optimizer=optimizer,
@@ -223,7 +212,7 @@ def _run(
 
     trainer = Trainer(
         forward_model,
-        make_loss(config).to(device),
+        build_criterion(config).to(device),
         optimizer,
         scheduler,
         train_loader,

@@ -26,8 +26,8 @@ from torch import nn
 
 from drunet.config import ExperimentConfig
 from drunet.datasets import normalize, read_image
-from drunet.engine.checkpoint import load_model
-from drunet.engine.run_dir import resolve_weights
+from drunet.checkpoint import load_model
+from drunet.checkpoint import resolve_weights
 from drunet.errors import DrunetError
 from drunet.inference.options import PredictOptions
 from drunet.inference.postprocess import postprocess, to_mask
@@ -76,8 +76,9 @@ class Predictor:
         has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.model.modules())
         self.fused_model = fuse_conv_bn(self.model) if has_bn else self.model
         self.config = config
-        self.in_channels = int(config.model.in_channels or 0)
-        self.num_classes = int(config.model.num_classes or 2)
+        spec = config.model.spec()
+        self.in_channels = spec.in_channels
+        self.num_classes = spec.num_classes
         self.normalization = norm
         self.options = options or PredictOptions()
         self.weights_path: Path | None = None

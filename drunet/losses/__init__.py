@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from drunet.losses.base import LossMode
 from drunet.losses.ce import CELoss, FocalLoss
-from drunet.losses.combined import LOSS_NAMES, DiceCELoss, WeightedSum, build_loss, make_loss
+from drunet.losses.combined import LOSSES, DiceCELoss, WeightedSum, build_loss
 from drunet.losses.dice import SoftDiceLoss, TverskyLoss
 
 __all__ = [
-    "LOSS_NAMES",
+    "LOSSES",
     "CELoss",
     "DiceCELoss",
     "FocalLoss",
@@ -38,5 +38,4 @@ __all__ = [
     "TverskyLoss",
     "WeightedSum",
     "build_loss",
-    "make_loss",
 ]

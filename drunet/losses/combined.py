@@ -12,15 +12,14 @@ from drunet.losses.base import LossMode, check_ignore_index, check_mode, check_n
 from drunet.losses.ce import CELoss, FocalLoss
 from drunet.losses.dice import SoftDiceLoss, TverskyLoss
 
-# name → (class, the keys a spec entry may set besides ``name`` and ``weight``)
-_LOSSES: dict[str, tuple[type[nn.Module], tuple[str, ...]]] = {
-    "dice": (SoftDiceLoss, ("smooth", "class_weights")),
-    "ce": (CELoss, ("class_weights",)),
-    "focal": (FocalLoss, ("gamma", "alpha", "class_weights")),
-    "tversky": (TverskyLoss, ("alpha", "beta", "smooth", "class_weights")),
+# The loss names a term may use (the typed ``loss:`` section of the config checks the keys).
+LOSSES: dict[str, type[nn.Module]] = {
+    "dice": SoftDiceLoss,
+    "ce": CELoss,
+    "bce": CELoss,  # the same loss: BCE for one logit, CE for several
+    "focal": FocalLoss,
+    "tversky": TverskyLoss,
 }
-_ALIASES = {"bce": "ce"}
-LOSS_NAMES: tuple[str, ...] = tuple(_LOSSES)
 
 
 class WeightedSum(nn.Module):
@@ -97,66 +96,46 @@ class DiceCELoss(WeightedSum):
 
 
 def _build_term(
-    i: int, entry: object, num_classes: int, ignore_index: int | None, mode: str
+    i: int, term: Mapping[str, Any], num_classes: int, ignore_index: int | None, mode: LossMode
 ) -> tuple[float, nn.Module]:
-    where = f"loss[{i}]"
-    choose = f"choose one of {', '.join(LOSS_NAMES)}"
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"{where}: each term is a mapping such as {{name: dice}}; got {entry!r}")
-    if "name" not in entry:
-        raise ValueError(f"{where}: missing key 'name'; {choose}")
-    name = entry["name"]
-    name = _ALIASES.get(name, name) if isinstance(name, str) else None
-    if name not in _LOSSES:
-        raise ValueError(f"{where}: unknown loss {entry['name']!r}; {choose}")
-    cls, keys = _LOSSES[name]
-    allowed = ("name", "weight", *keys)
-    for key in entry:
-        if key not in allowed:
-            hint = (
-                " (ignore_index and mode are set once for the whole loss)"
-                if key in ("ignore_index", "mode")
-                else ""
-            )
-            raise ValueError(
-                f"{where}: unknown key {key!r} for {name}; allowed keys: {', '.join(allowed)}"
-                + hint
-            )
-    kwargs: dict[str, Any] = {k: v for k, v in entry.items() if k not in ("name", "weight")}
-    try:
-        weight = check_number("weight", entry.get("weight", 1.0))
-        weights = kwargs.get("class_weights")
-        loss = cls(**kwargs, ignore_index=ignore_index, mode=mode)
-    except ValueError as error:
-        raise ValueError(f"{where} ({name}): {error}") from error
+    kwargs = dict(term)
+    name, weight = kwargs.pop("name"), kwargs.pop("weight", 1.0)
+    where = f"loss[{i}] ({name})"
+    if name not in LOSSES:
+        raise ValueError(f"{where}: unknown loss; choose one of {', '.join(LOSSES)}")
+    weights = kwargs.get("class_weights")
     if weights is not None and len(weights) != num_classes:
         raise ValueError(
-            f"{where} ({name}): class_weights has {len(weights)} entries but num_classes is "
+            f"{where}: class_weights has {len(weights)} entries but num_classes is "
             f"{num_classes}; give one per class (binary: background and foreground; "
             "multilabel: one per channel)"
         )
-    return weight, loss
+    try:
+        loss = LOSSES[name](**kwargs, ignore_index=ignore_index, mode=mode)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{where}: {error}") from error
+    return check_number("weight", weight), loss
 
 
 def build_loss(
-    spec: Sequence[Mapping[str, Any]] | None,
+    terms: Sequence[Mapping[str, Any]] | None,
     num_classes: int,
     ignore_index: int | None = None,
     mode: LossMode = "auto",
 ) -> nn.Module:
-    """A loss from a list of terms, as written in YAML; ``None`` is :class:`DiceCELoss`.
+    """A weighted sum of loss terms; ``None`` is :class:`DiceCELoss`.
 
-    Each term is ``{"name": ..., "weight": 1.0, **options}`` with the names and options
+    Each term is ``{"name": ..., "weight": 1.0, **options}`` — the names of :data:`LOSSES` and
+    the options of their classes (the config's typed ``loss:`` section checks the keys):
 
     * ``dice``: ``smooth``, ``class_weights`` (:class:`SoftDiceLoss`)
-    * ``ce`` (alias ``bce``): ``class_weights`` (:class:`CELoss`)
+    * ``ce`` / ``bce``: ``class_weights`` (:class:`CELoss`)
     * ``focal``: ``gamma``, ``alpha``, ``class_weights`` (:class:`FocalLoss`)
     * ``tversky``: ``alpha``, ``beta``, ``smooth``, ``class_weights`` (:class:`TverskyLoss`)
 
     ``ignore_index`` and ``mode`` apply to every term. ``num_classes`` counts background (binary
-    is 2, trained with one logit); multilabel counts channels. Any mistake raises ``ValueError``
-    naming the term, e.g. ``loss[1]: unknown loss 'lovasz'; choose one of dice, ce, focal,
-    tversky``. A spec always gives a :class:`WeightedSum`, even with a single term.
+    is 2, trained with one logit); multilabel counts channels. A mistake raises ``ValueError``
+    naming the term (``loss[1] (dice): class_weights has 3 entries …``).
     """
     check_mode(mode)
     multilabel = mode == "multilabel"
@@ -171,23 +150,11 @@ def build_loss(
     if mode == "binary" and num_classes != 2:
         raise ValueError(f"mode='binary' means num_classes = 2; got {num_classes}")
     check_ignore_index(ignore_index, 2 if multilabel else num_classes, multilabel)
-    if spec is None:
+    if terms is None:
         return DiceCELoss(ignore_index=ignore_index, mode=mode)
-    if isinstance(spec, (Mapping, str, bytes)) or not isinstance(spec, Sequence):
-        raise ValueError(
-            f"loss must be a list of terms such as [{{name: dice}}, {{name: ce}}]; got {spec!r}"
-        )
-    if len(spec) == 0:
+    if not terms:
         raise ValueError("loss: the list is empty; give at least one term, e.g. {name: dice}")
-    terms = [_build_term(i, entry, num_classes, ignore_index, mode) for i, entry in enumerate(spec)]
-    if sum(weight for weight, _ in terms) == 0:
+    built = [_build_term(i, term, num_classes, ignore_index, mode) for i, term in enumerate(terms)]
+    if sum(weight for weight, _ in built) == 0:
         raise ValueError("loss: every term has weight 0; give at least one a positive weight")
-    return WeightedSum(terms)
-
-
-def make_loss(num_classes: int, ignore_index: int | None = None) -> nn.Module:
-    """The default loss: :class:`DiceCELoss` with equal weights (``build_loss(None, ...)``).
-
-    ``num_classes`` counts background (binary is 2, trained with one logit channel).
-    """
-    return build_loss(None, num_classes, ignore_index)
+    return WeightedSum(built)

@@ -11,7 +11,7 @@ import torch
 from drunet.cli.main import app
 from drunet.config import config_from_dict
 from drunet.datasets import read_image, read_mask, write_image
-from drunet.engine.checkpoint import build_model, save_weights
+from drunet.checkpoint import build_model, save_weights
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 
 

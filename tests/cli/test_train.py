@@ -7,7 +7,7 @@ import csv
 import yaml
 
 from drunet.cli.main import app
-from drunet.engine.checkpoint import read_weights
+from drunet.checkpoint import read_weights
 
 
 def test_train_writes_a_complete_run_folder(trained_run) -> None:

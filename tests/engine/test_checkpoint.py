@@ -12,7 +12,7 @@ from safetensors.torch import save, save_file
 from torch import nn
 
 from drunet.config import ExperimentConfig, config_from_dict, load_config
-from drunet.engine.checkpoint import (
+from drunet.checkpoint import (
     CONFIG_KEY,
     build_model,
     load_model,

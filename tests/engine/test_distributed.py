@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from drunet.config import load_config
 from drunet.datasets import SegmentationDataset, make_synthetic
-from drunet.engine.checkpoint import build_model
+from drunet.checkpoint import build_model
 from drunet.engine.data import prepare_config
 from drunet.engine.distributed import DistContext
 from drunet.engine.sampling import EpochSampler

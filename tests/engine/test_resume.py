@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from drunet.config import config_from_dict
 from drunet.datasets import make_synthetic
-from drunet.engine import run_dir as runs
+from drunet import checkpoint as runs
 from drunet.engine.history import EpochRecord
 from drunet.engine.state import load_state
 from drunet.engine.train import resume, train

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from drunet.engine import run_dir as runs
-from drunet.engine.run_dir import BEST, LAST, create_run_dir, latest_run, resolve_weights
+from drunet.checkpoint import BEST, LAST, latest_run, resolve_weights
+from drunet.engine.run_dir import create_run_dir
 from drunet.errors import DrunetError
 
 

@@ -13,14 +13,14 @@ from torch.utils.data import DataLoader
 
 from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, split_pairs
-from drunet.engine.checkpoint import load_model, read_weights
+from drunet.checkpoint import load_model, read_weights
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_precision
 from drunet.engine.tensorboard import tensorboard_available
 from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
-from drunet.losses import make_loss
+from drunet.losses import DiceCELoss
 from drunet.models import DEFAULT_PRESET
 
 SIZES = ((48, 48), (64, 40))
@@ -123,7 +123,7 @@ def test_best_weights_reproduce_the_best_score(run: RunResult) -> None:
     precision = select_precision(torch.device("cpu"), amp=False)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    trainer = Trainer(model, make_loss(2), optimizer, scheduler, [], val_loader, 2, precision)
+    trainer = Trainer(model, DiceCELoss(), optimizer, scheduler, [], val_loader, 2, precision)
     _, scores = trainer.validate()
     assert scores["dice"] == pytest.approx(run.best_score, abs=1e-9)
 

@@ -14,7 +14,7 @@ from drunet.engine.history import EpochRecord
 from drunet.engine.optim import lr_factor
 from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
-from drunet.losses import make_loss
+from drunet.losses import DiceCELoss
 from drunet.models import create_model
 
 CPU = select_precision(torch.device("cpu"), amp=True)
@@ -209,7 +209,7 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(
         model,
-        make_loss(2),
+        DiceCELoss(),
         optimizer,
         scheduler,
         train,

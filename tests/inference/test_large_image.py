@@ -19,7 +19,7 @@ import torch
 
 from drunet.config import config_from_dict
 from drunet.datasets import read_mask, write_image
-from drunet.engine.checkpoint import build_model, save_weights
+from drunet.checkpoint import build_model, save_weights
 
 SIDE = 10_000
 PEAK_LIMIT_GB = 6.0

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from drunet.config import ExperimentConfig, config_from_dict
-from drunet.engine.checkpoint import build_model
+from drunet.checkpoint import build_model
 from drunet.errors import DrunetError
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 from drunet.inference.sliding import tile_grid

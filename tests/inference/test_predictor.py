@@ -12,7 +12,7 @@ from torch import nn
 
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.datasets import write_image
-from drunet.engine.checkpoint import build_model, save_weights
+from drunet.checkpoint import build_model, save_weights
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
 

@@ -30,7 +30,7 @@ import yaml
 
 from drunet.atomic import TEMP_SUFFIX
 from drunet.datasets import make_synthetic, read_image, write_image
-from drunet.engine.checkpoint import load_model
+from drunet.checkpoint import load_model
 from drunet.engine.state import load_state
 
 TINY = {

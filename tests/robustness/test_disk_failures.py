@@ -16,7 +16,7 @@ import pytest
 
 from drunet import atomic
 from drunet.datasets import read_image
-from drunet.engine.checkpoint import load_model
+from drunet.checkpoint import load_model
 from tests.robustness.conftest import assert_user_error, invoke
 
 pytestmark = pytest.mark.skipif(

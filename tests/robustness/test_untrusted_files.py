@@ -84,7 +84,7 @@ def test_weights_of_another_architecture_are_named(trained_run, tmp_path) -> Non
     # Weights of a wider network under the run's configuration: the shapes cannot fit.
     from safetensors.torch import load_file, save_file
 
-    from drunet.engine.checkpoint import CONFIG_KEY, read_weights
+    from drunet.checkpoint import CONFIG_KEY, read_weights
 
     state, _ = read_weights(trained_run / "best.safetensors")
     metadata = {CONFIG_KEY: _config_json(trained_run)}

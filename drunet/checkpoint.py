@@ -1,0 +1,199 @@
+"""Weights and the configuration that rebuilds them: the one home training, prediction and
+export share (it knows models and configs, nothing of trainers or files of images).
+
+One format: a ``.safetensors`` file whose metadata holds the configuration as JSON — name,
+channels, classes, model arguments, normalisation — so a model is rebuilt, never unpickled, and
+prediction never asks the user to re-enter its settings. It is found three ways:
+
+* a run folder (``runs/<name>/best.safetensors``, else ``last.safetensors``);
+* a ``save_pretrained`` folder (``model.safetensors``, plus a readable ``config.json`` copy);
+* the ``.safetensors`` file itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+from torch import nn
+
+from drunet.atomic import atomic_write_bytes, atomic_write_text
+from drunet.config import ExperimentConfig, ModelSpec, config_from_dict, config_to_dict, save_config
+from drunet.errors import DrunetError
+from drunet.models import create_model
+
+# What a run folder holds.
+BEST = "best.safetensors"
+LAST = "last.safetensors"
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+STATE = "state.pt"
+PROGRESS = "progress.png"
+# What a save_pretrained folder holds.
+PRETRAINED = "model.safetensors"
+PRETRAINED_CONFIG = "config.json"
+
+CONFIG_KEY = "drunet_config"
+_MAX_HEADER = 100 * 2**20  # a safetensors JSON header larger than this is not ours
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DDP / ``torch.compile`` wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def build_model(config: ExperimentConfig | ModelSpec) -> nn.Module:
+    """The model a configuration describes (training, prediction and export all call this)."""
+    spec = config.model.spec() if isinstance(config, ExperimentConfig) else config
+    try:
+        return create_model(spec.name, spec.in_channels, spec.out_channels, **spec.kwargs)
+    except ValueError as err:
+        raise DrunetError(f"cannot build model from config key 'model': {err}") from None
+
+
+def save_weights(path: str | Path, model: nn.Module, config: ExperimentConfig) -> None:
+    """Write ``model``'s state dict with ``config`` inside to ``path`` atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    metadata = {CONFIG_KEY: json.dumps(config_to_dict(config))}
+    atomic_write_bytes(path, save(state, metadata=metadata))
+
+
+def save_config_and_weights(
+    run_dir: Path, weights_name: str, model: nn.Module, config: ExperimentConfig
+) -> None:
+    """Write ``config.yaml`` and ``weights_name`` into a run folder (both atomically)."""
+    save_config(config, run_dir / CONFIG)
+    save_weights(run_dir / weights_name, model, config)
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], ExperimentConfig]:
+    """The state dict and configuration stored in a drunet ``.safetensors`` file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DrunetError(f"cannot read weights {path}: {err.strerror}") from None
+    try:
+        state = load(data)
+    except (SafetensorError, ValueError) as err:
+        raise DrunetError(
+            f"{path} is not a safetensors weights file ({err}); drunet loads only .safetensors "
+            "files written by `drunet train` or save_pretrained"
+        ) from None
+    config_data = _stored_config(path, data)
+    return state, config_from_dict(config_data, source=f"{path} metadata")
+
+
+def _stored_config(path: Path, data: bytes) -> dict[str, Any]:
+    # safetensors layout: 8-byte little-endian header length, then a JSON header.
+    header_len = int.from_bytes(data[:8], "little")
+    try:
+        if header_len > _MAX_HEADER:
+            raise ValueError(f"a {header_len}-byte header")
+        header = json.loads(data[8 : 8 + header_len])
+        metadata = header.get("__metadata__") or {}
+        if CONFIG_KEY not in metadata:
+            raise DrunetError(
+                f"{path} holds weights but no drunet configuration; it was not written by drunet"
+            )
+        config = json.loads(metadata[CONFIG_KEY])
+    except (ValueError, RecursionError, AttributeError, TypeError) as err:
+        raise DrunetError(
+            f"{path} holds a damaged drunet configuration ({type(err).__name__}); re-export the "
+            "weights"
+        ) from None
+    if not isinstance(config, dict):
+        raise DrunetError(f"{path} holds a damaged drunet configuration (not a mapping)")
+    return config
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ExperimentConfig]:
+    """Rebuild the model stored at ``path`` (any of the three forms) with its weights, eval, CPU."""
+    path = weights_path(path)
+    state, config = read_weights(path)
+    model = build_model(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise DrunetError(f"weights in {path} do not fit the model they describe: {err}") from None
+    return model.eval(), config
+
+
+def save_pretrained(
+    model: nn.Module, directory: str | Path, config: ExperimentConfig | None = None
+) -> Path:
+    """Write ``model.safetensors`` (config inside) and a readable ``config.json`` into
+    ``directory``. ``config`` defaults to the model's own arguments (no preprocessing)."""
+    directory = Path(directory)
+    config = config or config_for(unwrap(model))
+    save_weights(directory / PRETRAINED, model, config)
+    text = json.dumps(config_to_dict(config), indent=2) + "\n"
+    atomic_write_text(directory / PRETRAINED_CONFIG, text)
+    return directory
+
+
+def from_pretrained(path: str | Path) -> nn.Module:
+    """The model stored at ``path`` — a ``save_pretrained`` folder, a run folder or a
+    ``.safetensors`` file — with its weights, in eval mode."""
+    return load_model(path)[0]
+
+
+def config_for(model: nn.Module) -> ExperimentConfig:
+    """A configuration that rebuilds ``model`` (a DRUNet or SmpUnet built by hand)."""
+    hparams = getattr(model, "hparams", None)
+    out_channels = getattr(model, "out_channels", None)
+    if not isinstance(hparams, dict) or not isinstance(out_channels, int):
+        raise DrunetError(
+            f"{type(model).__name__} is not a drunet model (no hparams); save a DRUNet or SmpUnet"
+        )
+    if out_channels == 2:
+        raise DrunetError(
+            "a model with 2 logit channels has no drunet configuration: drunet trains binary "
+            "segmentation with one logit; build it with out_channels=1 (or >= 3 classes)"
+        )
+    name = "unet_resnet34" if "encoder_name" in hparams else "drunet_ref"
+    model_cfg = {
+        "name": name,
+        "in_channels": model.in_channels,
+        "num_classes": 2 if out_channels == 1 else out_channels,
+        "params": hparams,
+    }
+    return config_from_dict({"model": model_cfg}, source=f"{type(model).__name__} arguments")
+
+
+def weights_path(model: str | Path) -> Path:
+    """The weights file a run folder, ``save_pretrained`` folder or weights path stands for."""
+    path = Path(model)
+    if path.is_dir():
+        for name in (BEST, LAST, PRETRAINED):
+            if (path / name).is_file():
+                return path / name
+        raise DrunetError(
+            f"{path} holds no {BEST}, {LAST} or {PRETRAINED}; pass a run folder, a "
+            "save_pretrained folder or a .safetensors file"
+        )
+    if path.is_file():
+        return path
+    raise DrunetError(f"--model {path}: no such run folder or weights file")
+
+
+def latest_run(runs_dir: str | Path) -> Path:
+    """The most recently modified run folder in ``runs_dir`` that holds best weights."""
+    runs_dir = Path(runs_dir)
+    candidates = [p.parent for p in runs_dir.glob(f"*/{BEST}")] if runs_dir.is_dir() else []
+    if not candidates:
+        raise DrunetError(
+            f"no trained run found in {runs_dir}/ (looked for */{BEST}); train one with "
+            "`drunet train --data DIR` or pass --model RUN_DIR_OR_WEIGHTS"
+        )
+    return max(candidates, key=lambda p: (p / BEST).stat().st_mtime)
+
+
+def resolve_weights(model: str | Path | None, runs_dir: str | Path = "runs") -> Path:
+    """Weights from ``--model`` (any of the three forms) or, when ``None``, the latest run."""
+    return latest_run(runs_dir) / BEST if model is None else weights_path(model)
