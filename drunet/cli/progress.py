@@ -11,6 +11,7 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TaskID,
     TimeRemainingColumn,
 )
 
@@ -84,7 +85,7 @@ class RichReporter:
             console=console,
             transient=True,
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.total_loss = 0.0
         self.steps = 0
 

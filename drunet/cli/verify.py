@@ -11,7 +11,7 @@ from rich.table import Table
 
 from drunet.cli.common import console, user_errors
 from drunet.config import ExperimentConfig, apply_overrides, load_config
-from drunet.datasets import VerifyReport, format_summary_lines, verify_dataset
+from drunet.datasets import VerifyReport, discover, format_summary_lines, verify_dataset
 
 ERRORS_FOUND_EXIT = 1
 
@@ -48,8 +48,11 @@ def verify_command(
         }
         overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
         cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+        # Explicit --images/--masks without a folder: find the pairs here (a user error, exit 2,
+        # when there are neither).
+        source = cfg.data.root or discover(None, cfg.data.layout, strict=False)
         report = verify_dataset(
-            cfg.data.root,
+            source,
             cfg.data.masks,
             layout=cfg.data.layout,
             normalization=cfg.data.normalization,

@@ -22,7 +22,9 @@ from drunet.errors import DrunetError
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states as plain values (loadable with weights_only)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # the global generator is always MT19937
+    kind, keys, pos, has_gauss, cached = legacy
     state: dict[str, Any] = {
         "python": list(random.getstate()[1]) + [random.getstate()[0]],
         "numpy": {

@@ -11,7 +11,7 @@ from drunet.metrics.confusion import check_labels, ignored_mask, per_image_confu
 from drunet.metrics.scores import SegmentationScores, per_class_scores, scores_from_counts
 
 Reduction = Literal["micro", "macro", "micro-imagewise", "macro-imagewise", "none"]
-REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+REDUCTIONS: tuple[Reduction, ...] = get_args(Reduction)
 
 
 class Stats(NamedTuple):
@@ -171,7 +171,8 @@ class StatsMeter:
         stats = self.stats
         means = reduce_stats(stats, reduction, self.foreground, empty_score)
         if reduction in ("micro", "macro") or stats.tp.shape[0] == 0:
-            per_class = scores_from_counts(*(s.sum(0) for s in stats[:3]), empty_score)
+            tp, fp, fn = (s.sum(0) for s in stats[:3])
+            per_class = scores_from_counts(tp, fp, fn, empty_score)
         else:  # imagewise: each class' score averaged over the images
             per_image = scores_from_counts(*stats[:3], empty_score)  # (N, C)
             per_class = {k: v.mean(0) for k, v in per_image.items()}
