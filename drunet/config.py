@@ -136,9 +136,8 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
         config_to_dict(config)
     except ValueError as err:  # a YAML alias used inside itself, ~250 levels deep, raw bytes
         raise ConfigError(
-            f"invalid configuration in {source}: 'model.params', 'loss' or "
-            f"'data.augmentation.ops' holds a value that cannot be saved with the run ({err}); "
-            "write it out as plain numbers, strings, lists and mappings"
+            f"invalid configuration in {source}: 'data.augmentation.ops' holds a value that "
+            f"cannot be saved with the run ({err}); write it out as plain numbers, strings, lists and mappings"
         ) from None
     return config
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import yaml
 
@@ -21,7 +22,7 @@ def test_train_writes_a_complete_run_folder(trained_run) -> None:
     assert config["model"]["num_classes"] == 2
     assert config["model"]["params"]["init_features"] == 4  # from the YAML file
     _, stored = read_weights(trained_run / "best.safetensors")
-    assert stored.model.params == config["model"]["params"]
+    assert stored.model.params.model_dump() == config["model"]["params"]
     assert stored.data.normalization.mean == config["data"]["normalization"]["mean"]
 
 
@@ -107,7 +108,7 @@ def test_bad_loss_spec_is_named_before_any_run_folder(runner, tiny_data, tiny_co
         app, [*args, "--set", "loss=[{name: lovasz}]", "--runs-dir", str(tmp_path / "r")]
     )
     assert result.exit_code == 2
-    assert "loss[0]" in result.output and "lovasz" in result.output
+    assert "loss.0" in result.output and "lovasz" in result.output
     assert not (tmp_path / "r").exists()
 
 
@@ -121,3 +122,25 @@ def test_resume_extends_a_finished_run(runner, tiny_data, tiny_config, tmp_path)
     assert "epoch   2" in result.output and "epoch   1" not in result.output
     conflict = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--lr", "0.1"])
     assert conflict.exit_code == 2 and "--lr" in conflict.output
+
+
+def test_flag_text_is_taken_as_typed(runner, tiny_data, tiny_config, tmp_path) -> None:
+    # A name YAML would read as a number, a folder name YAML would cut at '#'.
+    data = tmp_path / "folder with #hash"
+    shutil.copytree(tiny_data, data)
+    args = ["train", "--data", str(data), "--config", str(tiny_config), "--name", "2024"]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "runs" / "2024" / "config.yaml").read_text())
+    assert config["name"] == "2024"
+    assert config["data"]["root"] == str(data)
+
+
+def test_a_misspelt_model_argument_is_named_before_a_run_folder(
+    runner, tiny_data, tmp_path
+) -> None:
+    args = ["train", "--data", str(tiny_data), "--runs-dir", str(tmp_path / "runs")]
+    result = runner.invoke(app, [*args, "--set", "model.params.init_featurs=8"])
+    assert result.exit_code == 2
+    assert "model.params.init_featurs" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
