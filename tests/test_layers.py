@@ -1,0 +1,87 @@
+"""The package's import layers: a module imports only from its own layer or the ones below.
+
+cli → compare / inference / export / engine / demo → checkpoint / config → datasets / models /
+losses / metrics → errors / atomic. Read from the source with ``ast`` (imports inside functions
+count too), so a new upward import fails here rather than in review.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "drunet"
+
+# Lower number = lower layer. Keys are the first component below drunet ("engine", "config", …).
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "atomic": 0,
+    "datasets": 1,
+    "models": 1,
+    "losses": 1,
+    "metrics": 1,
+    "config": 2,
+    "config_model": 2,
+    "config_loss": 2,
+    "configs": 2,
+    "checkpoint": 2,
+    "inference": 3,
+    "export": 3,
+    "engine": 3,
+    "compare": 4,
+    "demo": 4,
+    "cli": 5,
+    "__main__": 6,
+    "__init__": 6,  # the package's lazy public names may point anywhere
+}
+# Leaves that know nothing of files, configs or the terminal: only torch and each other.
+LEAVES_MAY_IMPORT = {"models": {"models"}, "losses": {"losses", "metrics"}, "metrics": {"metrics"}}
+# Peers in one layer that must not import each other.
+FORBIDDEN = {("inference", "engine"), ("export", "engine"), ("datasets", "models")}
+
+
+def _unit(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def _drunet_imports(path: Path) -> set[str]:
+    units = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "drunet" and len(parts) > 1 and parts[1] in LAYERS:
+                units.add(parts[1])
+            elif name == "drunet":
+                units.add("__init__")
+    return units
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {_unit(p) for p in SOURCES} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_never_go_upward(path: Path) -> None:
+    unit = _unit(path)
+    # drunet/__init__.py's __version__ is the one upward name everything may read.
+    imported = _drunet_imports(path) - {unit, "__init__"}
+    upward = {u for u in imported if LAYERS[u] > LAYERS[unit]}
+    assert not upward, f"{path.name} ({unit}) imports from a higher layer: {sorted(upward)}"
+    assert not {u for u in imported if (unit, u) in FORBIDDEN}
+    if unit in LEAVES_MAY_IMPORT:
+        assert imported <= LEAVES_MAY_IMPORT[unit] | {"errors"}, sorted(imported)
+
+
+def test_prediction_and_export_do_not_import_the_trainer() -> None:
+    for path in [*(PACKAGE / "inference").rglob("*.py"), PACKAGE / "export.py"]:
+        assert "engine" not in _drunet_imports(path), path
