@@ -1,7 +1,7 @@
 """The demo: synthetic data → a small DRUNet → validation Dice → one predicted image.
 
 Everything is generated locally (no downloads) and seeded, so the demo gives the same numbers
-on every machine of the same kind. ``configs/demo.yaml`` holds the same recipe as a file.
+on every machine of the same kind. ``DEMO_RECIPE`` below is the whole recipe.
 """
 
 from __future__ import annotations

@@ -16,14 +16,15 @@ from drunet.config import (
     load_config,
     save_config,
 )
+from drunet.configs import CONFIG_DIR
 from drunet.datasets import AugmentationOptions, LayoutOptions, NormalizationOptions
 from drunet.errors import ConfigError, DrunetError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 
-def test_the_repository_ships_config_files() -> None:
-    assert {p.name for p in CONFIGS} >= {"default.yaml", "baseline.yaml"}
+def test_the_package_ships_config_files() -> None:
+    assert {p.name for p in CONFIGS} >= {"default.yaml", "baseline.yaml", "isbi2012.yaml"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -35,7 +36,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
 
 
 def test_default_config_values() -> None:
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+    config = load_config(CONFIG_DIR / "default.yaml")
     assert config.model.name == "drunet"
     assert config.model.params == {"init_features": 32, "depth": 4}
     assert config.model.in_channels is None and config.model.num_classes is None
@@ -47,7 +48,7 @@ def test_default_config_values() -> None:
 
 
 def test_baseline_config_selects_the_smp_unet() -> None:
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "baseline.yaml")
+    config = load_config(CONFIG_DIR / "baseline.yaml")
     assert config.model.name == "unet_resnet34"
     assert config.model.params == {"encoder_name": "resnet34", "encoder_weights": None}
 

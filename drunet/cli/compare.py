@@ -27,7 +27,7 @@ def compare_command(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="YAML recipe shared by all models (e.g. configs/isbi2012.yaml)."),
+        typer.Option(help="YAML recipe shared by all models, or a bundled name (e.g. isbi2012)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for runs, tables and figures.")] = Path(
         "compare"
