@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from scipy import ndimage
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from drunet.datasets import Pair, read_pair
+from drunet.datasets import Pair
+from drunet.errors import DataError
 from drunet.inference import Predictor
-from drunet.metrics import StatsMeter
+from drunet.inference.evaluate import evaluate
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -43,20 +42,25 @@ def adapted_rand_error(truth: np.ndarray, pred: np.ndarray) -> float:
 def evaluate_held_out(
     predictor: Predictor, pairs: list[Pair], with_rand: bool
 ) -> tuple[dict[str, float], float, list[np.ndarray]]:
-    """Dataset-level scores on ``pairs``, inference images/s and the predicted masks."""
-    config = predictor.config
-    meter = StatsMeter(predictor.num_classes, ignore_index=config.data.masks.ignore_index)
-    predictions, rand_errors, seconds = [], [], 0.0
-    for pair in pairs:
-        image, truth = read_pair(pair, config.data.masks)
-        started = time.perf_counter()
-        pred = predictor.predict(image)
-        seconds += time.perf_counter() - started
-        meter.update(torch.from_numpy(pred.astype(np.int64))[None], torch.from_numpy(truth)[None])
-        predictions.append(pred)
+    """Dataset-level scores on ``pairs``, inference images/s and the predicted masks.
+
+    Scored by ``drunet evaluate``'s own loop; ``with_rand`` adds the mean adapted Rand error.
+    Every held-out pair passed the checks before training, so one that fails now is an error.
+    """
+    predictions: list[np.ndarray] = []
+    rand_errors: list[float] = []
+
+    def keep(pair: Pair, prediction: np.ndarray, reference: np.ndarray) -> None:
+        predictions.append(prediction)
         if with_rand:
-            rand_errors.append(adapted_rand_error(truth, pred))
-    scores = meter.compute("macro").as_dict()
+            rand_errors.append(adapted_rand_error(reference, prediction))
+
+    evaluation = evaluate(predictor, pairs, on_scored=keep)
+    if evaluation.failed:
+        path, reason = next(iter(evaluation.failed.items()))
+        raise DataError(f"held-out pair {path} could not be scored: {reason}")
+    assert evaluation.meter is not None
+    scores = evaluation.meter.compute("macro").as_dict()
     if rand_errors:
         scores["adapted_rand_error"] = float(np.mean(rand_errors))
-    return scores, len(pairs) / max(seconds, 1e-9), predictions
+    return scores, len(pairs) / max(evaluation.predict_seconds, 1e-9), predictions

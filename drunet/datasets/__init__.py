@@ -1,7 +1,7 @@
 """Dataset files → tensors: layouts, image/mask IO, checks, normalisation, augmentation."""
 
 from drunet.datasets.dataset import SegmentationDataset
-from drunet.datasets.folder import Pair, find_pairs, read_pair, read_pair_image, split_pairs
+from drunet.datasets.folder import Pair, read_pair, read_pair_image
 from drunet.datasets.io import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
@@ -26,16 +26,9 @@ from drunet.datasets.options import (
     NormalizationOptions,
 )
 from drunet.datasets.problems import Problem
-from drunet.datasets.splits import kfold_split, read_split_file, write_split_file
-from drunet.datasets.stats import DatasetInfo, inspect_pairs
+from drunet.datasets.splits import holdout_split, kfold_split, read_split_file, write_split_file
 from drunet.datasets.synthetic import make_synthetic
-from drunet.datasets.transforms import (
-    PRESETS,
-    build_train_transform,
-    seed_transform,
-    train_transform,
-    val_transform,
-)
+from drunet.datasets.transforms import PRESETS, build_train_transform, seed_transform
 from drunet.datasets.verify import (
     VerifyReport,
     VerifySummary,
@@ -52,7 +45,6 @@ __all__ = [
     "MASK_SUFFIXES",
     "PRESETS",
     "AugmentationOptions",
-    "DatasetInfo",
     "DatasetLayout",
     "LayoutOptions",
     "MaskOptions",
@@ -65,10 +57,9 @@ __all__ = [
     "build_train_transform",
     "compute_normalization",
     "discover",
-    "find_pairs",
     "format_problem_lines",
     "format_summary_lines",
-    "inspect_pairs",
+    "holdout_split",
     "kfold_split",
     "make_synthetic",
     "normalize",
@@ -78,10 +69,7 @@ __all__ = [
     "read_pair_image",
     "read_split_file",
     "seed_transform",
-    "split_pairs",
     "to_float",
-    "train_transform",
-    "val_transform",
     "verify_dataset",
     "write_image",
     "write_mask",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import albumentations as A
 import numpy as np
@@ -22,22 +21,16 @@ class SegmentationDataset(Dataset):
     """Image/mask pairs for training or validation.
 
     ``dataset[i]`` is ``(image, mask)``: image float32 ``(C, H, W)`` normalised by
-    ``normalization`` (see ``normalize``), mask int64 ``(H, W)`` class indices (an
-    ``ignore_index`` kept as it is).
+    ``normalization`` (see ``normalize``; fill it with ``compute_normalization`` first), mask
+    int64 ``(H, W)`` class indices (an ``ignore_index`` kept as it is). ``masks`` says how masks
+    are read (colour map, ignore index, 0/255).
 
-    Two call forms: ``SegmentationDataset(pairs, mean, std)`` — the original one — normalises
-    ``(to_float(x) - mean) / std`` per channel without clipping; ``SegmentationDataset(pairs,
-    normalization=compute_normalization(pairs, options))`` uses stored options (clip window,
-    mean/std, ImageNet). ``masks`` says how masks are read (colour map, ignore index, 0/255).
-
-    The training pipeline is ``transform`` (any callable like ``train_transform(patch_size)``) or
-    ``augmentation`` (built by ``build_train_transform``). It is called as
-    ``transform(image=(H, W, C) float32 in [0, 1] units, mask=(H, W) uint8/uint16)`` between
+    With ``augmentation`` the training pipeline of ``build_train_transform`` runs between
     clipping and standardisation, so intensity augmentations see [0, 1] data and image and mask
-    get the same geometry. An albumentations ``Compose`` is reseeded once per process from
-    ``torch.initial_seed()``: reproducible after ``torch.manual_seed``, and DataLoader workers
-    (which would otherwise inherit identical random states by fork) each draw different
-    augmentations. Pass ``seed`` (and call ``set_epoch``) to seed every sample instead.
+    get the same geometry. It is reseeded once per process from ``torch.initial_seed()``:
+    reproducible after ``torch.manual_seed``, and DataLoader workers (which would otherwise
+    inherit identical random states by fork) each draw different augmentations. Pass ``seed``
+    (and call ``set_epoch``) to seed every sample instead.
 
     With ``cache=True`` decoded files are kept in memory in their own dtype (per worker process;
     call ``preload()`` before creating the DataLoader to decode once and share the cache with
@@ -47,34 +40,21 @@ class SegmentationDataset(Dataset):
     def __init__(
         self,
         pairs: Sequence[Pair],
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        transform: Callable[..., dict[str, Any]] | None = None,
-        cache: bool = False,
+        normalization: NormalizationOptions,
         *,
-        normalization: NormalizationOptions | None = None,
         masks: MaskOptions | None = None,
         augmentation: AugmentationOptions | None = None,
+        cache: bool = False,
         seed: int | None = None,
     ) -> None:
-        if normalization is None:
-            if mean is None or std is None or len(mean) != len(std) or not mean:
-                raise ValueError(f"mean and std need one value per channel, got {mean} and {std}")
-            if min(std) <= 0:
-                raise ValueError(f"std values must be positive, got {std}")
-            normalization = NormalizationOptions(
-                mode="dataset", clip_percentiles=None, mean=list(mean), std=list(std)
-            )
-        elif mean is not None or std is not None:
-            raise ValueError("give either mean/std or normalization, not both")
-        if transform is not None and augmentation is not None:
-            raise ValueError("give either transform or augmentation, not both")
         self.pairs = list(pairs)
         self.normalization = normalization
         self.masks = masks or MaskOptions()
-        if augmentation is not None:
-            transform = build_train_transform(augmentation, self.masks.ignore_index)
-        self.transform = transform
+        self.transform = (
+            None
+            if augmentation is None
+            else build_train_transform(augmentation, self.masks.ignore_index)
+        )
         self.cache = cache
         self._cached: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._seeded_for: tuple[int, int | None] | None = None
@@ -85,17 +65,6 @@ class SegmentationDataset(Dataset):
         """With a ``seed``, sample ``i`` of epoch ``e`` is augmented from ``(seed, e, i)`` alone:
         the same draws whatever the worker count, and a resumed run repeats them exactly."""
         self.epoch = epoch
-
-    @property
-    def mean(self) -> np.ndarray | None:
-        """Per-channel mean ``(C,)`` of the normalisation (None outside mode "dataset")."""
-        mean = self.normalization.mean
-        return None if mean is None else np.asarray(mean, dtype=np.float32)
-
-    @property
-    def std(self) -> np.ndarray | None:
-        std = self.normalization.std
-        return None if std is None else np.asarray(std, dtype=np.float32)
 
     def preload(self) -> None:
         """Decode every pair now; with ``cache=True`` forked DataLoader workers share them."""
@@ -111,7 +80,7 @@ class SegmentationDataset(Dataset):
         image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) uint8/uint16/int64
         image = to_unit(image, self.normalization, self.pairs[index].image)  # (H, W, C) float32
         if self.transform is not None:
-            self._seed_transform(index)
+            self._seed_transform(self.transform, index)
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         image = standardize(image, self.normalization)
@@ -140,15 +109,15 @@ class SegmentationDataset(Dataset):
             self._cached[index] = (image, mask)
         return image, mask
 
-    def _seed_transform(self, index: int) -> None:
-        if self.seed is not None and isinstance(self.transform, A.BaseCompose):
+    def _seed_transform(self, transform: A.Compose, index: int) -> None:
+        if self.seed is not None:
             sample_seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)
-            seed_transform(self.transform, int(sample_seed[0]))
+            seed_transform(transform, int(sample_seed[0]))
             return
         worker = get_worker_info()
         key = (os.getpid(), worker.id if worker is not None else None)
-        if key == self._seeded_for or not isinstance(self.transform, A.BaseCompose):
+        if key == self._seeded_for:
             return
         # In a worker initial_seed() is the loader's per-epoch base seed + worker id.
-        seed_transform(self.transform, torch.initial_seed() % 2**32)
+        seed_transform(transform, torch.initial_seed() % 2**32)
         self._seeded_for = key

@@ -1,8 +1,7 @@
-"""Image/mask pairs: match two folders by file stem, read a pair, split pairs by seed."""
+"""Image/mask pairs: match two folders by file stem, read a pair."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +13,10 @@ from drunet.datasets.masks import read_mask
 from drunet.datasets.options import MaskOptions
 from drunet.errors import DataError
 
-log = logging.getLogger(__name__)
-
 LAYOUT = (
     "expected layout: <root>/images/<name>.png and <root>/masks/<name>.png (or labels/), one "
     "mask per image with the same file name stem"
 )
-_MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class Pair:
 
 @dataclass
 class PairScan:
-    """What matching two folders found, without judging it (``find_pairs`` raises on problems)."""
+    """What matching two folders found, without judging it (``discover`` judges it)."""
 
     pairs: list[Pair]
     lonely_images: list[Path] = field(default_factory=list)
@@ -81,48 +77,6 @@ def masks_folder(root: Path) -> Path:
     return masks
 
 
-def find_pairs(root: str | Path) -> list[Pair]:
-    """Match ``root/images/*`` with ``root/masks/*`` (or ``root/labels/*``) by file stem.
-
-    Sorted by stem. Raises ``DataError`` if a folder is missing, nothing matches, a stem
-    appears twice in one folder, or some image has no mask (or the reverse).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist or is not a folder; {LAYOUT}")
-    images_dir, masks_dir = root / "images", masks_folder(root)
-    scan = scan_pairs(images_dir, masks_dir)
-    if scan.duplicates:
-        first, second = scan.duplicates[0]
-        raise DataError(
-            f"{first} and {second} have the same stem {first.stem!r}, so they cannot be matched "
-            "to one partner; rename or remove one of them"
-        )
-    problems = []
-    if scan.lonely_images:
-        problems.append(
-            f"{len(scan.lonely_images)} image(s) in {images_dir} have no mask in {masks_dir}: "
-            + _listing([p.stem for p in scan.lonely_images])
-        )
-    if scan.lonely_masks:
-        problems.append(
-            f"{len(scan.lonely_masks)} mask(s) in {masks_dir} have no image in {images_dir}: "
-            + _listing([p.stem for p in scan.lonely_masks])
-        )
-    if problems:
-        hint = (
-            f"add the missing files or move the unmatched ones out (masks must be one of "
-            f"{', '.join(MASK_SUFFIXES)}; {LAYOUT})"
-        )
-        raise DataError("; ".join(problems) + f"; {hint}")
-    if not scan.pairs:
-        raise DataError(
-            f"no image/mask pairs in {root}: looked for {', '.join(IMAGE_SUFFIXES)} in images/ "
-            f"and {', '.join(MASK_SUFFIXES)} in {masks_dir.name}/; {LAYOUT}"
-        )
-    return scan.pairs
-
-
 def _files_by_stem(
     folder: Path, suffixes: tuple[str, ...], duplicates: list[tuple[Path, Path]]
 ) -> dict[str, Path]:
@@ -137,12 +91,6 @@ def _files_by_stem(
             continue
         found[path.stem] = path
     return found
-
-
-def _listing(stems: Sequence[str]) -> str:
-    shown = ", ".join(stems[:_MAX_LISTED])
-    more = len(stems) - _MAX_LISTED
-    return shown + (f" … and {more} more" if more > 0 else "")
 
 
 def read_pair_image(pair: Pair) -> np.ndarray:
@@ -178,30 +126,3 @@ def check_sizes(pair: Pair, image: np.ndarray, mask: np.ndarray) -> None:
             f"{pair.mask} is {mask.shape[1]}×{mask.shape[0]}; they must have the same size — "
             "re-export the mask at the image's size"
         )
-
-
-def split_pairs(
-    pairs: Sequence[Pair], val_fraction: float = 0.2, seed: int = 0
-) -> tuple[list[Pair], list[Pair]]:
-    """Shuffle with ``seed`` and split into ``(train, val)``; same pairs + seed → same split.
-
-    The split depends only on the set of pairs, not their order. With two or more pairs both
-    parts get at least one; a single pair is used for both (with a warning), so a one-image
-    experiment still runs but its validation score is a training score.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-    if not pairs:
-        raise ValueError("split_pairs got no pairs; call find_pairs first")
-    ordered = sorted(pairs, key=lambda p: (p.image.stem, str(p.image), str(p.mask)))
-    if len(ordered) == 1:
-        log.warning(
-            "only one image (%s): it is used for both training and validation, so validation "
-            "scores measure fit, not generalisation",
-            ordered[0].image,
-        )
-        return list(ordered), list(ordered)
-    n_val = min(max(round(len(ordered) * val_fraction), 1), len(ordered) - 1)
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
-    return [ordered[i] for i in train_idx], [ordered[i] for i in val_idx]

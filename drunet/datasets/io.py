@@ -142,7 +142,7 @@ def _png_chunk_past_end(data: np.ndarray) -> str | None:
     """
     position = 8
     while position + 8 <= data.size:
-        (length,) = struct.unpack_from(">I", data, position)
+        (length,) = struct.unpack_from(">I", data.data, position)
         name = bytes(data[position + 4 : position + 8])
         if position + 8 + length > data.size:
             return name.decode("ascii", "backslashreplace")
@@ -184,13 +184,15 @@ def _tiff_samples_per_pixel(data: np.ndarray) -> int | None:
     """SamplesPerPixel (tag 277) of a classic TIFF's first page; None if the header is odd."""
     order = "<" if bytes(data[:2]) == b"II" else ">"
     try:
-        (offset,) = struct.unpack_from(order + "I", data, 4)
-        (count,) = struct.unpack_from(order + "H", data, offset)
+        (offset,) = struct.unpack_from(order + "I", data.data, 4)
+        (count,) = struct.unpack_from(order + "H", data.data, offset)
         for i in range(count):
             start = offset + 2 + 12 * i
-            tag, kind = struct.unpack_from(order + "HH", data, start)
+            tag, kind = struct.unpack_from(order + "HH", data.data, start)
             if tag == 277:
-                return struct.unpack_from(order + ("H" if kind == 3 else "I"), data, start + 8)[0]
+                return struct.unpack_from(
+                    order + ("H" if kind == 3 else "I"), data.data, start + 8
+                )[0]
     except struct.error:
         return None  # truncated or unusual: let OpenCV decide
     return 1  # the TIFF default
@@ -353,11 +355,3 @@ def _encode_pages_and_write(path: Path, suffix: str, pages: list[np.ndarray]) ->
     if not ok:
         raise ValueError(f"cannot write {path}: OpenCV failed to encode {len(pages)} pages")
     atomic_write_bytes(path, buffer.tobytes())
-
-
-def __getattr__(name: str):  # ``drunet.datasets.io.read_mask`` predates masks.py
-    if name == "read_mask":
-        from drunet.datasets.masks import read_mask
-
-        return read_mask
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

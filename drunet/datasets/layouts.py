@@ -22,6 +22,7 @@ from pathlib import Path
 
 from drunet.datasets.folder import Pair, masks_folder, scan_pairs
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES
+from drunet.datasets.listing import join_limited
 from drunet.datasets.options import LayoutOptions
 from drunet.datasets.problems import Problem
 from drunet.datasets.splits import apply_split_file, split
@@ -34,7 +35,6 @@ _LAYOUTS = (
     "images/ + masks/ (or labels/), nnU-Net imagesTr/ + labelsTr/, or train/ (val/, test/) "
     "sub-folders holding one of these"
 )
-_SHOWN = 10
 
 
 @dataclass
@@ -134,10 +134,9 @@ def discover(
 def _check(problems: list[Problem], strict: bool, where: Path | None) -> None:
     errors = [p for p in problems if p.severity == "error"]
     if strict and errors:
-        lines = [f"{p.path}: {p.message}" for p in errors[:_SHOWN]]
-        more = f" … and {len(errors) - _SHOWN} more" if len(errors) > _SHOWN else ""
+        lines = join_limited([f"{p.path}: {p.message}" for p in errors], sep="; ")
         raise DataError(
-            f"{len(errors)} problem(s) in {where}: {'; '.join(lines)}{more}; fix: {errors[0].fix}"
+            f"{len(errors)} problem(s) in {where}: {lines}; fix: {errors[0].fix}"
             " (`drunet verify` lists every problem)"
         )
 
@@ -203,7 +202,7 @@ def _unit(folder: Path, problems: list[Problem]) -> _Unit:
     found = sorted(p.name + "/" for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
     raise DataError(
         f"no dataset layout in {folder}: expected {_LAYOUTS}; found "
-        + (", ".join(found[:_SHOWN]) if found else "no sub-folders")
+        + (join_limited(found) if found else "no sub-folders")
     )
 
 

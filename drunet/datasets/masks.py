@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from drunet.datasets.io import FIX_HINT, decode_bytes, read_bytes
+from drunet.datasets.listing import join_limited
 from drunet.datasets.options import MaskOptions
 from drunet.errors import DataError
 
@@ -180,24 +181,23 @@ def _apply_colour_map(
     if not matched.all():
         unknown, counts = np.unique(keys[~matched], return_counts=True)
         order = np.argsort(-counts)[:_MAX_COLOURS_LISTED]
-        listed = ", ".join(
+        listed = [
             f"{','.join(map(str, _key_colour(int(unknown[i]))))} ({counts[i]} px)" for i in order
-        )
-        more = f" and {len(unknown) - len(order)} more" if len(unknown) > len(order) else ""
+        ]
         raise DataError(
             f"cannot use mask {path}: {len(unknown)} colour(s) are not in masks.colour_map: "
-            f'{listed}{more}; add them to the map ("R,G,B": class), or re-export the mask '
-            "without anti-aliasing or JPEG compression so it holds only the mapped colours"
+            f"{join_limited(listed, total=len(unknown))}; add them to the map "
+            '("R,G,B": class), or re-export the mask without anti-aliasing or JPEG compression '
+            "so it holds only the mapped colours"
         )
     return classes[where]
 
 
 def _colour_listing(rgb: np.ndarray) -> str:
     keys, counts = np.unique(_colour_keys(rgb), return_counts=True)
-    order = np.argsort(-counts)
-    shown = ", ".join(str(_key_colour(int(keys[i]))) for i in order[:_MAX_COLOURS_LISTED])
-    more = f" and {len(keys) - _MAX_COLOURS_LISTED} more" if len(keys) > _MAX_COLOURS_LISTED else ""
-    return f"{len(keys)} colours: {shown}{more}"
+    order = np.argsort(-counts)[:_MAX_COLOURS_LISTED]
+    shown = [str(_key_colour(int(keys[i]))) for i in order]
+    return f"{len(keys)} colours: {join_limited(shown, total=len(keys))}"
 
 
 def _suggested_map(rgb: np.ndarray) -> str:

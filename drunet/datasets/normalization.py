@@ -33,7 +33,7 @@ class IntensityAccumulator:
     def __init__(self) -> None:
         self.channels: int | None = None
         self.dtypes: set[str] = set()
-        self._hist: np.ndarray | None = None  # (C, 65536) int64 counts in 1/65535 units
+        self._hist = np.zeros((0, _BINS), np.int64)  # (C, 65536) counts in 1/65535 units
         self._samples: list[list[np.ndarray]] = []  # per channel: float32 samples of each image
         self._weights: list[list[float]] = []  # per channel: pixels each sample stands for
 
@@ -90,7 +90,7 @@ class IntensityAccumulator:
         if options.mode == "dataset" and options.mean is None:
             means, stds = [], []
             for c, (values, weights) in enumerate(dists):
-                if low is not None:
+                if low is not None and high is not None:
                     values = (np.clip(values, low[c], high[c]) - low[c]) / (high[c] - low[c])
                 mean = float(np.average(values, weights=weights))
                 var = float(np.average(np.square(values - mean), weights=weights))

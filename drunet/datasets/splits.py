@@ -15,13 +15,39 @@ from pathlib import Path
 import numpy as np
 
 from drunet.atomic import atomic_write_text
-from drunet.datasets.folder import Pair, split_pairs
+from drunet.datasets.folder import Pair
+from drunet.datasets.listing import join_limited
 from drunet.datasets.options import LayoutOptions
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_SHOWN = 10
+
+def holdout_split(
+    pairs: Sequence[Pair], val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
+    """Shuffle with ``seed`` and split into ``(train, val)``; same pairs + seed → same split.
+
+    The split depends only on the set of pairs, not their order. With two or more pairs both
+    parts get at least one; a single pair is used for both (with a warning), so a one-image
+    experiment still runs but its validation score is a training score.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    if not pairs:
+        raise ValueError("holdout_split got no pairs")
+    ordered = sorted(pairs, key=lambda p: (p.image.stem, str(p.image), str(p.mask)))
+    if len(ordered) == 1:
+        log.warning(
+            "only one image (%s): it is used for both training and validation, so validation "
+            "scores measure fit, not generalisation",
+            ordered[0].image,
+        )
+        return list(ordered), list(ordered)
+    n_val = min(max(round(len(ordered) * val_fraction), 1), len(ordered) - 1)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
+    return [ordered[i] for i in train_idx], [ordered[i] for i in val_idx]
 
 
 def kfold_split(
@@ -30,7 +56,7 @@ def kfold_split(
     """``(train, val)`` of fold ``fold``: the pairs are shuffled by ``seed`` and cut in ``folds``.
 
     The validation parts of folds ``0 … folds - 1`` are disjoint and cover every pair; sizes
-    differ by at most one. Like ``split_pairs``, the result depends on the set of pairs, not
+    differ by at most one. Like ``holdout_split``, the result depends on the set of pairs, not
     their order.
     """
     if folds < 2:
@@ -112,7 +138,7 @@ def apply_split_file(
     if unknown:
         raise DataError(
             f"split file {path} names {len(unknown)} case(s) not in the dataset: "
-            f"{_listing(unknown)}; the names are mask file stems (e.g. {next(iter(by_name))!r})"
+            f"{join_limited(unknown)}; the names are mask file stems (e.g. {next(iter(by_name))!r})"
         )
     seen: dict[str, str] = {}
     for part, part_names in names.items():
@@ -129,7 +155,7 @@ def apply_split_file(
             "split file %s leaves out %d case(s), which are not used: %s",
             path,
             len(left_out),
-            _listing(left_out),
+            join_limited(left_out),
         )
     parts = {part: [by_name[n] for n in sorted(set(names.get(part, [])))] for part in names}
     return parts["train"], parts["val"], parts.get("test", [])
@@ -140,10 +166,5 @@ def split(pairs: Sequence[Pair], options: LayoutOptions) -> tuple[list[Pair], li
     if options.fold is not None:
         train, val = kfold_split(pairs, options.folds, options.fold, options.seed)
         return train, val, f"fold {options.fold} of {options.folds} (seed {options.seed})"
-    train, val = split_pairs(pairs, options.val_fraction, options.seed)
+    train, val = holdout_split(pairs, options.val_fraction, options.seed)
     return train, val, f"seeded hold-out of {options.val_fraction:.0%} (seed {options.seed})"
-
-
-def _listing(names: Sequence[str]) -> str:
-    more = len(names) - _SHOWN
-    return ", ".join(names[:_SHOWN]) + (f" … and {more} more" if more > 0 else "")

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class Evaluation:
     meter: StatsMeter | None = None
     hd95: list[list[float]] | None = None  # (N, C) when computed
     failed: dict[Path, str] = field(default_factory=dict)
+    predict_seconds: float = 0.0  # spent in ``Predictor.predict`` (reading and scoring aside)
 
     @property
     def num_images(self) -> int:
@@ -148,8 +150,14 @@ def evaluate(
     pairs: Sequence[Pair],
     hd95: bool = False,
     on_done: Callable[[Pair], None] | None = None,
+    on_scored: Callable[[Pair, np.ndarray, np.ndarray], None] | None = None,
 ) -> Evaluation:
-    """Predict and score every pair; an unreadable one is recorded in ``failed``, the rest go on."""
+    """Predict and score every pair; an unreadable one is recorded in ``failed``, the rest go on.
+
+    ``on_done(pair)`` follows every pair (scored or failed); ``on_scored(pair, prediction,
+    reference)`` every scored one, with both ``(H, W)`` label maps (``drunet compare`` keeps
+    them for its figure and adds its own scores).
+    """
     num_classes = predictor.num_classes
     ignore_index = predictor.config.data.masks.ignore_index
     evaluation = Evaluation(num_classes, class_names(predictor.config, num_classes))
@@ -158,8 +166,12 @@ def evaluate(
     for pair in pairs:
         try:
             image, reference = read_pair(pair, predictor.config.data.masks)
+            started = time.perf_counter()
             prediction = predictor.predict(image)
+            evaluation.predict_seconds += time.perf_counter() - started
             _score(evaluation, pair, prediction, reference, ignore_index)
+            if on_scored is not None:
+                on_scored(pair, prediction, reference)
         except (DataError, DrunetError) as err:
             evaluation.failed[pair.image] = str(err)
         if on_done is not None:

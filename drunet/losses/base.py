@@ -12,6 +12,8 @@ from typing import Literal, get_args
 
 import torch
 
+from drunet.metrics.confusion import check_ignore_index
+
 LossMode = Literal["auto", "binary", "multiclass", "multilabel"]
 MODES: tuple[str, ...] = get_args(LossMode)
 
@@ -48,22 +50,6 @@ def check_weights(class_weights: Sequence[float] | None) -> tuple[float, ...] | 
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"class_weights must be >= 0 with a positive sum; got {list(weights)}")
     return weights
-
-
-def check_ignore_index(ignore_index: int | None, num_classes: int, multilabel: bool) -> None:
-    """A label that is also a real class (or a multilabel 0/1) cannot be ignored."""
-    if ignore_index is None:
-        return
-    if multilabel and ignore_index in (0, 1):
-        raise ValueError(
-            f"ignore_index={ignore_index} is a multilabel target value (targets are 0/1); "
-            "use a value such as 255 or -1"
-        )
-    if not multilabel and 0 <= ignore_index < num_classes:
-        raise ValueError(
-            f"ignore_index={ignore_index} is a real class (classes are 0..{num_classes - 1}); "
-            "use a value outside that range such as 255 or -1"
-        )
 
 
 @dataclass(frozen=True)

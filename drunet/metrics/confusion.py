@@ -53,10 +53,23 @@ def ignored_mask(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor
     return target == ignore_index
 
 
-def check_ignore_index(ignore_index: int | None, num_values: int, what: str = "class") -> None:
-    if ignore_index is not None and 0 <= ignore_index < num_values:
+def check_ignore_index(
+    ignore_index: int | None, num_classes: int, multilabel: bool = False
+) -> None:
+    """A label that is also a real class (or a multilabel 0/1 target) cannot be ignored.
+
+    The one check for metrics and losses alike (``drunet.losses`` imports it from here).
+    """
+    if ignore_index is None:
+        return
+    if multilabel and ignore_index in (0, 1):
         raise ValueError(
-            f"ignore_index={ignore_index} is a real {what} (values are 0..{num_values - 1}); "
+            f"ignore_index={ignore_index} is a multilabel target value (targets are 0/1); "
+            "use a value such as 255 or -1"
+        )
+    if not multilabel and 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is a real class (classes are 0..{num_classes - 1}); "
             "use a value outside that range such as 255 or -1"
         )
 

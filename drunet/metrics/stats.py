@@ -7,7 +7,12 @@ from typing import Literal, NamedTuple, get_args
 
 import torch
 
-from drunet.metrics.confusion import check_labels, ignored_mask, per_image_confusion
+from drunet.metrics.confusion import (
+    check_ignore_index,
+    check_labels,
+    ignored_mask,
+    per_image_confusion,
+)
 from drunet.metrics.scores import SegmentationScores, per_class_scores, scores_from_counts
 
 Reduction = Literal["micro", "macro", "micro-imagewise", "macro-imagewise", "none"]
@@ -31,11 +36,7 @@ def _multilabel_stats(
             f"multilabel pred and target must both be (N, C, H, W) with C = num_classes = "
             f"{num_classes}; got pred {tuple(pred.shape)} and target {tuple(target.shape)}"
         )
-    if ignore_index in (0, 1):
-        raise ValueError(
-            f"ignore_index={ignore_index} is a multilabel target value (targets are 0/1); "
-            "use a value such as 255 or -1"
-        )
+    check_ignore_index(ignore_index, num_classes, multilabel=True)
     ignored = ignored_mask(target, ignore_index)
     hint = " and are not ignore_index" if ignore_index is not None else ""
     check_labels("target", target, 2, ignored, hint=hint)

@@ -13,10 +13,25 @@ from drunet.datasets import (
     NormalizationOptions,
     Pair,
     SegmentationDataset,
-    train_transform,
     write_image,
 )
 from drunet.errors import DataError
+
+FLIPS = [
+    {"name": "HorizontalFlip", "p": 0.5},
+    {"name": "VerticalFlip", "p": 0.5},
+    {"name": "RandomRotate90", "p": 1.0},
+]
+
+
+def scale(mean: list[float], std: list[float]) -> NormalizationOptions:
+    """``(to_float(x) - mean) / std`` per channel, no clipping."""
+    return NormalizationOptions(mode="dataset", clip_percentiles=None, mean=mean, std=std)
+
+
+def flips(patch_size: int) -> AugmentationOptions:
+    """Random patches with flips and 90° rotations: exact steps, so ids survive unchanged."""
+    return AugmentationOptions(ops=FLIPS, patch_size=patch_size)
 
 
 def test_tensors_have_the_right_types_shapes_and_normalisation(write_pair):
@@ -25,7 +40,9 @@ def test_tensors_have_the_right_types_shapes_and_normalisation(write_pair):
     image[..., 1] = 255
     image[..., 2] = 51
     mask = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
-    dataset = SegmentationDataset([write_pair("a", image, mask)], [0.5, 0.5, 0.2], [0.25, 0.5, 1])
+    dataset = SegmentationDataset(
+        [write_pair("a", image, mask)], scale([0.5, 0.5, 0.2], [0.25, 0.5, 1])
+    )
     x, y = dataset[0]
     assert len(dataset) == 1
     assert x.dtype == torch.float32 and x.shape == (3, 2, 3)
@@ -46,7 +63,7 @@ def _id_pair(write_pair, height: int = 40, width: int = 50, stem: str = "ids"):
 def test_augmented_items_keep_mask_aligned_end_to_end(write_pair):
     pair = _id_pair(write_pair)
     # Undo normalisation exactly: x = (id / 65535 - 0) / (1 / 65535) = id.
-    dataset = SegmentationDataset([pair], [0.0], [1 / 65535], transform=train_transform(32))
+    dataset = SegmentationDataset([pair], scale([0.0], [1 / 65535]), augmentation=flips(32))
     for _ in range(10):
         x, y = dataset[0]
         assert x.shape == (1, 32, 32) and y.shape == (32, 32) and y.dtype == torch.int64
@@ -59,7 +76,7 @@ def test_augmentation_is_reproducible_after_manual_seed(write_pair):
 
     def draw() -> list[torch.Tensor]:
         torch.manual_seed(123)
-        dataset = SegmentationDataset([pair], [0.0], [1.0], transform=train_transform(16))
+        dataset = SegmentationDataset([pair], scale([0.0], [1.0]), augmentation=flips(16))
         return [dataset[0][0] for _ in range(3)]
 
     first, second = draw(), draw()
@@ -69,7 +86,7 @@ def test_augmentation_is_reproducible_after_manual_seed(write_pair):
 
 def test_loader_workers_draw_different_augmentations(write_pair):
     pair = _id_pair(write_pair, 64, 64)
-    dataset = SegmentationDataset([pair] * 4, [0.0], [1.0], transform=train_transform(16))
+    dataset = SegmentationDataset([pair] * 4, scale([0.0], [1.0]), augmentation=flips(16))
     torch.manual_seed(0)
     loader = DataLoader(dataset, batch_size=1, num_workers=2, shuffle=False)
     patches = [x for x, _ in loader]  # worker 0 serves items 0 and 2, worker 1 items 1 and 3
@@ -79,19 +96,19 @@ def test_loader_workers_draw_different_augmentations(write_pair):
 def test_size_mismatch_names_both_files(write_pair):
     pair = write_pair("scan", np.zeros((4, 6), np.uint8), np.zeros((5, 6), np.uint8))
     with pytest.raises(DataError) as info:
-        SegmentationDataset([pair], [0.0], [1.0])[0]
+        SegmentationDataset([pair], scale([0.0], [1.0]))[0]
     assert str(pair.image) in str(info.value) and str(pair.mask) in str(info.value)
 
 
 def test_channel_count_must_match_the_normalisation(write_pair):
     pair = write_pair("rgb", np.zeros((4, 6, 3), np.uint8), np.zeros((4, 6), np.uint8))
     with pytest.raises(DataError, match=r"rgb\.png has 3 channel"):
-        SegmentationDataset([pair], [0.0], [1.0])[0]
+        SegmentationDataset([pair], scale([0.0], [1.0]))[0]
 
 
 def test_cache_keeps_decoded_files(write_pair):
     pair = write_pair("a", np.full((3, 3), 255, np.uint8), np.ones((3, 3), np.uint8))
-    dataset = SegmentationDataset([pair], [0.0], [1.0], cache=True)
+    dataset = SegmentationDataset([pair], scale([0.0], [1.0]), cache=True)
     first = dataset[0]
     pair.image.unlink()
     pair.mask.unlink()
@@ -99,13 +116,7 @@ def test_cache_keeps_decoded_files(write_pair):
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
 
 
-@pytest.mark.parametrize(("mean", "std"), [([0.5], [0.1, 0.2]), ([], []), ([0.5], [0.0])])
-def test_bad_normalisation_is_rejected(mean, std):
-    with pytest.raises(ValueError):
-        SegmentationDataset([], mean, std)
-
-
-def test_new_form_with_stored_normalisation_and_colour_masks(tmp_path):
+def test_stored_normalisation_and_colour_masks(tmp_path):
     image = np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000  # 0 … 47000
     colours = np.zeros((6, 8, 3), np.uint8)
     colours[:, 4:] = (0, 255, 0)
@@ -126,7 +137,7 @@ def test_new_form_with_stored_normalisation_and_colour_masks(tmp_path):
 def test_augmentation_options_keep_items_aligned(write_pair):
     pair = _id_pair(write_pair, 50, 60)
     options = AugmentationOptions(preset="none", patch_size=24, foreground_share=1.0)
-    dataset = SegmentationDataset([pair], [0.0], [1 / 65535], augmentation=options)
+    dataset = SegmentationDataset([pair], scale([0.0], [1 / 65535]), augmentation=options)
     for _ in range(10):
         x, y = dataset[0]
         ids = x[0].round().long()
@@ -136,28 +147,11 @@ def test_augmentation_options_keep_items_aligned(write_pair):
 
 def test_preload_fills_the_cache_before_workers_start(write_pair):
     pair = write_pair("a", np.full((3, 3), 255, np.uint8), np.ones((3, 3), np.uint8))
-    dataset = SegmentationDataset([pair], [0.0], [1.0], cache=True)
+    dataset = SegmentationDataset([pair], scale([0.0], [1.0]), cache=True)
     dataset.preload()
     pair.image.unlink()
     pair.mask.unlink()
     x, y = dataset[0]
     assert float(x.max()) == 1.0 and int(y.max()) == 1
     with pytest.raises(ValueError, match="cache=True"):
-        SegmentationDataset([pair], [0.0], [1.0]).preload()
-
-
-def test_old_mean_std_attributes_are_still_there(write_pair):
-    dataset = SegmentationDataset([], [0.5, 0.25], [0.1, 0.2])
-    np.testing.assert_allclose(dataset.mean, [0.5, 0.25])
-    np.testing.assert_allclose(dataset.std, [0.1, 0.2])
-    assert dataset.normalization.clip_percentiles is None  # the old form never clips
-
-
-def test_ambiguous_arguments_are_rejected():
-    norm = NormalizationOptions(mean=[0.5], std=[0.2], clip_percentiles=None)
-    with pytest.raises(ValueError, match="not both"):
-        SegmentationDataset([], [0.5], [0.2], normalization=norm)
-    with pytest.raises(ValueError, match="not both"):
-        SegmentationDataset(
-            [], normalization=norm, transform=train_transform(8), augmentation=AugmentationOptions()
-        )
+        SegmentationDataset([pair], scale([0.0], [1.0])).preload()

@@ -1,4 +1,4 @@
-"""``find_pairs`` matches by stem and explains bad layouts; ``split_pairs`` partitions by seed."""
+"""Pairs are matched by stem and bad folders explained (``discover``); hold-out splits by seed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drunet.datasets import Pair, find_pairs, read_pair, split_pairs
+from drunet.datasets import Pair, discover, holdout_split, read_pair
+from drunet.datasets.folder import scan_pairs
 from drunet.errors import DataError
 
 IMAGE = np.zeros((4, 4), np.uint8)
@@ -23,15 +24,15 @@ def test_pairs_are_matched_by_stem_and_sorted(tmp_path, write_pair):
     (root / "images" / "notes.txt").write_text("not an image")
     (root / "images" / "._a.png").write_bytes(b"macOS resource fork")
     (root / "masks" / ".hidden.png").write_bytes(b"")
-    pairs = find_pairs(root)
+    pairs = scan_pairs(root / "images", root / "masks").pairs
     assert [p.image.name for p in pairs] == ["a.png", "b.tif", "c.jpg"]
     assert [p.mask.name for p in pairs] == ["a.png", "b.png", "c.png"]
     assert all(p.image.parent == root / "images" and p.mask.parent == root / "masks" for p in pairs)
 
 
 def test_missing_root_names_the_folder_and_the_layout(tmp_path):
-    with pytest.raises(DataError, match=r"nowhere.*expected layout"):
-        find_pairs(tmp_path / "nowhere")
+    with pytest.raises(DataError, match=r"nowhere does not exist.*expected images/ \+ masks/"):
+        discover(tmp_path / "nowhere")
 
 
 def test_missing_masks_folder(tmp_path, write_pair):
@@ -40,14 +41,14 @@ def test_missing_masks_folder(tmp_path, write_pair):
         mask.unlink()
     pair.mask.parent.rmdir()
     with pytest.raises(DataError, match=r"missing folder .*masks.*expected layout"):
-        find_pairs(tmp_path / "data")
+        discover(tmp_path / "data")
 
 
 def test_empty_folders_say_no_pairs(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()
     with pytest.raises(DataError, match="no image/mask pairs"):
-        find_pairs(tmp_path)
+        discover(tmp_path)
 
 
 def test_unmatched_images_are_counted_and_the_first_ten_listed(tmp_path, write_pair):
@@ -57,9 +58,9 @@ def test_unmatched_images_are_counted_and_the_first_ten_listed(tmp_path, write_p
     for i in range(1, 12):
         (masks / f"img{i:02d}.png").unlink()
     with pytest.raises(DataError) as info:
-        find_pairs(tmp_path / "data")
+        discover(tmp_path / "data")
     message = str(info.value)
-    assert "11 image(s)" in message
+    assert "11 problem(s)" in message and "image has no mask" in message
     assert all(f"img{i:02d}" in message for i in range(1, 11))
     assert "img11" not in message and "1 more" in message
     assert "img00" not in message  # it has its mask
@@ -69,15 +70,15 @@ def test_masks_without_images_are_listed(tmp_path, write_pair):
     write_pair("a", IMAGE, MASK)
     write_pair("orphan", IMAGE, MASK)
     (tmp_path / "data" / "images" / "orphan.png").unlink()
-    with pytest.raises(DataError, match=r"1 mask\(s\).*orphan"):
-        find_pairs(tmp_path / "data")
+    with pytest.raises(DataError, match=r"1 problem\(s\).*orphan\.png: mask has no image"):
+        discover(tmp_path / "data")
 
 
 def test_duplicate_stems_are_rejected(tmp_path, write_pair):
     write_pair("a", IMAGE, MASK)
     write_pair("a", IMAGE, MASK, image_suffix=".tif")
-    with pytest.raises(DataError, match=r"a\.png.*a\.tif.*same stem"):
-        find_pairs(tmp_path / "data")
+    with pytest.raises(DataError, match=r"a\.tif: has the same stem as a\.png"):
+        discover(tmp_path / "data")
 
 
 def test_read_pair_rejects_a_size_mismatch_naming_both_files(write_pair):
@@ -96,7 +97,7 @@ def _pairs(n: int) -> list[Pair]:
 @pytest.mark.parametrize(("n", "fraction", "n_val"), [(2, 0.2, 1), (10, 0.2, 2), (48, 0.25, 12)])
 def test_split_is_a_partition_of_the_expected_size(n, fraction, n_val):
     pairs = _pairs(n)
-    train, val = split_pairs(pairs, fraction, seed=3)
+    train, val = holdout_split(pairs, fraction, seed=3)
     assert len(val) == n_val and len(train) == n - n_val
     assert not set(train) & set(val)
     assert set(train) | set(val) == set(pairs)
@@ -106,20 +107,20 @@ def test_split_is_deterministic_and_order_independent():
     pairs = _pairs(30)
     shuffled = pairs[:]
     random.Random(1).shuffle(shuffled)
-    assert split_pairs(pairs, 0.2, seed=5) == split_pairs(pairs, 0.2, seed=5)
-    assert split_pairs(shuffled, 0.2, seed=5) == split_pairs(pairs, 0.2, seed=5)
+    assert holdout_split(pairs, 0.2, seed=5) == holdout_split(pairs, 0.2, seed=5)
+    assert holdout_split(shuffled, 0.2, seed=5) == holdout_split(pairs, 0.2, seed=5)
 
 
 def test_different_seeds_give_different_splits():
     pairs = _pairs(30)
-    val_sets = {frozenset(split_pairs(pairs, 0.2, seed=s)[1]) for s in range(5)}
+    val_sets = {frozenset(holdout_split(pairs, 0.2, seed=s)[1]) for s in range(5)}
     assert len(val_sets) == 5
 
 
 def test_single_pair_is_used_for_both_with_a_warning(caplog):
     pairs = _pairs(1)
-    with caplog.at_level(logging.WARNING, logger="drunet.datasets.folder"):
-        train, val = split_pairs(pairs)
+    with caplog.at_level(logging.WARNING, logger="drunet.datasets.splits"):
+        train, val = holdout_split(pairs)
     assert train == pairs and val == pairs
     assert "only one image" in caplog.text
 
@@ -127,4 +128,4 @@ def test_single_pair_is_used_for_both_with_a_warning(caplog):
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
 def test_split_rejects_bad_fractions(fraction):
     with pytest.raises(ValueError, match=str(fraction)):
-        split_pairs(_pairs(4), fraction)
+        holdout_split(_pairs(4), fraction)

@@ -72,6 +72,12 @@ def test_bad_layout_options(kwargs, match):
         LayoutOptions(**kwargs)
 
 
+@pytest.mark.parametrize(("mean", "std"), [([0.5], [0.1, 0.2]), ([], []), ([0.5], [0.0])])
+def test_bad_mean_and_std_are_rejected(mean, std):
+    with pytest.raises(ValueError):
+        NormalizationOptions(mean=mean, std=std)
+
+
 def test_options_round_trip_through_json():
     for options in (
         MaskOptions(class_names=["a", "b"], colour_map={"#000000": 0}, ignore_index=255),

@@ -8,7 +8,18 @@ import cv2
 import numpy as np
 import pytest
 
-from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, read_image, read_mask
+from drunet.datasets import (
+    Pair,
+    discover,
+    make_synthetic,
+    read_image,
+    read_mask,
+    verify_dataset,
+)
+
+
+def _pairs(root: Path) -> list[Pair]:
+    return sorted(discover(root).pairs, key=lambda p: p.name)
 
 
 def _file_bytes(root: Path) -> dict[str, bytes]:
@@ -21,7 +32,7 @@ def binary_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_default_layout_and_sizes(binary_root):
-    pairs = find_pairs(binary_root)
+    pairs = _pairs(binary_root)
     assert len(pairs) == 48
     assert pairs[0].image.name == "000.png" and pairs[-1].mask.name == "047.png"
     sizes = [(128, 128), (160, 192), (192, 160)]
@@ -41,7 +52,7 @@ def test_same_seed_gives_identical_bytes_and_other_seeds_differ(tmp_path):
 
 
 def test_binary_masks_are_zero_one_with_a_sensible_foreground_share(binary_root):
-    for pair in find_pairs(binary_root):
+    for pair in _pairs(binary_root):
         stored = cv2.imdecode(np.fromfile(pair.mask, np.uint8), cv2.IMREAD_UNCHANGED)
         assert set(np.unique(stored).tolist()) == {0, 1}  # 0/1 on disk, not 0/255
         mask = read_mask(pair.mask)
@@ -49,15 +60,17 @@ def test_binary_masks_are_zero_one_with_a_sensible_foreground_share(binary_root)
 
 
 def test_binary_statistics(binary_root):
-    info = inspect_pairs(find_pairs(binary_root))
-    assert info.in_channels == 1 and info.num_classes == 2
-    assert 0.15 <= info.class_frequencies[1] <= 0.45
-    assert 0.05 < info.std[0] < 0.4  # textured, noisy: neither flat nor saturated
+    report = verify_dataset(binary_root)
+    assert report.ok and report.summary is not None and report.summary.normalization is not None
+    summary = report.summary
+    assert summary.channels == 1 and summary.num_classes == 2
+    assert 0.15 <= summary.class_frequencies[1] <= 0.45
+    assert 0.05 < summary.normalization.std[0] < 0.4  # textured, noisy: neither flat nor saturated
 
 
 def test_a_global_threshold_is_not_enough(binary_root):
     accuracies = []
-    for pair in find_pairs(binary_root)[:12]:
+    for pair in _pairs(binary_root)[:12]:
         image, foreground = read_image(pair.image)[:, :, 0], read_mask(pair.mask) == 1
         best = max(((image > t) == foreground).mean() for t in range(0, 256, 2))
         accuracies.append(best)
@@ -66,7 +79,7 @@ def test_a_global_threshold_is_not_enough(binary_root):
 
 def test_every_image_holds_every_class(tmp_path):
     root = make_synthetic(tmp_path / "multi", num_images=12, num_classes=3)
-    for pair in find_pairs(root):
+    for pair in _pairs(root):
         assert set(np.unique(read_mask(pair.mask)).tolist()) == {0, 1, 2}
 
 
@@ -74,7 +87,7 @@ def test_requested_sizes_and_colour(tmp_path):
     root = make_synthetic(
         tmp_path / "rgb", num_images=5, num_classes=4, sizes=[(40, 50), (64, 32)], channels=3
     )
-    pairs = find_pairs(root)
+    pairs = _pairs(root)
     assert len(pairs) == 5
     for i, pair in enumerate(pairs):
         expected = [(40, 50), (64, 32)][i % 2]

@@ -1,11 +1,27 @@
-"""Training augmentation moves image and mask identically and always yields full patches."""
+"""Training augmentation moves image and mask identically and always yields full patches.
+
+Exact steps only here (pad, crop, flips, 90° rotations: no interpolation), so every pixel is
+checked; ``test_augmentation.py`` covers the interpolating presets.
+"""
 
 from __future__ import annotations
 
+import albumentations as A
 import numpy as np
 import pytest
 
-from drunet.datasets import seed_transform, train_transform, val_transform
+from drunet.datasets import AugmentationOptions, build_train_transform, seed_transform
+
+FLIPS = [
+    {"name": "HorizontalFlip", "p": 0.5},
+    {"name": "VerticalFlip", "p": 0.5},
+    {"name": "RandomRotate90", "p": 1.0},
+]
+
+
+def flips(patch_size: int) -> A.Compose:
+    """Random ``patch_size`` patches with flips and 90° rotations."""
+    return build_train_transform(AugmentationOptions(ops=FLIPS, patch_size=patch_size))
 
 
 def _coordinate_image(height: int, width: int) -> np.ndarray:
@@ -22,7 +38,7 @@ def _label_of(image: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(("height", "width"), [(20, 30), (48, 48), (70, 53), (9, 100)])
 def test_mask_follows_the_image_through_every_augmentation(height, width):
-    transform = train_transform(48)
+    transform = flips(48)
     image = _coordinate_image(height, width)
     mask = _label_of(image)
     seen = set()
@@ -36,35 +52,25 @@ def test_mask_follows_the_image_through_every_augmentation(height, width):
 
 
 def test_seeded_transform_reaches_all_eight_flips_and_rotations():
-    transform = train_transform(4)
+    transform = flips(8)
     seed_transform(transform, 0)
-    image = _coordinate_image(4, 4)
+    image = _coordinate_image(8, 8)
     outcomes = {transform(image=image)["image"].tobytes() for _ in range(200)}
     assert len(outcomes) == 8  # the dihedral group of the square
 
 
 def test_padding_reflects_so_padded_labels_are_real_labels():
     image = _coordinate_image(10, 12)
-    out = train_transform(32)(image=image, mask=_label_of(image))
+    out = flips(32)(image=image, mask=_label_of(image))
     ids = out["image"][..., 2]
     assert set(np.unique(ids).tolist()) <= set(range(10 * 12))  # no invented pixels
     assert len(np.unique(ids)) == 10 * 12  # every source pixel is still there
 
 
 def test_mixed_sizes_all_become_patches():
-    transform = train_transform(32)
+    transform = flips(32)
     for height, width in [(5, 7), (31, 40), (32, 32), (100, 33), (64, 200)]:
         image = np.random.default_rng(0).random((height, width, 1), dtype=np.float32)
         out = transform(image=image, mask=np.zeros((height, width), np.int64))
         assert out["image"].shape == (32, 32, 1)
         assert out["mask"].shape == (32, 32)
-
-
-@pytest.mark.parametrize("bad", [0, -4, 2.5, True])
-def test_patch_size_must_be_a_positive_integer(bad):
-    with pytest.raises(ValueError, match="patch_size"):
-        train_transform(bad)
-
-
-def test_validation_uses_whole_images():
-    assert val_transform() is None

@@ -6,16 +6,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from drunet.datasets.folder import Pair
+from drunet.datasets.listing import format_ranges, join_limited
 from drunet.datasets.masks import DecodedMask
 from drunet.datasets.options import MaskOptions
 from drunet.datasets.problems import Problem, Severity
-from drunet.datasets.stats import format_ranges
 
 _FIRST = 3  # files named in a dataset-wide line
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,7 +68,7 @@ class PairRecord:
         return np.flatnonzero(self.counts)
 
 
-def majority(values: Sequence) -> object:
+def majority(values: Sequence[T]) -> T | None:
     """The most common value (the first seen among equals); None for no values."""
     return Counter(values).most_common(1)[0][0] if values else None
 
@@ -243,7 +245,6 @@ def _grouped(
     """
     if len(records) == 1:
         return Problem(path_of(records[0]), kind, f"{subject[0]} {text}", fix, severity)
-    names = ", ".join(path_of(r).name for r in records[:_FIRST])
-    more = f" and {len(records) - _FIRST} more" if len(records) > _FIRST else ""
-    message = f"{len(records)} {subject[1]} {text} ({names}{more})"
+    names = join_limited([path_of(r).name for r in records], _FIRST)
+    message = f"{len(records)} {subject[1]} {text} ({names})"
     return Problem(path_of(records[0]), kind, message, fix, severity)

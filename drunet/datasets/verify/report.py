@@ -22,7 +22,7 @@ from drunet.datasets.masks import decode_mask
 from drunet.datasets.normalization import IntensityAccumulator
 from drunet.datasets.options import LayoutOptions, MaskOptions, NormalizationOptions
 from drunet.datasets.problems import Problem
-from drunet.datasets.verify_checks import (
+from drunet.datasets.verify.checks import (
     PairRecord,
     class_problems,
     consistency_problems,
@@ -30,8 +30,6 @@ from drunet.datasets.verify_checks import (
     majority,
 )
 from drunet.errors import DataError
-
-__all__ = ["Problem", "VerifyReport", "VerifySummary", "verify_dataset"]
 
 
 @dataclass
@@ -242,10 +240,8 @@ def _summary(
     total = max(int(labelled.sum()), 1)
     pixels = sum(r.size[0] * r.size[1] for r in records)
     sizes = np.array([r.size for r in records])  # (N, 2) as (H, W)
-    accumulator = accumulators.get(channels)
-    norm = None
-    if accumulator is not None:
-        norm = accumulator.finish(normalization)
+    accumulator = accumulators.get(channels) if channels is not None else None
+    norm = accumulator.finish(normalization) if accumulator is not None else None
     return VerifySummary(
         source=found.source,
         split=found.split,
