@@ -11,7 +11,6 @@ import torch
 from safetensors.torch import save, save_file
 from torch import nn
 
-from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.checkpoint import (
     CONFIG_KEY,
     build_model,
@@ -21,7 +20,8 @@ from drunet.checkpoint import (
     save_weights,
     unwrap,
 )
-from drunet.errors import DrunetError
+from drunet.config import ExperimentConfig, config_from_dict, load_config
+from drunet.errors import ConfigError, DrunetError
 
 TINY = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
 
@@ -71,9 +71,9 @@ def test_build_model_without_in_channels_is_an_error() -> None:
         build_model(config)
 
 
-def test_build_model_with_an_unknown_argument_names_the_model_key() -> None:
-    with pytest.raises(DrunetError, match=r"config key 'model'.*widht"):
-        build_model(tiny_config(widht=3))
+def test_an_unknown_model_argument_is_refused_before_building() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'model.params.widht'"):
+        tiny_config(widht=3)
 
 
 def test_save_then_read_gives_identical_state_and_config(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_non_safetensors_files_name_the_file(tmp_path: Path, content: bytes) -> 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "missing.safetensors"
-    with pytest.raises(DrunetError, match="cannot read weights") as info:
+    with pytest.raises(DrunetError, match="no such run folder or weights file") as info:
         load_model(path)
     assert str(path) in str(info.value)
 
@@ -225,3 +225,79 @@ def test_weights_with_wrong_class_count_are_refused(tmp_path: Path) -> None:
     save_weights(path, trained_model(tiny_config(num_classes=2)), tiny_config(num_classes=4))
     with pytest.raises(DrunetError, match="do not fit"):
         load_model(path)
+
+
+# --- one weights format, three ways to point at it -------------------------------------------
+
+
+def test_save_pretrained_round_trips_a_hand_built_drunet(tmp_path: Path) -> None:
+    from drunet import DRUNet
+    from drunet.checkpoint import PRETRAINED, PRETRAINED_CONFIG, from_pretrained, save_pretrained
+
+    torch.manual_seed(0)
+    model = DRUNet(2, 3, init_features=4, depth=2, blocks_per_stage=1, se_reduction=2).eval()
+    assert save_pretrained(model, tmp_path / "m") == tmp_path / "m"
+    stored = json.loads((tmp_path / "m" / PRETRAINED_CONFIG).read_text())
+    assert stored["model"]["params"]["se_reduction"] == 2
+    x = torch.randn(1, 2, 24, 20)
+    # The folder, the weights file inside it: the same model, the same outputs.
+    for source in (tmp_path / "m", tmp_path / "m" / PRETRAINED):
+        loaded = from_pretrained(source)
+        assert type(loaded) is DRUNet
+        torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
+
+
+def test_save_pretrained_round_trips_the_smp_baseline(tmp_path: Path) -> None:
+    from drunet import SmpUnet
+    from drunet.checkpoint import from_pretrained, save_pretrained
+
+    torch.manual_seed(0)
+    model = SmpUnet(1, 4, encoder_name="resnet18", encoder_depth=3).eval()
+    save_pretrained(model, tmp_path)
+    loaded = from_pretrained(tmp_path)
+    assert type(loaded) is SmpUnet and loaded.hparams == model.hparams
+    x = torch.randn(1, 1, 33, 40)
+    torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
+
+
+def test_a_run_folder_loads_through_the_same_function(tmp_path: Path) -> None:
+    from drunet.checkpoint import BEST, LAST, from_pretrained, weights_path
+
+    config = tiny_config()
+    model = trained_model(config)
+    save_config_and_weights(tmp_path, LAST, model, config)
+    assert weights_path(tmp_path) == tmp_path / LAST  # best is preferred once there
+    save_config_and_weights(tmp_path, BEST, model, config)
+    assert weights_path(tmp_path) == tmp_path / BEST
+    x = torch.randn(1, 1, 16, 16)
+    torch.testing.assert_close(from_pretrained(tmp_path)(x), model(x), atol=0, rtol=0)
+
+
+def test_a_two_logit_model_cannot_be_described(tmp_path: Path) -> None:
+    from drunet import DRUNet
+    from drunet.checkpoint import save_pretrained
+
+    with pytest.raises(DrunetError, match="one logit"):
+        save_pretrained(DRUNet(1, 2, init_features=4, depth=1), tmp_path)
+
+
+def test_a_folder_without_weights_names_the_three_forms(tmp_path: Path) -> None:
+    from drunet.checkpoint import weights_path
+
+    with pytest.raises(DrunetError, match="run folder, a save_pretrained folder or a .safetensors"):
+        weights_path(tmp_path)
+
+
+def test_predictor_takes_a_save_pretrained_folder_with_its_preprocessing(tmp_path: Path) -> None:
+    from drunet.checkpoint import save_pretrained
+    from drunet.inference import Predictor
+
+    config = tiny_config()
+    model = trained_model(config)
+    save_config_and_weights(tmp_path / "run", "best.safetensors", model, config)
+    save_pretrained(model, tmp_path / "shared", config)
+    image = (torch.rand(20, 28) * 255).to(torch.uint8).numpy()
+    from_run = Predictor.from_run(tmp_path / "run").predict(image)
+    from_folder = Predictor.from_run(tmp_path / "shared").predict(image)
+    assert from_folder.shape == (20, 28)
+    assert (from_run == from_folder).all()
