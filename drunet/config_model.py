@@ -26,10 +26,10 @@ from drunet.errors import ConfigError
 from drunet.models.presets import DEFAULT_PRESET, PRESETS, resolve_preset
 from drunet.models.registry import BASELINE, model_names
 
-# Sizes a file may declare, checked before anything is allocated (a mask pixel of 60000 must not
-# become a 60001-class confusion matrix). Raise them in model.num_classes / in_channels knowingly.
-MAX_CLASSES = 256
-MAX_CHANNELS = 64
+# Hard bounds on what a file may declare, checked before anything is allocated: masks hold at most
+# uint16 class indices. (Classes inferred from mask pixels have a lower, configurable cap.)
+MAX_CLASSES = 65536
+MAX_CHANNELS = 1024
 
 
 class _Params(BaseModel):

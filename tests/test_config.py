@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,12 @@ from drunet.config import (
     config_to_dict,
     load_config,
     save_config,
+    set_fields,
 )
 from drunet.configs import CONFIG_DIR
 from drunet.datasets import AugmentationOptions, LayoutOptions, NormalizationOptions
 from drunet.errors import ConfigError, DrunetError
+from drunet.models.presets import DEFAULT_PRESET, PRESETS
 
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
@@ -31,14 +34,13 @@ def test_the_package_ships_config_files() -> None:
 def test_every_shipped_config_loads(path: Path) -> None:
     config = load_config(path)
     assert isinstance(config, ExperimentConfig)
-    assert config.model.name in {"drunet", "unet_resnet34"}
+    assert config.model.name in {"drunet_s", "unet_resnet34"}
     assert config_from_dict(config_to_dict(config)) == config
 
 
 def test_default_config_values() -> None:
     config = load_config(CONFIG_DIR / "default.yaml")
-    assert config.model.name == "drunet"
-    assert config.model.params == {"init_features": 32, "depth": 4}
+    assert config.model.name == DEFAULT_PRESET
     assert config.model.in_channels is None and config.model.num_classes is None
     assert config.data.root is None
     assert config.runs_dir == Path("runs")
@@ -50,7 +52,7 @@ def test_default_config_values() -> None:
 def test_baseline_config_selects_the_smp_unet() -> None:
     config = load_config(CONFIG_DIR / "baseline.yaml")
     assert config.model.name == "unet_resnet34"
-    assert config.model.params == {"encoder_name": "resnet34", "encoder_weights": None}
+    assert config.model.params.model_dump() == {"encoder_name": "resnet34", "encoder_depth": 5}
 
 
 def test_empty_dict_gives_the_documented_defaults() -> None:
@@ -193,9 +195,93 @@ def test_config_to_dict_is_plain_data(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("num_classes", "out_channels"), [(2, 1), (3, 3), (5, 5), (17, 17)])
 def test_out_channels(num_classes: int, out_channels: int) -> None:
-    assert ModelConfig(num_classes=num_classes).out_channels == out_channels
+    spec = ModelConfig(in_channels=1, num_classes=num_classes).spec()
+    assert spec.out_channels == out_channels and spec.num_classes == num_classes
 
 
-def test_out_channels_without_classes_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="model.num_classes"):
-        _ = ModelConfig().out_channels
+def test_spec_without_channels_or_classes_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="model.in_channels and model.num_classes"):
+        ModelConfig(num_classes=2).spec()
+    with pytest.raises(ConfigError, match="model.in_channels and model.num_classes"):
+        ModelConfig(in_channels=3).spec()
+
+
+# --- typed model arguments, loss terms, flags -----------------------------------------------
+
+
+def test_drunet_alias_is_resolved_once_and_stored_resolved() -> None:
+    config = config_from_dict({"model": {"name": "drunet"}})
+    assert config.model.name == DEFAULT_PRESET
+    assert config_to_dict(config)["model"]["name"] == DEFAULT_PRESET
+
+
+def test_spec_fills_the_preset_and_keeps_what_was_set() -> None:
+    model = ModelConfig(name="drunet_m", in_channels=1, num_classes=4, params={"depth": 3})
+    spec = model.spec()
+    assert spec.kwargs == {**PRESETS["drunet_m"], "depth": 3}
+    assert (spec.in_channels, spec.num_classes, spec.out_channels) == (1, 4, 4)
+    # Only what was set is written; pinned() writes the preset's values out.
+    assert config_to_dict(ExperimentConfig(model=model))["model"]["params"] == {"depth": 3}
+    pinned = model.pinned()
+    assert pinned.params.model_dump() == {**PRESETS["drunet_m"], "depth": 3}
+    assert pinned.spec() == spec
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {"name": "drunet_s", "params": {"init_featurs": 8}},
+            "unknown key 'model.params.init_featurs'",
+        ),
+        ({"name": "unet_resnet34", "params": {"depth": 3}}, "unknown key 'model.params.depth'"),
+        ({"name": "drunet", "params": {"depth": 40}}, "'model.params.depth'"),
+        ({"name": "drunet", "params": {"init_features": 100000}}, "'model.params.init_features'"),
+        ({"name": "drunet", "params": {"norm": "batchnorm"}}, "'model.params.norm'"),
+        ({"name": "resnet"}, "unknown model 'resnet'"),
+        ({"num_classes": 70000}, "'model.num_classes'"),
+        ({"in_channels": 5000}, "'model.in_channels'"),
+    ],
+)
+def test_a_bad_model_argument_names_the_key(model: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict({"model": model})
+
+
+def test_loss_terms_are_typed_by_name() -> None:
+    config = config_from_dict({"loss": [{"name": "focal", "gamma": 3}, {"name": "bce"}]})
+    focal, bce = config.loss or []
+    assert (focal.name, focal.gamma, focal.weight, focal.alpha) == ("focal", 3.0, 1.0, None)
+    assert bce.name == "bce"
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ([{"name": "focal", "gama": 1}], "unknown key 'loss.0.focal.gama'"),
+        ([{"name": "lovasz"}], "'loss.0'"),
+        ([{"weight": 1}], "'loss.0'"),
+        ([{"name": "dice", "weight": -1}], "'loss.0.dice.weight'"),
+        ([], "'loss'"),
+        ("dice", "'loss'"),
+    ],
+)
+def test_a_bad_loss_term_names_the_key(loss: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict({"loss": loss})
+
+
+def test_set_fields_takes_text_as_text() -> None:
+    config = set_fields(
+        ExperimentConfig(), {"name": "2024", "data.root": Path("my data #1"), "train.epochs": 3}
+    )
+    assert config.name == "2024"
+    assert config.data.root == Path("my data #1")
+    assert config.train.epochs == 3
+    assert set_fields(ExperimentConfig(), {"name": "null"}).name == "null"
+
+
+def test_set_fields_names_an_unknown_key() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        set_fields(ExperimentConfig(), {"trian.epochs": 3})

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "config_loss": 2,
     "configs": 2,
     "checkpoint": 2,
+    "device": 2,
     "inference": 3,
     "export": 3,
     "engine": 3,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drunet.device import PRECISIONS
 from drunet.inference.postprocess import PostprocessOptions
 from drunet.inference.sliding import Blend, check_overlap
 
@@ -28,6 +29,8 @@ class PredictOptions:
       (4 or 8 forward passes per tile instead of 1).
     * ``blend``: ``"gaussian"`` (default) or ``"constant"`` tile weights.
     * ``postprocess``: threshold and mask clean-ups, see :mod:`drunet.inference.postprocess`.
+    * ``precision``: ``auto`` (float16 autocast on CUDA GPUs, bfloat16 on those that run it
+      natively, float32 on CPU), ``fp32``, ``fp16`` or ``bf16``; see :mod:`drunet.device`.
     """
 
     tile_size: int | None = None
@@ -38,6 +41,7 @@ class PredictOptions:
     tta_rot90: bool = False
     blend: Blend = "gaussian"
     postprocess: PostprocessOptions = field(default_factory=PostprocessOptions)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.tile_size is not None and self.tile_size < 8:
@@ -47,5 +51,7 @@ class PredictOptions:
             raise ValueError(f"max_pixels must be >= 0, got {self.max_pixels}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.blend not in ("gaussian", "constant"):
             raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")

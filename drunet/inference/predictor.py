@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig
 from drunet.datasets import normalize, read_image
-from drunet.checkpoint import load_model
-from drunet.checkpoint import resolve_weights
+from drunet.device import resolve_device, select_precision
 from drunet.errors import DrunetError
 from drunet.inference.options import PredictOptions
 from drunet.inference.postprocess import postprocess, to_mask
@@ -60,7 +60,7 @@ class Predictor:
         self,
         model: nn.Module,
         config: ExperimentConfig,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "auto",
         options: PredictOptions | None = None,
     ) -> None:
         norm = config.data.normalization
@@ -68,7 +68,9 @@ class Predictor:
             raise DrunetError(
                 "the weights' configuration holds no normalisation (data.normalization.mean/std)"
             )
-        self.device = torch.device(device)
+        self.options = options or PredictOptions()
+        self.device = resolve_device(device)
+        self.precision = select_precision(self.device, self.options.precision)
         self.model = model.to(self.device).eval()
         # BatchNorm folded into the preceding convs: one pass less over each feature map
         # (≈ 1.25× faster DRUNet inference on CPU, benchmarks/bench_models.py). Same outputs to
@@ -80,7 +82,6 @@ class Predictor:
         self.in_channels = spec.in_channels
         self.num_classes = spec.num_classes
         self.normalization = norm
-        self.options = options or PredictOptions()
         self.weights_path: Path | None = None
 
     @classmethod
@@ -88,10 +89,12 @@ class Predictor:
         cls,
         run_or_weights: str | Path | None = None,
         runs_dir: str | Path = "runs",
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "auto",
         options: PredictOptions | None = None,
     ) -> Predictor:
-        """Load a run folder (its best weights), a ``.safetensors`` file, or the latest run."""
+        """Load a run folder (its best weights), a ``save_pretrained`` folder, a ``.safetensors``
+        file, or (``None``) the latest run. ``device``: ``auto`` (CUDA, then MPS, then CPU),
+        ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``None`` for ``$DRUNET_DEVICE``."""
         weights = resolve_weights(run_or_weights, runs_dir)
         model, config = load_model(weights)
         predictor = cls(model, config, device, options)
@@ -100,8 +103,8 @@ class Predictor:
 
     def with_options(self, **changes: Any) -> Predictor:
         """A predictor sharing this one's model, with some :class:`PredictOptions` changed."""
-        clone = Predictor(self.model, self.config, self.device, self.options)
-        clone.options = dataclasses.replace(self.options, **changes)
+        options = dataclasses.replace(self.options, **changes)
+        clone = Predictor(self.model, self.config, self.device, options)
         clone.weights_path = self.weights_path
         return clone
 
@@ -153,17 +156,33 @@ class Predictor:
     @torch.inference_mode()
     def network(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` → probabilities ``(N, K', H, W)`` float32 on the model's device:
-        the foreground probability for binary models (``K' = 1``), else one row per class."""
-        logits = self.fused_model(x.to(self.device)).float()
+        the foreground probability for binary models (``K' = 1``), else one row per class.
+        The network runs in the chosen precision; the probabilities are float32 whatever it is,
+        so the sliding-window blend accumulates in float32."""
+        with self.precision.autocast():
+            logits = self.fused_model(self._to_device(x))
+        logits = logits.float()
         if logits.shape[1] == 1:
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=1)
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        # Pinned host memory + non_blocking lets the copy overlap the GPU's work; a CPU
+        # "copy" to the CPU is a no-op either way.
+        if self.device.type == "cuda" and x.device.type == "cpu":
+            return x.pin_memory().to(self.device, non_blocking=True)
+        return x.to(self.device)
 
     def scores(self, x: torch.Tensor, on_progress: Progress | None = None) -> torch.Tensor:
         """Probabilities ``(N, K', H, W)`` (CPU) of a preprocessed batch ``(N, C, H, W)``,
         whole or tiled by size, with test-time augmentation when it is on."""
         opts = self.options
-        forward = with_tta(self.network, opts.tta_flips, opts.tta_rot90)
+        tta = with_tta(self.network, opts.tta_flips, opts.tta_rot90)
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            # On the device first: the TTA flips then happen there, not as one copy per variant.
+            return tta(self._to_device(batch))
+
         height, width = x.shape[2:]
         if self.fits_whole(height, width):
             step = self.images_per_batch(height, width)
