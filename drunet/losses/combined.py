@@ -99,7 +99,7 @@ def _build_term(
     i: int, term: Mapping[str, Any], num_classes: int, ignore_index: int | None, mode: LossMode
 ) -> tuple[float, nn.Module]:
     kwargs = dict(term)
-    name, weight = kwargs.pop("name"), kwargs.pop("weight", 1.0)
+    name, weight = kwargs.pop("name", None), kwargs.pop("weight", 1.0)
     where = f"loss[{i}] ({name})"
     if name not in LOSSES:
         raise ValueError(f"{where}: unknown loss; choose one of {', '.join(LOSSES)}")
@@ -112,9 +112,9 @@ def _build_term(
         )
     try:
         loss = LOSSES[name](**kwargs, ignore_index=ignore_index, mode=mode)
+        return check_number("weight", weight), loss
     except (ValueError, TypeError) as error:
         raise ValueError(f"{where}: {error}") from error
-    return check_number("weight", weight), loss
 
 
 def build_loss(
