@@ -58,7 +58,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Sequence[nn.Module],
         config: ExperimentConfig,
         device: str | torch.device | None = "auto",
         options: PredictOptions | None = None,
@@ -71,12 +71,15 @@ class Predictor:
         self.options = options or PredictOptions()
         self.device = resolve_device(device)
         self.precision = select_precision(self.device, self.options.precision)
-        self.model = model.to(self.device).eval()
+        # Several models (an ensemble, e.g. the folds of a cross-validation) average their
+        # probabilities; they share this configuration's preprocessing (see from_runs).
+        models = [model] if isinstance(model, nn.Module) else list(model)
+        self.models = [m.to(self.device).eval() for m in models]
+        self.model = self.models[0]
         # BatchNorm folded into the preceding convs: one pass less over each feature map
         # (≈ 1.25× faster DRUNet inference on CPU, benchmarks/bench_models.py). Same outputs to
-        # float rounding; ``self.model`` stays the trained module.
-        has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.model.modules())
-        self.fused_model = fuse_conv_bn(self.model) if has_bn else self.model
+        # float rounding; ``self.models`` stay the trained modules.
+        self.fused_models = [_fused(m) for m in self.models]
         self.config = config
         spec = config.model.spec()
         self.in_channels = spec.in_channels
@@ -101,10 +104,36 @@ class Predictor:
         predictor.weights_path = weights
         return predictor
 
+    @classmethod
+    def from_runs(
+        cls,
+        runs: Sequence[str | Path],
+        device: str | torch.device | None = "auto",
+        options: PredictOptions | None = None,
+    ) -> Predictor:
+        """An ensemble averaging the probabilities of several runs (any weights form each).
+
+        The runs must agree on what they read and write — channels, classes and
+        normalisation; a mismatch is a :class:`DrunetError` naming the two runs.
+        """
+        if not runs:
+            raise DrunetError("an ensemble needs at least one --model")
+        loaded = [(resolve_weights(run), *load_model(resolve_weights(run))) for run in runs]
+        first_path, _, first = loaded[0]
+        for path, _, config in loaded[1:]:
+            if (why := _disagreement(first, config)) is not None:
+                raise DrunetError(
+                    f"cannot ensemble {first_path} and {path}: {why}; ensemble runs trained on "
+                    "the same kind of images (e.g. the folds of one cross-validation)"
+                )
+        predictor = cls([model for _, model, _ in loaded], first, device, options)
+        predictor.weights_path = first_path
+        return predictor
+
     def with_options(self, **changes: Any) -> Predictor:
         """A predictor sharing this one's model, with some :class:`PredictOptions` changed."""
         options = dataclasses.replace(self.options, **changes)
-        clone = Predictor(self.model, self.config, self.device, options)
+        clone = Predictor(self.models, self.config, self.device, options)
         clone.weights_path = self.weights_path
         return clone
 
@@ -159,12 +188,16 @@ class Predictor:
         the foreground probability for binary models (``K' = 1``), else one row per class.
         The network runs in the chosen precision; the probabilities are float32 whatever it is,
         so the sliding-window blend accumulates in float32."""
-        with self.precision.autocast():
-            logits = self.fused_model(self._to_device(x))
-        logits = logits.float()
-        if logits.shape[1] == 1:
-            return torch.sigmoid(logits)
-        return torch.softmax(logits, dim=1)
+        x = self._to_device(x)
+        total: torch.Tensor | None = None
+        for model in self.fused_models:
+            with self.precision.autocast():
+                logits = model(x)
+            logits = logits.float()
+            probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+            total = probs if total is None else total + probs
+        assert total is not None
+        return total / len(self.fused_models) if len(self.fused_models) > 1 else total
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         # Pinned host memory + non_blocking lets the copy overlap the GPU's work; a CPU
@@ -286,3 +319,20 @@ class Predictor:
     def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""
         return self.predict(image, return_probabilities=True)[1]
+
+
+def _fused(model: nn.Module) -> nn.Module:
+    has_bn = any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    return fuse_conv_bn(model) if has_bn else model
+
+
+def _disagreement(a: ExperimentConfig, b: ExperimentConfig) -> str | None:
+    """Why two runs cannot share one preprocessing and one output, or ``None``."""
+    sa, sb = a.model.spec(), b.model.spec()
+    if sa.in_channels != sb.in_channels:
+        return f"{sa.in_channels} vs {sb.in_channels} input channels"
+    if sa.num_classes != sb.num_classes:
+        return f"{sa.num_classes} vs {sb.num_classes} classes"
+    if a.data.normalization != b.data.normalization:
+        return "their normalisation differs (data.normalization)"
+    return None
