@@ -43,7 +43,8 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are never a setting (``--lr inf`` would train a run of NaN losses).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -85,7 +86,7 @@ class TrainConfig(_Section):
     min_steps_per_epoch: int = Field(default=25, ge=1)
     seed: int = 0
     deterministic: bool = False  # deterministic kernels (slower on GPU)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
     cpu_bf16: bool = False  # bfloat16 autocast on CPU (opt-in: faster on CPUs with AMX/AVX512-BF16)
     channels_last: bool = False  # NHWC memory format (helps tensor cores)
@@ -98,6 +99,11 @@ class TrainConfig(_Section):
     max_minutes: float | None = Field(default=None, gt=0)
     # TensorBoard event files in <run>/tensorboard/ when the tensorboard package is installed.
     tensorboard: bool = True
+    # Fine-tuning: start from these weights (a run folder, save_pretrained folder or
+    # .safetensors; read once when the run starts, recorded here). See drunet.checkpoint.init_from.
+    init_from: str | None = None
+    freeze_encoder_epochs: int = Field(default=0, ge=0)  # encoder frozen for the first N epochs
+    encoder_lr_scale: float = Field(default=1.0, gt=0, le=10)  # encoder LR = lr × this
 
 
 class ExperimentConfig(_Section):

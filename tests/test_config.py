@@ -12,6 +12,7 @@ from drunet.config import (
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
+    apply_overrides,
     config_from_dict,
     config_to_dict,
     load_config,
@@ -285,3 +286,26 @@ def test_set_fields_takes_text_as_text() -> None:
 def test_set_fields_names_an_unknown_key() -> None:
     with pytest.raises(ConfigError, match="unknown key 'trian'"):
         set_fields(ExperimentConfig(), {"trian.epochs": 3})
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.lr=inf", "train.lr"),
+        ("train.lr=.nan", "train.lr"),
+        ("train.max_minutes=inf", "train.max_minutes"),
+        ("train.device=gpu", "train.device"),
+        ("train.encoder_lr_scale=0", "train.encoder_lr_scale"),
+    ],
+)
+def test_non_finite_and_malformed_training_values_are_named(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
+        apply_overrides(ExperimentConfig(), [override])
+
+
+def test_device_names_are_validated_but_not_probed() -> None:
+    # Availability is checked when the run starts (drunet.device), not when a config loads.
+    for device in ("auto", "cpu", "cuda", "cuda:3", "mps"):
+        assert (
+            apply_overrides(ExperimentConfig(), [f"train.device={device}"]).train.device == device
+        )
