@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "export": 3,
     "engine": 3,
     "compare": 4,
+    "report": 4,
     "demo": 4,
     "cli": 5,
     "__main__": 6,

@@ -1,4 +1,5 @@
-"""Comparison outputs: JSON, CSV and Markdown tables, progress curves, a prediction figure."""
+"""Comparison outputs: JSON, CSV and Markdown tables, progress curves, a prediction figure and
+the HTML report (``report.html``, :mod:`drunet.report.compare_report`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from drunet.atomic import atomic_write_bytes, atomic_write_text
 from drunet.compare.run import ModelReport
 from drunet.datasets import Pair, read_pair
 from drunet.inference.overlay import to_display
+from drunet.report.compare_report import ModelMasks, write_compare_report
+from drunet.report.markdown import markdown
 
 COLUMNS = [
     ("model", "model", "{}"),
@@ -47,17 +50,14 @@ def table_rows(reports: list[ModelReport]) -> list[dict[str, str]]:
 
 
 def markdown_table(reports: list[ModelReport]) -> str:
-    rows = table_rows(reports)
-    titles = list(dict.fromkeys(t for row in rows for t in row))
-    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
-    lines += ["| " + " | ".join(row.get(t, "") for t in titles) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown(table_rows(reports))
 
 
 def write_reports(
     reports: list[ModelReport], held_out: list[Pair], out_dir: str | Path, examples: int = 3
 ) -> dict[str, Path]:
-    """Write compare.json, compare.csv, compare.md, curves.png and predictions.png."""
+    """Write compare.json, compare.csv, compare.md, curves.png, predictions.png and
+    report.html (the models side by side, every held-out image)."""
     out_dir = Path(out_dir)
     paths = {
         "json": out_dir / "compare.json",
@@ -65,6 +65,7 @@ def write_reports(
         "md": out_dir / "compare.md",
         "curves": out_dir / "curves.png",
         "figure": out_dir / "predictions.png",
+        "report": out_dir / "report.html",
     }
     atomic_write_text(paths["json"], json.dumps([r.to_json() for r in reports], indent=2))
     rows = table_rows(reports)
@@ -74,8 +75,11 @@ def write_reports(
     writer.writerows(rows)
     atomic_write_text(paths["csv"], buffer.getvalue())
     atomic_write_text(paths["md"], markdown_table(reports))
-    _save(_curves(reports), paths["curves"])
-    _save(_figure(reports, held_out[:examples]), paths["figure"])
+    curves = _png(_curves(reports))
+    atomic_write_bytes(paths["curves"], curves)
+    atomic_write_bytes(paths["figure"], _png(_figure(reports, held_out[:examples])))
+    models = [ModelMasks(r.model, r.predictions, r.run_dir) for r in reports]
+    write_compare_report(out_dir, rows, held_out, models, curves)
     return paths
 
 
@@ -112,8 +116,8 @@ def _figure(reports: list[ModelReport], pairs: list[Pair]) -> plt.Figure:
     return fig
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()

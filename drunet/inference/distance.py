@@ -9,6 +9,9 @@ pixel of the reference, and the other way round; HD95 is the larger of the two 9
 
 Empty masks: both empty → 0.0 (nothing to find, nothing found); exactly one empty → NaN, since
 no distance is defined. Means over images skip NaN and say how many were skipped.
+
+``spacing=(sy, sx)`` measures in physical units (the pixel's height and width, e.g. mm): the
+distance transform is sampled at that spacing, so anisotropic pixels are measured exactly.
 """
 
 from __future__ import annotations
@@ -24,8 +27,17 @@ def boundary(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, border_value=0)
 
 
-def hausdorff(prediction: np.ndarray, reference: np.ndarray, percentile: float = 95.0) -> float:
-    """Symmetric percentile Hausdorff distance in pixels between two ``(H, W)`` bool masks."""
+Spacing = tuple[float, float]
+
+
+def hausdorff(
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    percentile: float = 95.0,
+    spacing: Spacing | None = None,
+) -> float:
+    """Symmetric percentile Hausdorff distance between two ``(H, W)`` bool masks, in pixels
+    or, with ``spacing=(sy, sx)``, in the spacing's unit."""
     if prediction.shape != reference.shape:
         raise ValueError(
             f"prediction {prediction.shape} and reference {reference.shape} differ in shape"
@@ -37,8 +49,8 @@ def hausdorff(prediction: np.ndarray, reference: np.ndarray, percentile: float =
     if not has_prediction or not has_reference:
         return math.nan
     edge_p, edge_r = boundary(prediction), boundary(reference)
-    to_reference = ndimage.distance_transform_edt(~edge_r)[edge_p]
-    to_prediction = ndimage.distance_transform_edt(~edge_p)[edge_r]
+    to_reference = ndimage.distance_transform_edt(~edge_r, sampling=spacing)[edge_p]
+    to_prediction = ndimage.distance_transform_edt(~edge_p, sampling=spacing)[edge_r]
     return float(
         max(np.percentile(to_reference, percentile), np.percentile(to_prediction, percentile))
     )
@@ -49,6 +61,7 @@ def hd95_per_class(
     reference: np.ndarray,
     num_classes: int,
     ignore_index: int | None = None,
+    spacing: Spacing | None = None,
 ) -> list[float]:
     """HD95 of every class ``0..num_classes-1`` of two ``(H, W)`` class-index masks.
 
@@ -56,5 +69,6 @@ def hd95_per_class(
     """
     keep = reference != ignore_index if ignore_index is not None else True
     return [
-        hausdorff((prediction == c) & keep, (reference == c) & keep) for c in range(num_classes)
+        hausdorff((prediction == c) & keep, (reference == c) & keep, spacing=spacing)
+        for c in range(num_classes)
     ]

@@ -4,9 +4,11 @@ Each image is predicted with the run's own preprocessing (:class:`Predictor`) an
 its mask, read with the run's mask options (0/255 masks, colour maps, ``ignore_index``). Per
 image and class: tp / fp / fn pixel counts, Dice, IoU, precision and recall (the empty rule of
 :mod:`drunet.metrics`: a class absent from both prediction and mask scores 1.0) and, when asked
-for, HD95 in pixels (:mod:`drunet.inference.distance`). The summary gives every reduction of
-:mod:`drunet.metrics`; its headline ``mean`` is ``macro`` — counts summed over the images, each
-foreground class scored, the classes averaged — the number training reports for validation.
+for, HD95 in pixels or, with a pixel ``spacing``, in its unit (:mod:`drunet.inference.distance`).
+The summary gives every reduction of :mod:`drunet.metrics`; its headline ``mean`` is ``macro`` —
+counts summed over the images, each foreground class scored, the classes averaged — the number
+training reports for validation. :mod:`drunet.inference.evaluate_folder` scores a folder of
+existing predictions the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from drunet.atomic import atomic_write_text
 from drunet.config import ExperimentConfig
 from drunet.datasets import LayoutOptions, Pair, discover, read_pair
 from drunet.errors import DataError, DrunetError
-from drunet.inference.distance import hd95_per_class
+from drunet.inference.distance import Spacing, hd95_per_class
 from drunet.inference.predictor import Predictor
 from drunet.metrics import REDUCTIONS, StatsMeter, scores_from_counts
 
@@ -66,11 +68,30 @@ def evaluation_pairs(
 
 
 @dataclass
+class ScoredCase:
+    """One scored image, as the ``on_case`` hook receives it (the report keeps thumbnails).
+
+    ``image`` is ``(H, W, C)`` in the file's dtype, or None when only masks were compared;
+    ``prediction`` and ``reference`` are ``(H, W)`` class indices.
+    """
+
+    name: str
+    image: np.ndarray | None
+    prediction: np.ndarray
+    reference: np.ndarray
+    image_path: Path | None
+    mask_path: Path
+    prediction_path: Path | None = None
+
+
+@dataclass
 class Evaluation:
     """Per-image counts (``stats``: ``(N, C)`` each) and HD95, and what could not be scored."""
 
     num_classes: int
     class_names: list[str]
+    ignore_index: int | None = None
+    spacing: Spacing | None = None  # HD95 unit: pixels when None
     names: list[str] = field(default_factory=list)  # the pairs' names, in ``stats`` order
     meter: StatsMeter | None = None
     hd95: list[list[float]] | None = None  # (N, C) when computed
@@ -126,6 +147,7 @@ class Evaluation:
                 per_class[name]["hd95"] = class_means[c]
             foreground = [m for m in class_means[1:] if m is not None]
             out["hd95"] = {
+                "unit": "px" if self.spacing is None else f"spacing {list(self.spacing)}",
                 "mean": float(np.mean(foreground)) if foreground else None,
                 "per_class": class_means,
                 "undefined": int(np.isnan(values[:, 1:]).sum()),
@@ -145,33 +167,51 @@ def class_names(config: ExperimentConfig, num_classes: int) -> list[str]:
     return ["background", *(f"class {c}" for c in range(1, num_classes))]
 
 
+def new_evaluation(
+    num_classes: int,
+    names: list[str],
+    ignore_index: int | None = None,
+    hd95: bool = False,
+    spacing: Spacing | None = None,
+) -> Evaluation:
+    """An empty :class:`Evaluation` ready for :func:`score_case`."""
+    evaluation = Evaluation(num_classes, names, ignore_index=ignore_index, spacing=spacing)
+    evaluation.meter = StatsMeter(num_classes, ignore_index=ignore_index)
+    evaluation.hd95 = [] if hd95 else None
+    return evaluation
+
+
 def evaluate(
     predictor: Predictor,
     pairs: Sequence[Pair],
     hd95: bool = False,
     on_done: Callable[[Pair], None] | None = None,
     on_scored: Callable[[Pair, np.ndarray, np.ndarray], None] | None = None,
+    spacing: Spacing | None = None,
+    on_case: Callable[[ScoredCase], None] | None = None,
 ) -> Evaluation:
     """Predict and score every pair; an unreadable one is recorded in ``failed``, the rest go on.
 
     ``on_done(pair)`` follows every pair (scored or failed); ``on_scored(pair, prediction,
     reference)`` every scored one, with both ``(H, W)`` label maps (``drunet compare`` keeps
-    them for its figure and adds its own scores).
+    them for its figure and adds its own scores); ``on_case`` gets the same with the image
+    (the HTML report). ``spacing=(sy, sx)`` gives HD95 in that unit instead of pixels.
     """
     num_classes = predictor.num_classes
     ignore_index = predictor.config.data.masks.ignore_index
-    evaluation = Evaluation(num_classes, class_names(predictor.config, num_classes))
-    evaluation.meter = StatsMeter(num_classes, ignore_index=ignore_index)
-    evaluation.hd95 = [] if hd95 else None
+    names = class_names(predictor.config, num_classes)
+    evaluation = new_evaluation(num_classes, names, ignore_index, hd95, spacing)
     for pair in pairs:
         try:
             image, reference = read_pair(pair, predictor.config.data.masks)
             started = time.perf_counter()
             prediction = predictor.predict(image)
             evaluation.predict_seconds += time.perf_counter() - started
-            _score(evaluation, pair, prediction, reference, ignore_index)
+            score_case(evaluation, pair.name, pair.mask, prediction, reference)
             if on_scored is not None:
                 on_scored(pair, prediction, reference)
+            if on_case is not None:
+                on_case(ScoredCase(pair.name, image, prediction, reference, pair.image, pair.mask))
         except (DataError, DrunetError) as err:
             evaluation.failed[pair.image] = str(err)
         if on_done is not None:
@@ -179,13 +219,10 @@ def evaluate(
     return evaluation
 
 
-def _score(
-    evaluation: Evaluation,
-    pair: Pair,
-    prediction: np.ndarray,
-    reference: np.ndarray,
-    ignore_index: int | None,
+def score_case(
+    evaluation: Evaluation, name: str, mask: Path, prediction: np.ndarray, reference: np.ndarray
 ) -> None:
+    """Add one image's counts (and HD95) to ``evaluation``; ``mask`` names it in errors."""
     assert evaluation.meter is not None
     try:
         evaluation.meter.update(
@@ -193,14 +230,20 @@ def _score(
         )
     except ValueError as err:  # mask values the model cannot predict
         raise DataError(
-            f"mask {pair.mask}: {err}; the model has {evaluation.num_classes} classes — check "
+            f"mask {mask}: {err}; the model has {evaluation.num_classes} classes — check "
             "that the masks match the data the run was trained on"
         ) from None
     if evaluation.hd95 is not None:
         evaluation.hd95.append(
-            hd95_per_class(prediction, reference, evaluation.num_classes, ignore_index)
+            hd95_per_class(
+                prediction,
+                reference,
+                evaluation.num_classes,
+                evaluation.ignore_index,
+                evaluation.spacing,
+            )
         )
-    evaluation.names.append(pair.name)
+    evaluation.names.append(name)
 
 
 def write_evaluation(

@@ -102,7 +102,8 @@ def test_files_written(dataset: Path, tmp_path: Path) -> None:
     assert rows[2]["hd95"] == "0.000000"  # b's background: empty in both
     summary = json.loads(json_path.read_text())
     assert summary["model"] == "m" and summary["images"] == 2
-    assert set(summary["hd95"]) == {"mean", "per_class", "undefined"}
+    assert set(summary["hd95"]) == {"unit", "mean", "per_class", "undefined"}
+    assert summary["hd95"]["unit"] == "px"
     assert summary["hd95"]["undefined"] == 0
     assert summary["hd95"]["mean"] == pytest.approx((2.0 + 0.0) / 2)  # foreground of a and b
 
