@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from drunet.cli.common import console, user_errors
@@ -60,17 +61,18 @@ def compare_command(
     for title in rows[0]:
         table.add_column(title, justify="left" if title == "model" else "right")
     for row in rows:
-        table.add_row(*row.values())
+        table.add_row(*(escape(cell) for cell in row.values()))  # model names as typed
     console.print(table)
     console.print(
         f"tables: {paths['md']}, {paths['csv']}; curves: {paths['curves']}; "
         f"figure: {paths['figure']}",
         highlight=False,
         soft_wrap=True,
+        markup=False,
     )
 
 
 def _reporter(name: str) -> LineReporter:
     # One line per epoch: a comparison runs for long and several live bars would interleave.
-    console.print(f"[bold]training {name}[/]")
+    console.print(f"[bold]training {escape(name)}[/]", highlight=False)
     return LineReporter(console)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from drunet.cli.common import console, user_errors
 from drunet.cli.progress import make_reporter
@@ -21,13 +22,18 @@ def demo_command(
 ) -> None:
     """Generate a synthetic dataset, train a small DRUNet on it, and predict a new image."""
     with user_errors():
-        console.print(f"generating synthetic data in {out}/data and training a small DRUNet …")
+        console.print(
+            f"generating synthetic data in {out}/data and training a small DRUNet …",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
         with make_reporter(console) as reporter:
             result = run_demo(out, epochs=epochs, seed=seed, reporter=reporter)
         run = result.run
         console.print(
             f"validation Dice [bold]{run.best_score:.4f}[/] (best epoch {run.best_epoch}); "
-            f"run folder {run.run_dir}",
+            f"run folder {escape(str(run.run_dir))}",
             highlight=False,
             soft_wrap=True,
         )
@@ -35,4 +41,5 @@ def demo_command(
             f"predicted {result.image}:\n  mask    {result.mask}\n  overlay {result.overlay}",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )

@@ -6,9 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from drunet.cli.common import console, err_console, user_errors
+from drunet.cli.common import (
+    PARTIAL_EXIT,
+    USER_ERROR_EXIT,
+    console,
+    print_failures,
+    user_errors,
+)
 from drunet.cli.predict import (
     BatchSize,
     FillHoles,
@@ -59,7 +66,11 @@ def evaluate_command(
     largest: Largest = False,
 ) -> None:
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
-    and recall per image and class (per_image.csv), a summary (summary.json) and a table."""
+    and recall per image and class (per_image.csv), a summary (summary.json) and a table.
+
+    A pair that cannot be read or scored is listed at the end and the others are still scored:
+    exit code 3 (2 when no pair could be scored).
+    """
     with user_errors():
         options = prediction_options(
             tile_size,
@@ -74,25 +85,28 @@ def evaluate_command(
             largest,
         )
         predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
-        console.print(f"model: {predictor.weights_path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
+        )
         pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
-        console.print(f"data: {source}", highlight=False, soft_wrap=True)
+        console.print(f"data: {source}", highlight=False, soft_wrap=True, markup=False)
         with progress_bar() as bar:
             task = bar.add_task("evaluating", total=len(pairs))
             evaluation = evaluate(predictor, pairs, hd95, on_done=lambda _: bar.advance(task))
         if not evaluation.num_images:
-            for path, reason in evaluation.failed.items():
-                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
+            print_failures(f"no pair could be scored ({len(pairs)}):", evaluation.failed)
+            raise typer.Exit(USER_ERROR_EXIT)
         extra = {"model": str(predictor.weights_path), "data": source, "split": split}
         csv_path, json_path = write_evaluation(evaluation, out, extra)
         console.print(score_table(evaluation))
-        console.print(f"wrote {csv_path} and {json_path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"wrote {csv_path} and {json_path}", highlight=False, soft_wrap=True, markup=False
+        )
         if evaluation.failed:
-            err_console.print(f"[red]{len(evaluation.failed)} pair(s) could not be scored:[/]")
-            for path, reason in evaluation.failed.items():
-                err_console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
+            print_failures(
+                f"{len(evaluation.failed)} pair(s) could not be scored:", evaluation.failed
+            )
+            raise typer.Exit(PARTIAL_EXIT)
 
 
 def score_table(evaluation: Evaluation) -> Table:
@@ -110,7 +124,7 @@ def score_table(evaluation: Evaluation) -> Table:
         return values
 
     for c, (name, scores) in enumerate(summary["per_class"].items()):
-        table.add_row(f"{c} {name}", *cells(scores))
+        table.add_row(escape(f"{c} {name}"), *cells(scores))
     mean = dict(summary["mean"])
     if with_hd95:
         mean["hd95"] = summary["hd95"]["mean"]

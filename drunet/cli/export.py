@@ -36,8 +36,15 @@ def export_command(
             raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
         result = export_run(run, out, format, opset, check, runs_dir)  # type: ignore[arg-type]
         what = f"{result.format}, opset {result.opset}" if result.opset else result.format
-        console.print(f"wrote {result.path} ({what})", highlight=False, soft_wrap=True)
-        console.print(f"wrote {result.sidecar} (preprocessing, classes)", highlight=False)
+        console.print(
+            f"wrote {result.path} ({what})", highlight=False, soft_wrap=True, markup=False
+        )
+        console.print(
+            f"wrote {result.sidecar} (preprocessing, classes)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
         if result.parity is not None:
             diffs = ", ".join(f"{k}: {v:.2g}" for k, v in result.parity.max_abs_diff.items())
             console.print(

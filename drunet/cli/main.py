@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from drunet import __version__
-from drunet.cli.common import console, setup_logging, state
+from drunet.cli.common import EXIT_CODES_HELP, console, setup_logging, state
 from drunet.cli.compare import compare_command
 from drunet.cli.demo import demo_command
 from drunet.cli.evaluate import evaluate_command
@@ -19,9 +19,12 @@ from drunet.cli.verify import verify_command
 app = typer.Typer(
     name="drunet",
     help="Deep Residual U-Net segmentation: train on a folder of images and masks, predict.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help is printed as written: "[names]" and "[/x]" are text, not rich markup.
+    rich_markup_mode=None,
 )
 app.command("train")(train_command)
 app.command("predict")(predict_command)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from drunet.cli.common import USER_ERROR_EXIT, console, err_console, user_errors
+from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
 from drunet.inference import (
     OutputOptions,
     PostprocessOptions,
@@ -132,7 +132,8 @@ def predict_command(
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten.
 
     Every file is written whole or not at all, so an interrupted run can go on with --continue.
-    An unreadable input is listed at the end and the exit code is 2.
+    An unreadable input is listed at the end and the others are still predicted: exit code 3
+    (2 when no input could be predicted).
     """
     with user_errors():
         options = prediction_options(
@@ -148,7 +149,9 @@ def predict_command(
             largest,
         )
         predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
-        console.print(f"model: {predictor.weights_path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
+        )
         files = collect_inputs(inputs)
         outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
         with progress_bar() as bar:
@@ -173,13 +176,11 @@ def predict_command(
         done = f"wrote {len(report.written)} mask(s) to {out}/"
         if report.skipped:
             done += f"; skipped {len(report.skipped)} already predicted (--continue)"
-        console.print(done, highlight=False, soft_wrap=True)
+        console.print(done, highlight=False, soft_wrap=True, markup=False)
         if report.failed:
-            err_console.print(f"[red]{len(report.failed)} input(s) failed:[/]")
-            for path, reason in report.failed.items():
-                line = reason if str(path) in reason else f"{path}: {reason}"  # name it once
-                err_console.print(f"  {line}", highlight=False, soft_wrap=True)
-            raise typer.Exit(USER_ERROR_EXIT)
+            print_failures(f"{len(report.failed)} input(s) failed:", report.failed)
+            some_done = report.written or report.skipped
+            raise typer.Exit(PARTIAL_EXIT if some_done else USER_ERROR_EXIT)
 
 
 def progress_bar() -> Progress:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from drunet.cli.common import console, user_errors
+from drunet.cli.common import PROBLEMS_FOUND_EXIT, console, user_errors
 from drunet.config import ExperimentConfig, apply_overrides, load_config
 from drunet.datasets import VerifyReport, discover, format_summary_lines, verify_dataset
 
-ERRORS_FOUND_EXIT = 1
+ERRORS_FOUND_EXIT = PROBLEMS_FOUND_EXIT
 
 
 def verify_command(
@@ -76,18 +77,18 @@ def _render(report: VerifyReport) -> None:
         colours = {"error": "red", "warning": "yellow", "note": "cyan"}
         for problem in report.problems:
             colour = colours.get(problem.severity, "white")
-            table.add_row(
+            table.add_row(  # file names and messages as written, never read as rich markup
                 f"[{colour}]{problem.severity}[/]",
-                str(problem.path or ""),
-                problem.message,
-                problem.fix,
+                escape(str(problem.path or "")),
+                escape(problem.message),
+                escape(problem.fix),
             )
         console.print(table)
     else:
         console.print("[green]no problems found[/]")
     if report.summary is not None:
         for line in format_summary_lines(report.summary):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
     errors = len(report.errors)
     if errors:
         console.print(f"[bold red]{errors} error(s)[/]: training would refuse to start")
