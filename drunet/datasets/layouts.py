@@ -13,16 +13,13 @@ Layouts, tried in this order:
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drunet.datasets.folder import Pair, masks_folder, scan_pairs
-from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES
 from drunet.datasets.listing import join_limited
+from drunet.datasets.nnunet import read_nnunet
 from drunet.datasets.options import LayoutOptions
 from drunet.datasets.problems import Problem
 from drunet.datasets.splits import apply_split_file, split
@@ -30,7 +27,6 @@ from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_NNUNET_NAME = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
 _LAYOUTS = (
     "images/ + masks/ (or labels/), nnU-Net imagesTr/ + labelsTr/, or train/ (val/, test/) "
     "sub-folders holding one of these"
@@ -240,157 +236,12 @@ def _plain(images: Path, masks: Path, problems: list[Problem]) -> _Unit:
 
 
 def _nnunet(folder: Path, problems: list[Problem]) -> _Unit:
-    meta = _read_dataset_json(folder / "dataset.json")
-    ending = meta.get("file_ending")
-    if ending is not None and ending.lower() not in IMAGE_SUFFIXES:
-        raise DataError(
-            f"{folder / 'dataset.json'} has file_ending {ending!r}; drunet reads 2D images "
-            f"({', '.join(IMAGE_SUFFIXES)}) — convert the cases to PNG or TIFF slices"
-        )
-    channel_names = _channel_names(meta)
-    class_names, ignore = _labels(meta, folder / "dataset.json")
-    pairs = _nnunet_pairs(folder / "imagesTr", folder / "labelsTr", ending, channel_names, problems)
-    test: list[Pair] = []
-    if (folder / "imagesTs").is_dir() and (folder / "labelsTs").is_dir():
-        test = _nnunet_pairs(
-            folder / "imagesTs", folder / "labelsTs", ending, channel_names, problems
-        )
+    found = read_nnunet(folder, problems)
     return _Unit(
-        pairs,
+        found.pairs,
         f"nnU-Net imagesTr/ + labelsTr/ in {folder}",
-        test,
-        class_names,
-        channel_names,
-        ignore,
+        found.test,
+        found.class_names,
+        found.channel_names,
+        found.ignore_index,
     )
-
-
-def _read_dataset_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read {path}: {err}; fix the JSON or remove the file") from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{path} must hold a JSON object, got {type(meta).__name__}")
-    return meta
-
-
-def _channel_names(meta: dict) -> list[str] | None:
-    names = meta.get("channel_names") or meta.get("modality")
-    if not isinstance(names, dict):
-        return None
-    return [str(names[k]) for k in sorted(names, key=lambda k: int(k))]
-
-
-def _labels(meta: dict, path: Path) -> tuple[list[str] | None, int | None]:
-    labels = meta.get("labels")
-    if not isinstance(labels, dict) or not labels:
-        return None, None
-    if all(str(k).isdigit() for k in labels):  # nnU-Net v1: {"0": "background", …}
-        by_index = {int(k): str(v) for k, v in labels.items()}
-    else:  # v2: {"background": 0, …}
-        if not all(isinstance(v, int) for v in labels.values()):
-            raise DataError(
-                f"{path} defines region labels (lists of classes); drunet needs one index per "
-                "label — list each class with its own index"
-            )
-        by_index = {v: str(k) for k, v in labels.items()}
-    ignore = next((i for i, name in by_index.items() if name == "ignore"), None)
-    classes = sorted(i for i in by_index if i != ignore)
-    if classes != list(range(len(classes))):
-        raise DataError(
-            f"{path} labels use indices {classes}; class indices must be 0, 1, 2, … without gaps"
-        )
-    return [by_index[i] for i in classes], ignore
-
-
-def _nnunet_pairs(
-    images: Path,
-    labels: Path,
-    ending: str | None,
-    channel_names: list[str] | None,
-    problems: list[Problem],
-) -> list[Pair]:
-    if not labels.is_dir():
-        raise DataError(f"missing folder {labels}; nnU-Net datasets keep masks in labelsTr/")
-    image_suffixes = (ending.lower(),) if ending else IMAGE_SUFFIXES
-    mask_suffixes = (ending.lower(),) if ending else MASK_SUFFIXES
-    cases: dict[str, dict[int, Path]] = defaultdict(dict)
-    for path in _files(images, image_suffixes):
-        match = _NNUNET_NAME.fullmatch(path.stem)
-        if match is None:
-            problems.append(
-                Problem(
-                    path,
-                    "nnunet-name",
-                    "image is not named <case>_<4-digit channel>",
-                    f"rename it to {path.stem}_0000{path.suffix}",
-                )
-            )
-            continue
-        cases[match["case"]][int(match["channel"])] = path
-    masks = {p.stem: p for p in _files(labels, mask_suffixes)}
-    expected = (
-        len(channel_names)
-        if channel_names
-        else max((max(c) + 1 for c in cases.values()), default=1)
-    )
-    pairs = []
-    for case in sorted(cases):
-        channels = cases[case]
-        missing = [k for k in range(expected) if k not in channels]
-        for k in sorted(k for k in channels if k >= expected):
-            problems.append(
-                Problem(
-                    channels[k],
-                    "extra-channel",
-                    f"channel file {k} of case {case!r}, but dataset.json names {expected} "
-                    "channel(s)",
-                    "add the channel to channel_names in dataset.json, or remove the file",
-                    "warning",
-                )
-            )
-        if missing:
-            first = next(iter(channels.values()))
-            problems.append(
-                Problem(
-                    first,
-                    "missing-channel",
-                    f"case {case!r} lacks channel file(s) "
-                    + ", ".join(f"{case}_{k:04d}{first.suffix}" for k in missing),
-                    f"add them to {images} (every case needs channels 0000 … {expected - 1:04d})",
-                )
-            )
-        elif case not in masks:
-            problems.append(
-                Problem(
-                    channels[0],
-                    "image-without-mask",
-                    f"case {case!r} has no mask in {labels.name}/",
-                    f"add {labels.name}/{case}{channels[0].suffix}, or move the case out of "
-                    f"{images.name}/",
-                )
-            )
-        else:
-            files = tuple(channels[k] for k in range(expected))
-            pairs.append(Pair(files[0], masks[case], files[1:]))
-    for stem in sorted(masks.keys() - cases.keys()):
-        problems.append(
-            Problem(
-                masks[stem],
-                "mask-without-image",
-                f"mask has no image {stem}_0000.* in {images.name}/",
-                "add the case's image files, or remove the mask",
-            )
-        )
-    return pairs
-
-
-def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-    ]

@@ -76,12 +76,17 @@ class MaskOptions(_Options):
       kept as it is and is not a class.
     * ``binary_255``: a mask holding only 0 and 255 is a binary mask saved for viewing, 255 → 1.
       Not applied when ``ignore_index`` is 255.
+    * ``max_classes``: the most classes drunet infers from mask values. Mask files are data, not
+      configuration: one stray pixel of 60000 would otherwise mean 60001 classes (a 29 GB
+      confusion matrix). A value at or above it is an error naming the mask; classes fixed by
+      ``class_names`` or ``model.num_classes`` may exceed it.
     """
 
     class_names: list[str] | None = None
     colour_map: dict[str, int] | None = None
     ignore_index: int | None = Field(default=None, ge=0)
     binary_255: bool = True
+    max_classes: int = Field(default=256, ge=2)
 
     @field_validator("class_names")
     @classmethod
@@ -157,7 +162,11 @@ class NormalizationOptions(_Options):
     ``clip_percentiles``: ``"auto"`` clips 16-bit and float data to ``AUTO_CLIP_PERCENTILES``
     (0.5 %, 99.5 %) and leaves 8-bit data alone; a pair clips any data; ``None`` never clips.
     ``compute_normalization`` replaces ``"auto"`` by what it decided, so a stored copy is exact.
+    Every stored number must be finite (NaN or infinity is an error naming the key).
     """
+
+    # A NaN mean or std would turn every input into NaN; pydantic accepts them unless told not to.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["dataset", "imagenet", "none"] = "dataset"
     clip_percentiles: tuple[float, float] | Literal["auto"] | None = "auto"

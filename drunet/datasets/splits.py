@@ -96,7 +96,17 @@ def read_split_file(path: str | Path, fold: int | None = None) -> dict[str, list
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise DataError(f"cannot read split file {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
+    except UnicodeDecodeError:
+        raise DataError(
+            f"cannot read split file {path}: it is not UTF-8 text (another encoding, e.g. "
+            "UTF-16 or Latin-1); save it as UTF-8"
+        ) from None
+    except RecursionError:
+        raise DataError(
+            f"split file {path} is nested too deeply to parse; it maps train/val to lists of "
+            "case names"
+        ) from None
+    except ValueError as err:  # JSONDecodeError, or an integer of thousands of digits
         raise DataError(f"split file {path} is not valid JSON: {err}") from None
     if isinstance(data, list):
         if fold is None:

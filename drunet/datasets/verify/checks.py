@@ -12,7 +12,7 @@ import numpy as np
 
 from drunet.datasets.folder import Pair
 from drunet.datasets.listing import format_ranges, join_limited
-from drunet.datasets.masks import DecodedMask
+from drunet.datasets.masks import DecodedMask, mask_values
 from drunet.datasets.options import MaskOptions
 from drunet.datasets.problems import Problem, Severity
 
@@ -31,9 +31,10 @@ class PairRecord:
     alpha: bool  # the image had an alpha channel, dropped
     values: np.ndarray  # distinct raw mask values, before the 0/255 rule
     binary_255: bool  # the 0/255 rule turned 255 into 1
-    counts: np.ndarray  # pixels per final mask value
+    counts: np.ndarray  # pixels per final mask value below the counting limit
     ignored: int  # pixels equal to the ignore index
     has_foreground: bool  # any pixel neither 0 nor ignored
+    over: list[int]  # distinct final values at or above the counting limit (ignore aside)
 
     @classmethod
     def measure(
@@ -43,13 +44,23 @@ class PairRecord:
         mask: DecodedMask,
         alpha: bool,
         ignore_index: int | None,
+        limit: int,
     ) -> PairRecord:
-        """Summarise ``image (H, W, C)`` and its decoded mask."""
+        """Summarise ``image (H, W, C)`` and its decoded mask.
+
+        Pixels are counted per value below ``limit`` only: a mask value is untrusted data, and a
+        count array as long as the largest value (kept for every pair) would let one stray
+        pixel of 60000 allocate per mask what a real class count never needs.
+        """
         height, width, channels = image.shape
-        counts = np.bincount(mask.mask.ravel())
-        ignore = ignore_index
-        ignored = int(counts[ignore]) if ignore is not None and ignore < len(counts) else 0
-        foreground = int(counts[1:].sum()) - (ignored if ignore else 0)  # class 0 is background
+        values = mask.mask.ravel()
+        below = values < limit
+        counts = np.bincount(values if below.all() else values[below], minlength=1)
+        ignored = int(np.count_nonzero(values == ignore_index)) if ignore_index is not None else 0
+        final = mask_values(mask.mask)
+        over = [v for v in final[final >= limit].tolist() if v != ignore_index]
+        # class 0 is background; with ignore_index 0 the ignored pixels are those zeros
+        foreground = values.size - int(counts[0]) - (ignored if ignore_index else 0)
         return cls(
             pair,
             channels,
@@ -61,11 +72,13 @@ class PairRecord:
             counts,
             ignored,
             foreground > 0,
+            over,
         )
 
     @property
     def final_values(self) -> np.ndarray:
-        return np.flatnonzero(self.counts)
+        """Distinct final mask values (counted or above the counting limit), sorted."""
+        return np.union1d(np.flatnonzero(self.counts), np.asarray(self.over, np.int64))
 
 
 def majority(values: Sequence[T]) -> T | None:
@@ -121,7 +134,8 @@ def class_problems(
 ) -> tuple[list[Problem], int, np.ndarray]:
     """Mask values against the classes → ``(problems, num_classes, pixel counts per value)``.
 
-    With ``num_classes`` unknown it is inferred as the largest value + 1 (ignore value aside).
+    With ``num_classes`` unknown it is inferred as the largest value + 1 (ignore value aside),
+    and a value of ``masks.max_classes`` or more is an error on its mask.
     """
     ignore, problems = masks.ignore_index, []
     length = max((len(r.counts) for r in records), default=2)
@@ -146,6 +160,10 @@ def class_problems(
                     "borders), or relabel the masks with classes 0, 1, 2, …",
                 )
             )
+        for r in records:
+            over = [v for v in r.over if not (v == 255 and r in stray_255)]
+            if over:
+                problems.append(_over_cap(r.pair.mask, over, masks.max_classes))
     else:
         for r in records:
             bad = [v for v in r.final_values.tolist() if v >= num_classes and v != ignore]
@@ -179,6 +197,18 @@ def class_problems(
             )
         )
     return problems, num_classes, counts
+
+
+def _over_cap(path: Path, over: list[int], cap: int) -> Problem:
+    values = ", ".join(map(str, over[:5])) + (" …" if len(over) > 5 else "")
+    return Problem(
+        path,
+        "too-many-classes",
+        f"mask holds value {values}, which would mean {max(over) + 1} classes; drunet infers at "
+        f"most data.masks.max_classes = {cap} classes from mask values",
+        "fix the mask (class indices 0, 1, 2, …), or if the value is a real class raise the cap: "
+        f"--set data.masks.max_classes={max(over) + 1} (or set model.num_classes / class_names)",
+    )
 
 
 def _too_large(path: Path, bad: list[int], num_classes: int, ignore: int | None) -> Problem:

@@ -131,11 +131,13 @@ def verify_dataset(
     if masks.ignore_index is None and found.ignore_index is not None:
         masks = masks.model_copy(update={"ignore_index": found.ignore_index})
     problems = list(found.problems)
+    classes = num_classes or masks.num_classes or (len(found.class_names or []) or None)
+    limit = max(classes or 0, masks.max_classes)  # mask values counted per pair below this
     train = set(found.train)
     records: list[PairRecord] = []
     accumulators: dict[int, IntensityAccumulator] = {}
     for pair in found.pairs:
-        read = _read(pair, masks, problems)
+        read = _read(pair, masks, limit, problems)
         if read is None:
             continue
         record, image = read
@@ -144,7 +146,6 @@ def verify_dataset(
             accumulator = accumulators.setdefault(record.channels, IntensityAccumulator())
             accumulator.add(image, pair.image)
     problems += consistency_problems(records, in_channels)
-    classes = num_classes or masks.num_classes or (len(found.class_names or []) or None)
     class_lines, classes, counts = class_problems(records, classes, masks)
     problems += class_lines + dataset_notes(records, patch_size)
     if not records:
@@ -156,7 +157,7 @@ def verify_dataset(
 
 
 def _read(
-    pair: Pair, masks: MaskOptions, problems: list[Problem]
+    pair: Pair, masks: MaskOptions, limit: int, problems: list[Problem]
 ) -> tuple[PairRecord, np.ndarray] | None:
     """Read one pair once → ``(record, image)``; file-level problems go to ``problems``."""
     image = mask = None
@@ -201,7 +202,7 @@ def _read(
         )
         return None
     alpha = any(d.alpha_dropped for d in decoded)
-    return PairRecord.measure(pair, image, mask, alpha, masks.ignore_index), image
+    return PairRecord.measure(pair, image, mask, alpha, masks.ignore_index, limit), image
 
 
 def _unreadable(path: Path, err: DataError) -> Problem:
