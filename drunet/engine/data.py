@@ -124,11 +124,18 @@ def make_loaders(
     whole images one at a time for validation. With ``world_size > 1`` each rank gets its own
     share of both."""
     data, seed = config.data, config.train.seed
-    common = {"normalization": data.normalization, "masks": data.masks, "cache": data.cache}
     train_set = SegmentationDataset(
-        train_pairs, augmentation=data.augmentation, seed=seed, **common
+        train_pairs,
+        data.normalization,
+        masks=data.masks,
+        augmentation=data.augmentation,
+        cache=data.cache,
+        seed=seed,
     )
-    val_set = SegmentationDataset(val_pairs[rank::world_size], **common)
+    # Whole images, rank r taking every world_size-th from r.
+    val_set = SegmentationDataset(
+        val_pairs[rank::world_size], data.normalization, masks=data.masks, cache=data.cache
+    )
     if data.cache and data.num_workers > 0:
         train_set.preload()  # decode once; forked workers share the arrays
         val_set.preload()

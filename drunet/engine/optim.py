@@ -64,3 +64,21 @@ def lr_factor(
         return floor + (1 - floor) * shape(progress)
 
     return factor
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    steps_per_epoch: int,
+    anchor: tuple[int, float] | None = None,
+    time_progress: Callable[[], float] | None = None,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The per-step schedule of :func:`lr_factor` over ``cfg.epochs`` epochs."""
+    factor = lr_factor(
+        cfg,
+        cfg.epochs * steps_per_epoch,
+        cfg.warmup_epochs * steps_per_epoch,
+        anchor,
+        time_progress=time_progress,
+    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

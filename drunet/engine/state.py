@@ -6,8 +6,10 @@ Written next to the weights as ``state.pt`` with ``torch.save`` and read back wi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -70,9 +72,10 @@ def save_state(
     best_epoch: int,
     best_score: float,
     history: list[EpochRecord],
-    extra: dict[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> None:
-    """Everything but the weights needed to continue after ``epoch`` (atomic write)."""
+    """Everything needed to continue after ``epoch`` (atomic write). ``schedule`` holds what
+    defines the learning-rate schedule beyond the scheduler's own state."""
     payload = {
         "epoch": epoch,
         # The weights again, so one atomic file holds a consistent epoch (last.safetensors and
@@ -85,7 +88,7 @@ def save_state(
         "best_score": best_score,
         "history": [asdict(record) for record in history],
         "rng": rng_state(),
-        "extra": extra or {},
+        "schedule": schedule or {},
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -106,3 +109,33 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise DrunetError(f"cannot resume: {path} is not a readable drunet state ({err})") from None
     payload["history"] = [EpochRecord(**record) for record in payload["history"]]
     return payload
+
+
+def restore_state(
+    state: dict[str, Any],
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> None:
+    """Load ``state`` (read from ``path``) into freshly built training objects. A state that
+    does not fit them (another model or configuration) is a ``DrunetError``, not a traceback."""
+    with _state_mismatch(path):
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+
+
+@contextlib.contextmanager
+def _state_mismatch(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DrunetError(
+            f"cannot resume {path.parent}: {path.name} was written for another model or "
+            f"configuration than {path.parent / 'config.yaml'} ({reason}); restore the run's "
+            "config.yaml or start a new run"
+        ) from None

@@ -1,8 +1,10 @@
 """``train(config)`` and ``resume(run_dir)``: data → model → Trainer → run folder.
 
-The CLI only calls these. Every epoch the run folder receives ``metrics.csv``,
-``progress.png``, ``last.safetensors``, ``state.pt`` (optimiser, schedule, scaler, RNG, history:
-what ``resume`` needs) and, when the monitored metric improved, ``best.safetensors``.
+The CLI, ``drunet compare`` and the demo only call these. :func:`_run` is wiring only: it builds
+the device and precision, model, loaders, optimiser and schedule, then a
+:class:`~drunet.engine.trainer.Trainer` whose per-epoch callback, a
+:class:`~drunet.engine.run_writer.RunWriter`, writes everything the run folder receives
+(best/last weights, ``state.pt``, ``metrics.csv``, ``progress.png``, TensorBoard events).
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 
-from drunet.atomic import remove_stale_temporaries
-from drunet.config import ExperimentConfig, load_config, save_config
 from drunet import checkpoint as runs
-from drunet.checkpoint import build_model, save_config_and_weights, unwrap
-from drunet.engine.run_dir import create_run_dir
+from drunet.atomic import remove_stale_temporaries
+from drunet.checkpoint import build_model
+from drunet.config import ExperimentConfig, TrainConfig, load_config, save_config
+from drunet.datasets import Pair
+from drunet.engine.best import BestTracker
 from drunet.engine.criterion import build_criterion
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
-from drunet.engine.device import select_device, select_precision
+from drunet.engine.device import Precision, select_device, select_precision
 from drunet.engine.distributed import DistContext, init_distributed, wrap_model
-from drunet.engine.history import EpochRecord, write_metrics_csv
-from drunet.engine.optim import build_optimizer, lr_factor
-from drunet.engine.plots import plot_progress
-from drunet.engine.state import load_state, save_state, set_rng_state
-from drunet.engine.tensorboard import open_event_log
+from drunet.engine.history import EpochRecord
+from drunet.engine.optim import build_optimizer, build_scheduler
+from drunet.engine.run_dir import create_run_dir
+from drunet.engine.run_writer import RunWriter
+from drunet.engine.state import load_state, restore_state, set_rng_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import DrunetError
 
@@ -69,7 +73,7 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     if context.is_main:
         save_config(config, run_dir / runs.CONFIG)
     log.info("run folder %s", run_dir)
-    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=None, context=context)
+    return _run(config, run_dir, (train_pairs, val_pairs), reporter, context)
 
 
 def resume(
@@ -99,21 +103,7 @@ def resume(
     context = init_distributed(select_device(config.train.device).type)
     if context.is_main:
         save_config(config, run_dir / runs.CONFIG)
-    return _run(config, run_dir, train_pairs, val_pairs, reporter, state=state, context=context)
-
-
-@contextlib.contextmanager
-def _state_mismatch(run_dir: Path) -> Iterator[None]:
-    """A ``state.pt`` that does not fit the run's ``config.yaml`` is a user error, not a crash."""
-    try:
-        yield
-    except (RuntimeError, KeyError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DrunetError(
-            f"cannot resume {run_dir}: {runs.STATE} was written for another model or configuration "
-            f"than {run_dir / runs.CONFIG} ({reason}); restore the run's config.yaml or start a "
-            "new run"
-        ) from None
+    return _run(config, run_dir, (train_pairs, val_pairs), reporter, context, state)
 
 
 def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
@@ -128,99 +118,45 @@ def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
 def _run(
     config: ExperimentConfig,
     run_dir: Path,
-    train_pairs: list,
-    val_pairs: list,
+    data: tuple[list[Pair], list[Pair]],
     reporter: Reporter | None,
-    state: dict[str, Any] | None,
     context: DistContext,
+    state: dict[str, Any] | None = None,
 ) -> RunResult:
+    """Wire the parts the configuration describes and fit; ``state`` continues a run."""
     cfg = config.train
     seed_everything(cfg.seed)
-    device = select_device(cfg.device)
-    if device.type == "cuda" and context.enabled:
-        device = torch.device("cuda", context.local_rank)
-    _configure_backends(config, device)
-    precision = select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
-    model = build_model(config).to(device)
-    if state is not None:
-        with _state_mismatch(run_dir):
-            model.load_state_dict(state["model"])
+    precision = _precision(config, context)
+    model = build_model(config).to(precision.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_loader, val_loader = make_loaders(
-        config, train_pairs, val_pairs, context.rank, context.world_size
-    )
+    train_loader, val_loader = make_loaders(config, *data, context.rank, context.world_size)
     optimizer = build_optimizer(model, cfg)
-    steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
-    anchor = _lr_anchor(state, steps_per_epoch)
     budget = Budget(cfg.max_minutes * 60) if cfg.max_minutes else None
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lr_factor(
-            cfg,
-            cfg.epochs * steps_per_epoch,
-            cfg.warmup_epochs * steps_per_epoch,
-            anchor,
-            time_progress=budget.progress if budget else None,
-        ),
-    )
-    forward_model = wrap_model(model, context, cfg.sync_bn)
-    if cfg.compile:
-        forward_model = torch.compile(forward_model)
-    history: list[EpochRecord] = []
-    best = {"epoch": 0, "score": -1.0}
+    anchor = _lr_anchor(state)
+    steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
+    progress = budget.progress if budget else None
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch, anchor, progress)
+    scaler = torch.amp.GradScaler(precision.device.type, enabled=precision.use_grad_scaler)
+    best = BestTracker(cfg.monitor, cfg.early_stopping)
     if state is not None:
-        with _state_mismatch(run_dir):
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-        history = list(state["history"])
-        best = {"epoch": state["best_epoch"], "score": state["best_score"]}
-    monitor = cfg.monitor
-    first_epoch = int(state["epoch"]) + 1 if state is not None else 1
-    events = open_event_log(run_dir, cfg.tensorboard, first_epoch) if context.is_main else None
-
-    # The callback must not reference ``trainer``: that cycle would leave the persistent loader
-    # workers to the cyclic garbage collector, whose shutdown of them hangs for 5 s.
-    def on_epoch_end(record: EpochRecord) -> bool:
-        history.append(record)
-        patience = cfg.early_stopping
-        improved = record.scores[monitor] > best["score"]
-        if improved:
-            best.update(epoch=record.epoch, score=record.scores[monitor])
-        if not context.is_main:  # every rank holds the same scores; only rank 0 writes
-            return patience is not None and record.epoch - best["epoch"] >= patience
-        if improved:
-            save_config_and_weights(run_dir, runs.BEST, model, config)
-        save_config_and_weights(run_dir, runs.LAST, model, config)
-        save_state(
-            run_dir / runs.STATE,
-            epoch=record.epoch,
-            model=unwrap(model),
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
-            best_epoch=int(best["epoch"]),
-            best_score=float(best["score"]),
-            history=history,
-            extra={"lr_anchor": list(anchor) if anchor else None},
-        )
-        write_metrics_csv(run_dir / runs.METRICS, history)
-        plot_progress(history, run_dir / "progress.png", config.data.masks.class_names)
-        if events is not None:
-            events.add_epoch(record)
-        return patience is not None and record.epoch - best["epoch"] >= patience
-
+        restore_state(state, run_dir / runs.STATE, model, optimizer, scheduler, scaler)
+        best.epoch, best.score = int(state["best_epoch"]), float(state["best_score"])
+    writer = RunWriter(run_dir, config, {"anchor": anchor}) if context.is_main else None
     trainer = Trainer(
-        forward_model,
-        build_criterion(config).to(device),
+        _training_module(model, cfg, context),
+        build_criterion(config).to(precision.device),
         optimizer,
         scheduler,
         train_loader,
         val_loader,
-        config.model.num_classes,
+        config.model.spec().num_classes,
         precision,
-        reporter=reporter,
-        on_epoch_end=on_epoch_end,
+        reporter,
+        scaler=scaler,
+        best=best,
+        history=state["history"] if state is not None else None,
+        callback=writer,
         accumulate=cfg.accumulate,
         grad_clip=cfg.grad_clip,
         channels_last=cfg.channels_last,
@@ -228,32 +164,59 @@ def _run(
         dist=context,
         budget=budget,
     )
-    scaler = trainer.scaler
     if state is not None:
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-    try:
-        trainer.fit(cfg.epochs, start_epoch=first_epoch)
-    except NonFiniteLoss as err:
-        kept = run_dir / runs.LAST
-        where = f"the last good weights are in {kept}" if kept.exists() else "no epoch finished"
-        raise NonFiniteLoss(f"{err}. Training stopped; {where}") from None
-    finally:
-        if events is not None:
-            events.close()
-    finished = history[-1].epoch if history else 0
+        set_rng_state(state["rng"])  # last: nothing after it may draw random numbers
+    with _closing(writer), _finite_loss_message(run_dir):
+        trainer.fit(cfg.epochs, start_epoch=int(state["epoch"]) + 1 if state else 1)
+    finished = trainer.history[-1].epoch if trainer.history else 0
     return RunResult(
         run_dir,
-        int(best["epoch"]),
-        float(best["score"]),
-        history,
+        best.epoch,
+        best.score,
+        trainer.history,
         config,
         stopped_early=finished < cfg.epochs,
         model=model.eval(),
     )
 
 
-def _lr_anchor(state: dict[str, Any] | None, steps_per_epoch: int) -> tuple[int, float] | None:
+def _precision(config: ExperimentConfig, context: DistContext) -> Precision:
+    """The device this process trains on (its own GPU under DDP), its backend switches, AMP."""
+    cfg = config.train
+    device = select_device(cfg.device)
+    if device.type == "cuda" and context.enabled:
+        device = torch.device("cuda", context.local_rank)
+    _configure_backends(config, device)
+    return select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
+
+
+@contextlib.contextmanager
+def _closing(writer: RunWriter | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+@contextlib.contextmanager
+def _finite_loss_message(run_dir: Path) -> Iterator[None]:
+    """A NaN/Inf loss names the last good weights (the previous epoch's)."""
+    try:
+        yield
+    except NonFiniteLoss as err:
+        kept = run_dir / runs.LAST
+        where = f"the last good weights are in {kept}" if kept.exists() else "no epoch finished"
+        raise NonFiniteLoss(f"{err}. Training stopped; {where}") from None
+
+
+def _training_module(model: nn.Module, cfg: TrainConfig, context: DistContext) -> nn.Module:
+    """What the training forward passes call: DDP-wrapped under torchrun, maybe compiled."""
+    module = wrap_model(model, context, cfg.sync_bn)
+    return cast(nn.Module, torch.compile(module)) if cfg.compile else module
+
+
+def _lr_anchor(state: dict[str, Any] | None) -> tuple[int, float] | None:
     """Where a resumed schedule restarts its decay: kept from an earlier extension, or set now
     (at the current step and factor) when this resume raised the epoch count."""
     if state is None:
@@ -263,5 +226,6 @@ def _lr_anchor(state: dict[str, Any] | None, steps_per_epoch: int) -> tuple[int,
         step = int(scheduler["last_epoch"])
         factor = scheduler["_last_lr"][0] / scheduler["base_lrs"][0]
         return step, factor
-    anchor = state.get("extra", {}).get("lr_anchor")
+    schedule = state.get("schedule") or {}
+    anchor = schedule.get("anchor", state.get("extra", {}).get("lr_anchor"))
     return (int(anchor[0]), float(anchor[1])) if anchor else None

@@ -7,12 +7,13 @@ loaders and switches already built from the configuration (see :mod:`drunet.engi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 import torch
 from torch import nn
 
+from drunet.engine.best import BestTracker
 from drunet.engine.device import Precision
 from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
@@ -31,6 +32,15 @@ class Reporter(Protocol):
 
 
 class SilentReporter:
+    """Reports nothing (tests, the API, DDP ranks other than 0); usable as a context manager
+    like the CLI's reporters."""
+
+    def __enter__(self) -> SilentReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
         pass
 
@@ -39,6 +49,15 @@ class SilentReporter:
 
     def end_epoch(self, record: EpochRecord) -> None:
         pass
+
+
+class EpochCallback(Protocol):
+    """Called after each epoch's validation, once the Trainer's ``history`` and ``best`` hold
+    it (e.g. :class:`~drunet.engine.run_writer.RunWriter`). It receives the trainer instead of
+    keeping a reference: a cycle would leave the loader workers to the cyclic garbage collector,
+    whose shutdown of them hangs for 5 s."""
+
+    def on_epoch_end(self, record: EpochRecord, trainer: Trainer) -> None: ...
 
 
 class Budget:
@@ -73,8 +92,11 @@ class Trainer:
         accumulate: batches whose gradients are summed before one optimiser step.
         grad_clip: maximum global gradient norm (``None`` = no clipping).
         channels_last: feed inputs in NHWC memory format (the model must be converted too).
-        on_epoch_end: called with each epoch's record; returning ``True`` stops training
-            (early stopping).
+        scaler: the float16 loss scaler (default: one enabled exactly when ``precision``
+            needs it).
+        best: tracks the monitored score and says when to stop early (default: Dice, never).
+        history: the records of epochs already trained (a resumed run).
+        callback: called after every epoch (the run folder's writer).
     """
 
     def __init__(
@@ -88,7 +110,11 @@ class Trainer:
         num_classes: int,
         precision: Precision,
         reporter: Reporter | None = None,
-        on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
+        *,
+        scaler: torch.amp.GradScaler | None = None,
+        best: BestTracker | None = None,
+        history: list[EpochRecord] | None = None,
+        callback: EpochCallback | None = None,
         accumulate: int = 1,
         grad_clip: float | None = None,
         channels_last: bool = False,
@@ -106,16 +132,19 @@ class Trainer:
         self.precision = precision
         self.device = precision.device
         # The scaler is a no-op (enabled=False) unless float16 autocast needs it.
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision.use_grad_scaler)
+        self.scaler = scaler or torch.amp.GradScaler(
+            self.device.type, enabled=precision.use_grad_scaler
+        )
         self.reporter = reporter or SilentReporter()
-        self.epoch_callback = on_epoch_end
+        self.best = best or BestTracker()
+        self.history = list(history or [])
+        self.callback = callback
         self.accumulate = accumulate
         self.grad_clip = grad_clip
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.ignore_index = ignore_index
         self.dist = dist or DistContext()
         self.budget = budget
-        self.history: list[EpochRecord] = []
         self.last_epoch_throughput = (0, 0.0)  # (training samples, seconds) of the last epoch
 
     def _to_device(self, batch: Batch) -> Batch:
@@ -162,12 +191,10 @@ class Trainer:
 
     def train_epoch(self, epoch: int, epochs: int) -> float:
         self.model.train()
-        for part in (
-            getattr(self.train_loader, "sampler", None),
-            getattr(self.train_loader, "dataset", None),
-        ):
-            if hasattr(part, "set_epoch"):
-                part.set_epoch(epoch)  # epoch-seeded order and augmentation: resumable
+        for name in ("sampler", "dataset"):
+            set_epoch = getattr(getattr(self.train_loader, name, None), "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)  # epoch-seeded order and augmentation: resumable
         usable = self.optimizer_steps_per_epoch() * self.accumulate
         self.reporter.start_epoch(epoch, epochs, usable)
         self.optimizer.zero_grad(set_to_none=True)
@@ -212,15 +239,17 @@ class Trainer:
         return sum(losses) / max(1, len(losses)), meter.compute().as_dict()
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
+        """Record the epoch, report it, hand it to the callback; ``True`` stops training."""
         self.history.append(record)
+        self.best.update(record)
         self.reporter.end_epoch(record)
-        if self.epoch_callback is not None:
-            return bool(self.epoch_callback(record))
-        return False
+        if self.callback is not None:
+            self.callback.on_epoch_end(record, self)
+        return self.best.should_stop(record.epoch)
 
     def fit(self, epochs: int, start_epoch: int = 1) -> list[EpochRecord]:
-        """Train epochs ``start_epoch … epochs``; stop early when ``on_epoch_end`` says so or
-        when the time budget is spent (the epoch in progress is cut short and validated)."""
+        """Train epochs ``start_epoch … epochs``; stop early when ``best`` runs out of patience
+        or when the time budget is spent (the epoch in progress is cut short and validated)."""
         if self.budget is not None:
             self.budget.start()
         for epoch in range(start_epoch, epochs + 1):

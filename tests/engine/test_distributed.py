@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
+from drunet.checkpoint import build_model
 from drunet.config import load_config
 from drunet.datasets import SegmentationDataset, make_synthetic
-from drunet.checkpoint import build_model
 from drunet.engine.data import prepare_config
 from drunet.engine.distributed import DistContext
 from drunet.engine.sampling import EpochSampler

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from drunet import checkpoint as runs
 from drunet.config import config_from_dict
 from drunet.datasets import make_synthetic
-from drunet import checkpoint as runs
 from drunet.engine.history import EpochRecord
 from drunet.engine.state import load_state
 from drunet.engine.train import resume, train

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from drunet.config import ExperimentConfig, config_from_dict, load_config
-from drunet.datasets import find_pairs, inspect_pairs, make_synthetic, split_pairs
 from drunet.checkpoint import load_model, read_weights
+from drunet.config import ExperimentConfig, config_from_dict, load_config
+from drunet.datasets import compute_normalization, discover, make_synthetic
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import select_precision
 from drunet.engine.tensorboard import tensorboard_available
@@ -86,10 +86,9 @@ def test_config_yaml_holds_what_the_data_decided(run: RunResult, binary_data: Pa
     config = load_config(run.run_dir / "config.yaml")
     assert config.model.in_channels == 1
     assert config.model.num_classes == 2
-    assert config.model.out_channels == 1
+    assert config.model.spec().out_channels == 1
     assert config.name == "tiny"
-    train_pairs, _ = split_pairs(find_pairs(binary_data), 0.2, 0)
-    info = inspect_pairs(train_pairs)
+    info = compute_normalization(discover(binary_data).train)  # measured on the training split
     assert config.data.normalization.mean == pytest.approx(info.mean)
     assert config.data.normalization.std == pytest.approx(info.std)
     assert 0.0 < config.data.normalization.mean[0] < 1.0 and config.data.normalization.std[0] > 0.0

@@ -105,6 +105,16 @@ class RecordingReporter:
         self.events.append(("end", record.epoch))
 
 
+class RecordingCallback:
+    def __init__(self) -> None:
+        self.seen: list[EpochRecord] = []
+        self.history_lengths: list[int] = []
+
+    def on_epoch_end(self, record: EpochRecord, trainer: Trainer) -> None:
+        self.seen.append(record)
+        self.history_lengths.append(len(trainer.history))
+
+
 def make_trainer(model, loss_fn, train_loader, val_loader, optimizer=None, total=1, warmup=0):
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -205,7 +215,7 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(TrainConfig(), 6, 0))
     reporter = RecordingReporter()
-    seen: list[EpochRecord] = []
+    callback = RecordingCallback()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(
         model,
@@ -217,11 +227,15 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
         2,
         CPU,
         reporter=reporter,
-        on_epoch_end=seen.append,
+        callback=callback,
     )
     history = trainer.fit(2)
     assert [r.epoch for r in history] == [1, 2]
-    assert seen == history == trainer.history
+    assert callback.seen == history == trainer.history
+    # The callback runs once the trainer holds the epoch: its history and best are up to date.
+    assert callback.history_lengths == [1, 2]
+    best = max(history, key=lambda r: r.scores["dice"])
+    assert (trainer.best.epoch, trainer.best.score) == (best.epoch, best.scores["dice"])
     for record in history:
         assert math.isfinite(record.train_loss) and record.train_loss > 0
         assert math.isfinite(record.val_loss) and record.val_loss > 0

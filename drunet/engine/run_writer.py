@@ -1,0 +1,75 @@
+"""Everything a run folder receives after an epoch, written by one callback the Trainer calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drunet import checkpoint as runs
+from drunet.checkpoint import save_config_and_weights, unwrap
+from drunet.config import ExperimentConfig
+from drunet.engine.history import EpochRecord, write_metrics_csv
+from drunet.engine.plots import plot_progress
+from drunet.engine.state import save_state
+from drunet.engine.tensorboard import EventLog, open_event_log
+
+if TYPE_CHECKING:
+    from drunet.engine.trainer import Trainer
+
+
+class RunWriter:
+    """Rank 0's per-epoch files in ``run_dir``, in an order that survives a kill at any moment:
+
+    1. ``best.safetensors`` when the monitored score improved, and ``last.safetensors`` — each
+       with ``config.yaml``, the configuration they were trained under;
+    2. ``state.pt``: the epoch, weights, optimiser, schedule, scaler, RNG and history — what
+       ``resume`` continues from (it holds the weights too, so one atomic file is consistent);
+    3. ``metrics.csv``, ``progress.png`` and TensorBoard events, for people.
+
+    Every file is written atomically. Nothing is written before the first epoch ends — the
+    TensorBoard log is opened then too — so a run that fails before that leaves its folder as it
+    was. ``schedule`` is stored in ``state.pt`` beside the scheduler's own state.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        config: ExperimentConfig,
+        schedule: dict[str, Any] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.config = config
+        self.schedule = schedule or {}
+        self.events: EventLog | None = None
+        self.events_opened = False
+
+    def on_epoch_end(self, record: EpochRecord, trainer: Trainer) -> None:
+        model = unwrap(trainer.model)
+        if trainer.best.is_best(record.epoch):
+            save_config_and_weights(self.run_dir, runs.BEST, model, self.config)
+        save_config_and_weights(self.run_dir, runs.LAST, model, self.config)
+        save_state(
+            self.run_dir / runs.STATE,
+            epoch=record.epoch,
+            model=model,
+            optimizer=trainer.optimizer,
+            scheduler=trainer.scheduler,
+            scaler=trainer.scaler,
+            best_epoch=trainer.best.epoch,
+            best_score=trainer.best.score,
+            history=trainer.history,
+            schedule=self.schedule,
+        )
+        write_metrics_csv(self.run_dir / runs.METRICS, trainer.history)
+        class_names = self.config.data.masks.class_names
+        plot_progress(trainer.history, self.run_dir / runs.PROGRESS, class_names)
+        if not self.events_opened:  # purges events a killed run left from this epoch on
+            self.events = open_event_log(self.run_dir, self.config.train.tensorboard, record.epoch)
+            self.events_opened = True
+        if self.events is not None:
+            self.events.add_epoch(record)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
