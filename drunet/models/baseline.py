@@ -9,14 +9,14 @@ saying how to get the file, instead of a network stack trace.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from drunet.errors import DrunetError
-from drunet.models.pretrained import PretrainedMixin
+from drunet.models.padding import crop_to, pad_to_multiple
 
 
 def _load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -> None:
@@ -46,11 +46,16 @@ def _load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -
     encoder.load_state_dict({k: state[k] for k in matching}, strict=False)
 
 
-class SmpUnet(PretrainedMixin, nn.Module):
+class SmpUnet(nn.Module):
     """``smp.Unet`` that accepts any input size and offline-only pretrained weights.
 
-    The input is padded (replicating its border) to a multiple of the encoder's output stride
-    (32) and the logits cropped back, so every smp version and encoder handles odd sizes.
+    :func:`~drunet.models.padding.pad_to_multiple` pads the input (replicating its border) to a
+    multiple of the encoder's output stride ``2**encoder_depth`` and the logits are cropped back,
+    so every smp version and encoder handles odd sizes.
+
+    ``hparams`` holds ``encoder_name`` and ``encoder_depth``: with the channel counts they rebuild
+    the network. ``encoder_weights`` only initialises it, so it is not kept (saved weights hold
+    the encoder).
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)`` logits.
     """
@@ -66,6 +71,10 @@ class SmpUnet(PretrainedMixin, nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.hparams: dict[str, Any] = {
+            "encoder_name": encoder_name,
+            "encoder_depth": encoder_depth,
+        }
         self.multiple = 2**encoder_depth
         try:
             self.net = smp.Unet(
@@ -90,8 +99,5 @@ class SmpUnet(PretrainedMixin, nn.Module):
                 f"SmpUnet expects input of shape (N, {self.in_channels}, H, W), got "
                 f"{tuple(x.shape)}: expected {self.in_channels} channels"
             )
-        height, width = x.shape[-2:]
-        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return self.net(x)[..., :height, :width]
+        x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of 2**depth
+        return crop_to(self.net(x), size)  # (N, out_channels, H, W)

@@ -1,14 +1,50 @@
-"""Residual building blocks: Squeeze-and-Excitation and the DRUNet bottleneck block."""
+"""Residual building blocks: Squeeze-and-Excitation and the DRUNet bottleneck blocks.
+
+:class:`DRBlock` is the post-activation (ResNet v1) bottleneck, :class:`PreActDRBlock` the
+pre-activation (ResNet v2) one; :class:`BlockArgs` holds what every block of a model shares.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from drunet.models.layers import check_choice, make_act, make_norm
+from drunet.models.layers import ACT_NAMES, NORM_NAMES, check_choice, make_act, make_norm
 
 SHORTCUTS = ("projection", "zero_pad")
+
+
+@dataclass(frozen=True)
+class BlockArgs:
+    """How the residual blocks of a model are built; checked when created.
+
+    Attributes:
+        bottleneck_ratio: width of the 1×1 → 3×3 → 1×1 path relative to the block's output.
+        se_reduction: SE reduction ratio; ``0`` disables the SE gate.
+        shortcut: ``"projection"`` (1×1 conv + norm) or ``"zero_pad"`` (parameter-free) where
+            the shapes of input and output differ.
+        norm, act: layer names resolved by :mod:`drunet.models.layers`.
+        preact: build :class:`PreActDRBlock` (ResNet v2) instead of :class:`DRBlock`.
+    """
+
+    bottleneck_ratio: float = 1.0
+    se_reduction: int = 16
+    shortcut: str = "projection"
+    norm: str = "batch"
+    act: str = "relu"
+    preact: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.bottleneck_ratio > 0:
+            raise ValueError(f"bottleneck_ratio must be > 0, got {self.bottleneck_ratio}")
+        if self.se_reduction < 0:
+            raise ValueError(f"se_reduction must be >= 0 (0 disables SE), got {self.se_reduction}")
+        check_choice("shortcut", self.shortcut, SHORTCUTS)
+        check_choice("norm", self.norm, NORM_NAMES)
+        check_choice("act", self.act, ACT_NAMES)
 
 
 class SqueezeExcite(nn.Module):
@@ -34,14 +70,10 @@ class SqueezeExcite(nn.Module):
         self.act = make_act(act)
         self.conv_expand = nn.Conv2d(hidden, channels, kernel_size=1)
 
-    def gate(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-channel weights in (0, 1): ``(N, C, H, W) → (N, C, 1, 1)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
         s = self.conv_expand(self.act(self.conv_reduce(s)))
-        return torch.sigmoid(s)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        return x * torch.sigmoid(s)
 
 
 class ZeroPadShortcut(nn.Module):
@@ -75,7 +107,6 @@ def make_shortcut(
 
     ``norm=None`` gives a projection without normalisation (the pre-activation ordering).
     """
-    check_choice("shortcut", kind, SHORTCUTS)
     if in_channels == out_channels and stride == 1:
         return nn.Identity()
     if kind == "zero_pad":
@@ -86,15 +117,24 @@ def make_shortcut(
     return nn.Sequential(conv, make_norm(norm, out_channels))
 
 
+def _bottleneck_width(in_channels: int, out_channels: int, stride: int, args: BlockArgs) -> int:
+    if in_channels < 1 or out_channels < 1 or stride < 1:
+        raise ValueError(
+            f"a residual block needs positive channels and stride; got in_channels="
+            f"{in_channels}, out_channels={out_channels}, stride={stride}"
+        )
+    return max(1, round(out_channels * args.bottleneck_ratio))
+
+
+def _make_se(channels: int, args: BlockArgs) -> nn.Module:
+    se_reduction, act = args.se_reduction, args.act
+    return SqueezeExcite(channels, se_reduction, act=act) if se_reduction else nn.Identity()
+
+
 class DRBlock(nn.Module):
-    """Deep residual bottleneck block: 1×1 → 3×3 → 1×1 convolutions, SE gate, shortcut.
+    """Post-activation (ResNet v1) bottleneck: 1×1 → 3×3 → 1×1 convolutions, SE gate, shortcut::
 
-    Post-activation (ResNet v1, default)::
-
-        out = act(se(bn3(conv3(act(bn2(conv2(act(bn1(conv1(x))))))))) + shortcut(x))
-
-    Pre-activation (ResNet v2, ``preact=True``): each conv is preceded by ``norm → act`` and
-    nothing follows the addition, so the identity path stays clean from input to output.
+        out = act3(se(bn3(conv3(act2(bn2(conv2(act1(bn1(conv1(x))))))))) + shortcut(x))
 
     The shortcut is the identity when ``in_channels == out_channels`` and ``stride == 1``;
     otherwise a 1×1 projection with normalisation (``shortcut="projection"``) or the
@@ -102,12 +142,8 @@ class DRBlock(nn.Module):
 
     Args:
         in_channels, out_channels: channels of input and output.
+        args: bottleneck ratio, SE, shortcut kind and layer names (``args.preact`` is ignored).
         stride: stride of the 3×3 convolution (and of the shortcut).
-        mid_channels: width of the 1×1 → 3×3 → 1×1 path;
-            ``None`` → ``out_channels * bottleneck_ratio``.
-        bottleneck_ratio: used when ``mid_channels`` is ``None``.
-        norm, act: layer names resolved by :mod:`drunet.models.layers`.
-        se_reduction: SE reduction ratio; ``0`` disables the SE gate.
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, ceil(H / stride), ceil(W / stride))``.
     """
@@ -116,83 +152,87 @@ class DRBlock(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
+        args: BlockArgs = BlockArgs(),
         stride: int = 1,
-        mid_channels: int | None = None,
-        bottleneck_ratio: float = 1.0,
-        norm: str = "batch",
-        act: str = "relu",
-        se_reduction: int = 16,
-        shortcut: str = "projection",
-        preact: bool = False,
     ) -> None:
         super().__init__()
-        if in_channels < 1 or out_channels < 1 or stride < 1:
-            raise ValueError(
-                f"DRBlock needs positive channels and stride; got in_channels={in_channels}, "
-                f"out_channels={out_channels}, stride={stride}"
-            )
-        if mid_channels is None:
-            if bottleneck_ratio <= 0:
-                raise ValueError(f"bottleneck_ratio must be > 0, got {bottleneck_ratio}")
-            mid_channels = max(1, round(out_channels * bottleneck_ratio))
-        self.preact = preact
-        # Pre-activation normalises each conv's *input*; post-activation each conv's output.
-        widths = (
-            (in_channels, mid_channels, mid_channels)
-            if preact
-            else (mid_channels,) * 2 + (out_channels,)
-        )
-        self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
-        self.bn1 = make_norm(norm, widths[0])
-        # Not in-place under pre-activation: with norm="none" it would overwrite the identity input.
-        self.act1 = make_act(act, inplace=not preact)
-        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride, padding=1, bias=False)
-        self.bn2 = make_norm(norm, widths[1])
-        self.act2 = make_act(act)
-        self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
-        self.bn3 = make_norm(norm, widths[2])
-        self.act3 = make_act(act)
-        self.se = SqueezeExcite(out_channels, se_reduction, act=act) if se_reduction else None
-        self.shortcut = make_shortcut(
-            shortcut, in_channels, out_channels, stride, norm=None if preact else norm
-        )
+        mid = _bottleneck_width(in_channels, out_channels, stride, args)
+        self.conv1 = nn.Conv2d(in_channels, mid, 1, bias=False)
+        self.bn1 = make_norm(args.norm, mid)
+        self.act1 = make_act(args.act)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, padding=1, bias=False)
+        self.bn2 = make_norm(args.norm, mid)
+        self.act2 = make_act(args.act)
+        self.conv3 = nn.Conv2d(mid, out_channels, 1, bias=False)
+        self.bn3 = make_norm(args.norm, out_channels)
+        self.se = _make_se(out_channels, args)
+        self.act3 = make_act(args.act)
+        self.shortcut = make_shortcut(args.shortcut, in_channels, out_channels, stride, args.norm)
 
     def zero_init_last(self) -> None:
-        """Zero the last norm's scale so the residual branch starts as zero (block = shortcut)."""
-        if self.preact:
-            nn.init.zeros_(self.conv3.weight)
-        elif isinstance(self.bn3, nn.BatchNorm2d | nn.GroupNorm | nn.InstanceNorm2d):
+        """Zero the last norm's scale (or, without one, conv3) so the block starts as
+        ``act3(shortcut(x))``."""
+        if isinstance(self.bn3, nn.BatchNorm2d | nn.GroupNorm | nn.InstanceNorm2d):
             nn.init.zeros_(self.bn3.weight)
         else:
             nn.init.zeros_(self.conv3.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preact:
-            return self._forward_preact(x)
-        shortcut = self.shortcut(x)
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.act2(self.bn2(self.conv2(x)))
-        x = self.bn3(self.conv3(x))
-        if self.se is None:
-            return self.act3(x + shortcut)
-        # shortcut + x · gate in one pass over the feature map instead of a product, then a sum.
-        return self.act3(torch.addcmul(shortcut, x, self.se.gate(x)))
-
-    def _forward_preact(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act1(self.bn1(x))
-        # ResNet v2 takes a projection from the pre-activated input, the identity from the raw one.
-        shortcut = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-        x = self.conv1(pre)
-        x = self.conv2(self.act2(self.bn2(x)))
-        x = self.conv3(self.act3(self.bn3(x)))
-        if self.se is None:
-            return x + shortcut
-        return torch.addcmul(shortcut, x, self.se.gate(x))
-
     def conv_norm_pairs(self) -> list[tuple[str, str]]:
-        """``(conv, norm)`` attribute names where the norm directly follows the conv.
+        """``(conv, norm)`` attribute names :func:`~drunet.models.layers.fuse_conv_bn` folds."""
+        return [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]
 
-        :func:`~drunet.models.layers.fuse_conv_bn` folds these at inference. Pre-activation
-        norms come *before* their conv (and zero padding sits between), so none are listed.
-        """
-        return [] if self.preact else [("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = self.shortcut(x)  # (N, C_out, H', W')
+        x = self.act1(self.bn1(self.conv1(x)))  # (N, C_mid, H, W)
+        x = self.act2(self.bn2(self.conv2(x)))  # (N, C_mid, H', W')
+        x = self.bn3(self.conv3(x))  # (N, C_out, H', W')
+        x = self.se(x)
+        return self.act3(x + shortcut)
+
+
+class PreActDRBlock(nn.Module):
+    """Pre-activation (ResNet v2) bottleneck: each conv is preceded by ``norm → act``::
+
+        pre = act1(bn1(x))
+        out = se(conv3(act3(bn3(conv2(act2(bn2(conv1(pre)))))))) + shortcut
+
+    Nothing follows the addition, so the identity path stays clean from input to output. The
+    shortcut is ``x`` itself when the shapes match, else a projection (a 1×1 conv without norm)
+    or zero padding of ``pre``. Arguments and shapes as :class:`DRBlock`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        args: BlockArgs = BlockArgs(preact=True),
+        stride: int = 1,
+    ) -> None:
+        super().__init__()
+        mid = _bottleneck_width(in_channels, out_channels, stride, args)
+        self.bn1 = make_norm(args.norm, in_channels)
+        # Not in place: with norm="none" it would overwrite the input the identity path returns.
+        self.act1 = make_act(args.act, inplace=False)
+        self.conv1 = nn.Conv2d(in_channels, mid, 1, bias=False)
+        self.bn2 = make_norm(args.norm, mid)
+        self.act2 = make_act(args.act)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, padding=1, bias=False)
+        self.bn3 = make_norm(args.norm, mid)
+        self.act3 = make_act(args.act)
+        self.conv3 = nn.Conv2d(mid, out_channels, 1, bias=False)
+        self.se = _make_se(out_channels, args)
+        self.shortcut = make_shortcut(args.shortcut, in_channels, out_channels, stride, norm=None)
+
+    def zero_init_last(self) -> None:
+        """Zero conv3 so the block starts as its shortcut (the identity when shapes match)."""
+        nn.init.zeros_(self.conv3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.act1(self.bn1(x))  # (N, C_in, H, W)
+        # ResNet v2 projects the pre-activated input but passes the raw one through unchanged.
+        shortcut = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
+        x = self.conv1(pre)  # (N, C_mid, H, W)
+        x = self.conv2(self.act2(self.bn2(x)))  # (N, C_mid, H', W')
+        x = self.conv3(self.act3(self.bn3(x)))  # (N, C_out, H', W')
+        x = self.se(x)
+        return x + shortcut

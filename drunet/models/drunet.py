@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from drunet.models.blocks import DRBlock
+from drunet.models.blocks import BlockArgs, DRBlock, PreActDRBlock
 from drunet.models.layers import ConvNormAct
-from drunet.models.pretrained import PretrainedMixin
+from drunet.models.padding import crop_to, pad_to_multiple
+
+# Upper bounds that stop absurd sizes before any memory is allocated: init_features=1024 at
+# depth 8 is already far beyond any GPU; the ranges are meant to catch typos such as 16000.
+MAX_INIT_FEATURES = 1024
+MAX_DEPTH = 8
 
 
 class DRStage(nn.Sequential):
-    """One resolution level: ``num_blocks`` × [DRBlock, optional 3×3 ConvNormAct].
+    """One resolution level: ``num_blocks`` × [residual block, optional 3×3 ConvNormAct].
 
     The reference layout is two blocks, each followed by a 3×3 conv. The first block changes the
     width (``in_channels → out_channels``, projection shortcut); the rest keep it (identity).
+    ``args.preact`` picks :class:`PreActDRBlock` instead of :class:`DRBlock`.
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)``.
     """
 
@@ -23,27 +31,27 @@ class DRStage(nn.Sequential):
         self,
         in_channels: int,
         out_channels: int,
+        args: BlockArgs,
         num_blocks: int = 2,
         conv_after_block: bool = True,
-        norm: str = "batch",
-        act: str = "relu",
-        **block_kwargs: object,
     ) -> None:
+        block = PreActDRBlock if args.preact else DRBlock
         layers: list[nn.Module] = []
         for i in range(num_blocks):
             block_in = in_channels if i == 0 else out_channels
-            shortcut = block_kwargs.get("shortcut", "projection")
-            if shortcut == "zero_pad" and out_channels < block_in:
+            block_args = args
+            if args.shortcut == "zero_pad" and out_channels < block_in:
                 # Zero padding can only add channels; where a decoder narrows, project.
-                shortcut = "projection"
-            kwargs = {**block_kwargs, "shortcut": shortcut}
-            layers.append(DRBlock(block_in, out_channels, norm=norm, act=act, **kwargs))
+                block_args = replace(args, shortcut="projection")
+            layers.append(block(block_in, out_channels, block_args))
             if conv_after_block:
-                layers.append(ConvNormAct(out_channels, out_channels, 3, norm=norm, act=act))
+                layers.append(
+                    ConvNormAct(out_channels, out_channels, 3, norm=args.norm, act=args.act)
+                )
         super().__init__(*layers)
 
 
-class DRUNet(PretrainedMixin, nn.Module):
+class DRUNet(nn.Module):
     """Deep Residual U-Net.
 
     Encoder: a stem of two 3×3 ConvNormAct at ``init_features`` channels, then ``depth`` levels of
@@ -57,24 +65,28 @@ class DRUNet(PretrainedMixin, nn.Module):
     widths 32, 64, 128, 256, 512 — with BatchNorm added. It has **18,516,785 parameters**
     (``tests/models/test_drunet.py`` checks this number).
 
-    Any input height and width works: the input is padded (replicating its border) to a
-    multiple of ``2**depth`` and the logits are cropped back, so the output always has the
-    input's exact size.
+    Any input height and width works: :func:`~drunet.models.padding.pad_to_multiple` pads the
+    input (replicating its border) to a multiple of ``2**depth`` and the logits are cropped back,
+    so the output always has the input's exact size.
 
     Args:
         in_channels: image channels (1 grayscale, 3 RGB, …).
         out_channels: logit channels (1 for binary with a sigmoid, else the number of classes).
-        init_features: width of the first level; level k has ``init_features * 2**k``.
-        depth: number of down-samplings.
+        init_features: width of the first level (at most :data:`MAX_INIT_FEATURES`); level k has
+            ``init_features * 2**k``.
+        depth: number of down-samplings (at most :data:`MAX_DEPTH`).
         blocks_per_stage, conv_after_block: layout of each :class:`DRStage`.
-        bottleneck_ratio: width of a DRBlock's 1×1 → 3×3 → 1×1 path relative to its output.
+        bottleneck_ratio: width of a block's 1×1 → 3×3 → 1×1 path relative to its output.
         se_reduction: SE reduction ratio (0 disables SE).
         shortcut: ``"projection"`` or ``"zero_pad"`` (where channels grow).
-        preact: pre-activation (ResNet v2) ordering inside DRBlocks.
+        preact: pre-activation (ResNet v2) blocks, :class:`PreActDRBlock`.
         norm, act: layer names, see :mod:`drunet.models.layers`.
         channels_last: keep weights and activations in NHWC memory layout (the logits are
             returned in the usual layout). On CPUs, oneDNN runs narrow convolutions much faster
             in NHWC; on GPUs it is the layout tensor cores want.
+
+    ``hparams`` holds every argument but the channel counts, which are ``in_channels`` and
+    ``out_channels``; ``DRUNet(in_channels, out_channels, **hparams)`` rebuilds the network.
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)`` logits.
     """
@@ -96,29 +108,36 @@ class DRUNet(PretrainedMixin, nn.Module):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("init_features", init_features),
-            ("depth", depth),
-            ("blocks_per_stage", blocks_per_stage),
+        for name, value, upper in (
+            ("in_channels", in_channels, None),
+            ("out_channels", out_channels, None),
+            ("init_features", init_features, MAX_INIT_FEATURES),
+            ("depth", depth, MAX_DEPTH),
+            ("blocks_per_stage", blocks_per_stage, None),
         ):
-            if value < 1:
-                raise ValueError(f"DRUNet: {name} must be >= 1, got {value}")
+            if value < 1 or (upper is not None and value > upper):
+                bounds = f"between 1 and {upper}" if upper else ">= 1"
+                raise ValueError(f"DRUNet: {name} must be {bounds}, got {value}")
+        args = BlockArgs(bottleneck_ratio, se_reduction, shortcut, norm, act, preact)
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.hparams: dict[str, Any] = {
+            "init_features": init_features,
+            "depth": depth,
+            "blocks_per_stage": blocks_per_stage,
+            "conv_after_block": conv_after_block,
+            "bottleneck_ratio": bottleneck_ratio,
+            "se_reduction": se_reduction,
+            "shortcut": shortcut,
+            "preact": preact,
+            "norm": norm,
+            "act": act,
+            "channels_last": channels_last,
+        }
         self.depth = depth
+        self.multiple = 2**depth  # height and width are padded to this
+        self.channels_last = channels_last
         widths = [init_features * 2**k for k in range(depth + 1)]
-        stage = dict(
-            num_blocks=blocks_per_stage,
-            conv_after_block=conv_after_block,
-            norm=norm,
-            act=act,
-            bottleneck_ratio=bottleneck_ratio,
-            se_reduction=se_reduction,
-            shortcut=shortcut,
-            preact=preact,
-        )
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, widths[0], 3, norm=norm, act=act),
             ConvNormAct(widths[0], widths[0], 3, norm=norm, act=act),
@@ -126,16 +145,17 @@ class DRUNet(PretrainedMixin, nn.Module):
         self.pool = nn.MaxPool2d(2)
         # encoders[k] maps level k to level k + 1; the last one is the bottleneck.
         self.encoders = nn.ModuleList(
-            DRStage(widths[k], widths[k + 1], **stage) for k in range(depth)
+            DRStage(widths[k], widths[k + 1], args, blocks_per_stage, conv_after_block)
+            for k in range(depth)
         )
         self.upsamples = nn.ModuleList(
             nn.ConvTranspose2d(widths[k + 1], widths[k], 2, stride=2) for k in range(depth)
         )
         self.decoders = nn.ModuleList(
-            DRStage(2 * widths[k], widths[k], **stage) for k in range(depth)
+            DRStage(2 * widths[k], widths[k], args, blocks_per_stage, conv_after_block)
+            for k in range(depth)
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
-        self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -150,27 +170,22 @@ class DRUNet(PretrainedMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        height, width = x.shape[-2:]
-        multiple = 2**self.depth
-        pad_h, pad_w = (-height) % multiple, (-width) % multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of 2**depth
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)  # (N, C, H, W) stored as NHWC
+            x = x.contiguous(memory_format=torch.channels_last)  # (N, C, H', W') stored as NHWC
 
-        skips = [self.stem(x)]  # level 0: (N, w0, H, W)
+        skips = [self.stem(x)]  # level 0: (N, w0, H', W')
         for encoder in self.encoders:
-            skips.append(encoder(self.pool(skips[-1])))  # level k+1: (N, w_{k+1}, H/2^{k+1}, …)
+            skips.append(encoder(self.pool(skips[-1])))  # level k+1: (N, w_{k+1}, H'/2^{k+1}, …)
         x = skips.pop()  # bottleneck
         for k in reversed(range(self.depth)):
-            x = self.upsamples[k](x)  # (N, w_k, H/2^k, W/2^k)
+            x = self.upsamples[k](x)  # (N, w_k, H'/2^k, W'/2^k)
             x = self.decoders[k](torch.cat([x, skips[k]], dim=1))
-        logits = self.head(x)
         # Logits leave in the usual NCHW layout (the same bytes when there is one channel).
-        return logits[..., :height, :width].contiguous()
+        return crop_to(self.head(x), size).contiguous()  # (N, out_channels, H, W)
 
     def zero_init_last(self) -> None:
-        """Start every DRBlock as its shortcut (useful for very deep variants)."""
+        """Start every residual block as its shortcut (useful for very deep variants)."""
         for module in self.modules():
-            if isinstance(module, DRBlock):
+            if isinstance(module, DRBlock | PreActDRBlock):
                 module.zero_init_last()

@@ -1,7 +1,8 @@
 """Named DRUNet configurations: each preset is a set of :class:`~drunet.models.DRUNet` kwargs.
 
 ``create_model("drunet_s")`` is ``DRUNet(**PRESETS["drunet_s"])``; keyword arguments given to
-``create_model`` override the preset's. ``"drunet"`` is :data:`DEFAULT_PRESET`.
+``create_model`` override the preset's. ``"drunet"`` is :data:`DEFAULT_PRESET`. Treat the dicts
+as read-only: copy one before changing it.
 """
 
 from __future__ import annotations
@@ -44,13 +45,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Chosen by measurement (benchmarks/bench_models.py, README "Benchmarks"): the only preset that
 # trains faster than the smp ResNet-34 U-Net at 8 × 3 × 256 × 256 on the 2-core reference machine.
 DEFAULT_PRESET = "drunet_s"
-
-
-def preset_kwargs(name: str) -> dict[str, Any]:
-    """A copy of the DRUNet keyword arguments of preset ``name``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown DRUNet preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
 
 
 def resolve_preset(name: str) -> str:

@@ -1,36 +1,47 @@
-"""The shared model tester: every registered model passes the same checks.
+"""The shared model tester: every model class and preset passes the same checks.
 
-A new model joins by adding one entry to ``MODEL_CASES`` in ``test_registry.py``.
+A new model joins by adding a ``ModelTester`` subclass to ``test_registry.py``. Models are built
+from their classes directly (``DRUNet(**PRESETS[name])``, ``SmpUnet(...)``), small enough that
+the suite stays fast.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load, save
+from torch import nn
 
-from drunet.models import create_model
+from drunet.models import fuse_conv_bn
+from tests.conftest import randomise_batch_norms
+
+
+def replicate_pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """Bottom/right replicate padding written out by hand: repeat the last row, then column."""
+    x = torch.cat([x, x[..., -1:, :].expand(-1, -1, pad_h, -1)], dim=-2)
+    return torch.cat([x, x[..., -1:].expand(-1, -1, -1, pad_w)], dim=-1)
+
+
+def count_batch_norms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
 class ModelTester:
-    """Subclass and set ``name`` and ``kwargs`` (kept small so the suite stays fast)."""
+    """Subclass and set ``name`` (the registry name it covers), ``model_class`` and ``kwargs``."""
 
     name: str
+    model_class: type[nn.Module]
     kwargs: dict[str, Any] = {}
     in_channels = 3
     out_channels = 2
+    multiple = 32  # the model pads height and width to a multiple of this
 
-    def build(self, **overrides: Any) -> torch.nn.Module:
-        torch.manual_seed(0)
-        kwargs = {
-            "in_channels": self.in_channels,
-            "out_channels": self.out_channels,
-            **self.kwargs,
-            **overrides,
-        }
-        return create_model(self.name, **kwargs)
+    def build(self, seed: int = 0) -> nn.Module:
+        torch.manual_seed(seed)
+        return self.model_class(self.in_channels, self.out_channels, **self.kwargs)
 
     @pytest.mark.parametrize("size", [(97, 131), (64, 64), (33, 47)])
     def test_any_size_eval_batch_one(self, size: tuple[int, int]) -> None:
@@ -39,6 +50,16 @@ class ModelTester:
             out = model(torch.randn(1, self.in_channels, *size))
         assert out.shape == (1, self.out_channels, *size)
         assert torch.isfinite(out).all()
+
+    def test_padding_equals_the_model_on_a_padded_input_cropped(self) -> None:
+        model = self.build().eval()
+        height, width = self.multiple + 3, 2 * self.multiple - 3  # multiple >= 4
+        x = torch.randn(2, self.in_channels, height, width)
+        padded = replicate_pad(x, self.multiple - 3, 3)  # to the next multiples by hand
+        assert padded.shape[-2:] == (2 * self.multiple, 2 * self.multiple)
+        with torch.no_grad():
+            expected = model(padded)[..., :height, :width]
+            torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
 
     def test_train_mode_odd_batch(self) -> None:
         model = self.build().train()
@@ -56,17 +77,45 @@ class ModelTester:
         zero = [n for n, p in model.named_parameters() if not p.grad.abs().sum() > 0]
         assert not zero, f"parameters with an all-zero gradient: {zero}"
 
+    def test_hparams_rebuild_the_same_network(self) -> None:
+        model = self.build()
+        assert (model.in_channels, model.out_channels) == (self.in_channels, self.out_channels)
+        assert isinstance(model.hparams, dict)
+        rebuilt = self.model_class(model.in_channels, model.out_channels, **model.hparams)
+        assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+            k: v.shape for k, v in model.state_dict().items()
+        }
+
     def test_save_load_gives_identical_outputs(self) -> None:
         model = self.build().eval()
         blob = save({k: v.contiguous() for k, v in model.state_dict().items()})
-        torch.manual_seed(123)  # a differently initialised copy, then overwritten by the weights
-        clone = create_model(
-            self.name, in_channels=self.in_channels, out_channels=self.out_channels, **self.kwargs
-        ).eval()
+        clone = self.build(seed=123).eval()  # initialised differently, then given the weights
         clone.load_state_dict(load(blob))
         x = torch.randn(1, self.in_channels, 50, 61)
         with torch.no_grad():
             assert torch.equal(model(x), clone(x))
+
+    def test_channels_last_gives_the_same_logits(self) -> None:
+        model = self.build().eval()
+        randomise_batch_norms(model)
+        nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        x = torch.randn(2, self.in_channels, 45, 70)
+        with torch.no_grad():
+            expected = model(x)
+            out = nhwc(x.contiguous(memory_format=torch.channels_last))
+        assert out.shape == expected.shape
+        torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+
+    def test_fused_batch_norm_gives_the_same_logits(self) -> None:
+        model = self.build()
+        randomise_batch_norms(model)
+        fused = fuse_conv_bn(model)
+        assert model.training and not fused.training  # the original is untouched
+        if count_batch_norms(model):
+            assert count_batch_norms(fused) < count_batch_norms(model)
+        x = torch.randn(2, self.in_channels, 45, 70)
+        with torch.no_grad():
+            torch.testing.assert_close(fused(x), model.eval()(x), atol=1e-4, rtol=1e-4)
 
     def test_wrong_channel_count_names_expected_and_received(self) -> None:
         model = self.build().eval()

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 from drunet import DRBlock, DRUNet
+from drunet.models import PreActDRBlock, crop_to, pad_to_multiple
+from drunet.models.drunet import MAX_DEPTH, MAX_INIT_FEATURES
 from drunet.models.layers import ConvNormAct
 
 
@@ -69,15 +71,70 @@ def test_padding_does_not_leak_into_the_crop() -> None:
     assert torch.allclose(full[..., :8, :8], padded[..., :8, :8], atol=1e-5)
 
 
-@pytest.mark.parametrize("bad", [{"depth": 0}, {"init_features": 0}, {"blocks_per_stage": 0}])
-def test_bad_arguments_name_the_value(bad: dict) -> None:
-    key = next(iter(bad))
-    with pytest.raises(ValueError, match=key):
-        DRUNet(3, 1, **{"init_features": 8, **bad})
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"depth": 0}, "depth must be between 1 and 8, got 0"),
+        ({"depth": MAX_DEPTH + 1}, f"depth must be between 1 and 8, got {MAX_DEPTH + 1}"),
+        ({"init_features": 0}, "init_features must be between 1 and 1024, got 0"),
+        ({"init_features": 16000}, "init_features must be between 1 and 1024, got 16000"),
+        ({"blocks_per_stage": 0}, "blocks_per_stage must be >= 1, got 0"),
+        ({"out_channels": 0}, "out_channels must be >= 1, got 0"),
+        ({"norm": "layer"}, "unknown norm 'layer'"),
+        ({"shortcut": "conv"}, "unknown shortcut 'conv'"),
+        ({"se_reduction": -2}, "se_reduction must be >= 0.*-2"),
+    ],
+)
+def test_bad_arguments_name_the_value(bad: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DRUNet(**{"init_features": 8, **bad})
 
 
-def test_zero_init_last_makes_every_block_its_shortcut() -> None:
-    model = DRUNet(1, 1, 8, depth=2)
+def test_upper_bounds_are_accepted() -> None:
+    with torch.device("meta"):  # the largest allowed sizes build (shapes only, no memory)
+        DRUNet(1, 1, MAX_INIT_FEATURES, depth=1, blocks_per_stage=1)
+        DRUNet(1, 1, 1, depth=MAX_DEPTH, blocks_per_stage=1)
+
+
+def test_hparams_hold_every_argument_but_the_channels() -> None:
+    kwargs = {
+        "init_features": 4,
+        "depth": 2,
+        "blocks_per_stage": 1,
+        "conv_after_block": False,
+        "bottleneck_ratio": 0.5,
+        "se_reduction": 4,
+        "shortcut": "zero_pad",
+        "preact": True,
+        "norm": "group",
+        "act": "silu",
+        "channels_last": True,
+    }
+    model = DRUNet(2, 3, **kwargs)
+    assert model.hparams == kwargs
+    assert (model.in_channels, model.out_channels) == (2, 3)
+    assert DRUNet().hparams["init_features"] == 32  # defaults are recorded too
+
+
+@pytest.mark.parametrize("preact", [False, True])
+def test_zero_init_last_makes_every_block_its_shortcut(preact: bool) -> None:
+    model = DRUNet(1, 1, 8, depth=2, preact=preact)
     model.zero_init_last()
-    for block in (m for m in model.modules() if isinstance(m, DRBlock)):
-        assert torch.count_nonzero(block.bn3.weight) == 0
+    blocks = [m for m in model.modules() if isinstance(m, DRBlock | PreActDRBlock)]
+    assert blocks and all(isinstance(b, PreActDRBlock if preact else DRBlock) for b in blocks)
+    for block in blocks:
+        last = block.conv3.weight if preact else block.bn3.weight
+        assert torch.count_nonzero(last) == 0
+
+
+def test_pad_to_multiple_replicates_the_bottom_and_right_border() -> None:
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)  # [[0, 1, 2], [3, 4, 5]]
+    padded, size = pad_to_multiple(x, 4)
+    assert size == (2, 3)
+    expected = torch.tensor([[0, 1, 2, 2], [3, 4, 5, 5], [3, 4, 5, 5], [3, 4, 5, 5]])
+    assert torch.equal(padded[0, 0], expected.float())
+    assert torch.equal(crop_to(padded, size), x)
+    same, size = pad_to_multiple(torch.ones(2, 3, 8, 16), 8)  # already a multiple: unchanged
+    assert same.shape == (2, 3, 8, 16) and size == (8, 16)
+    with pytest.raises(ValueError, match="multiple must be >= 1, got 0"):
+        pad_to_multiple(x, 0)

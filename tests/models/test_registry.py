@@ -2,58 +2,80 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
 from drunet.errors import DrunetError
-from drunet.models import PRESETS, DRUNet, SmpUnet, create_model, model_names
+from drunet.models import DEFAULT_PRESET, PRESETS, DRUNet, SmpUnet, create_model, model_names
 from tests.models.model_tester import ModelTester
+
+
+def preset(name: str, **overrides: Any) -> dict[str, Any]:
+    return {**PRESETS[name], **overrides}
 
 
 class TestDRUNet(ModelTester):
     name = "drunet"
-    kwargs = {"init_features": 8, "depth": 3}
+    model_class = DRUNet
+    kwargs = preset(DEFAULT_PRESET, init_features=8, depth=3)
+    multiple = 8
 
 
 class TestDRUNetPreactZeroPad(ModelTester):
     name = "drunet_ref"  # the class-default layout ("drunet" is the default preset)
-    kwargs = {"init_features": 8, "depth": 2, "preact": True, "shortcut": "zero_pad"}
+    model_class = DRUNet
+    kwargs = preset("drunet_ref", init_features=8, depth=2, preact=True, shortcut="zero_pad")
     in_channels = 1
     out_channels = 1
+    multiple = 4
 
 
 class TestDRUNetGroupNormSilu(ModelTester):
     name = "drunet"
-    kwargs = {"init_features": 8, "depth": 2, "norm": "group", "act": "silu", "se_reduction": 0}
+    model_class = DRUNet
+    kwargs = preset(
+        DEFAULT_PRESET, init_features=8, depth=2, norm="group", act="silu", se_reduction=0
+    )
+    multiple = 4
 
 
 # The presets, shrunk by overriding width and depth; their layout (one or two blocks per stage,
 # no 3×3 conv after a block, NHWC) stays. "drunet_ref" is tested by TestDRUNetPreactZeroPad.
 class TestDRUNetS(ModelTester):
     name = "drunet_s"
-    kwargs = {"init_features": 8, "depth": 3}
+    model_class = DRUNet
+    kwargs = preset("drunet_s", init_features=8, depth=3)
+    multiple = 8
 
 
 class TestDRUNetM(ModelTester):
     name = "drunet_m"
-    kwargs = {"init_features": 8, "depth": 2}
+    model_class = DRUNet
+    kwargs = preset("drunet_m", init_features=8, depth=2)
     in_channels = 1
+    multiple = 4
 
 
 class TestDRUNetL(ModelTester):
     name = "drunet_l"
-    kwargs = {"init_features": 4, "depth": 2}
+    model_class = DRUNet
+    kwargs = preset("drunet_l", init_features=4, depth=2)
     out_channels = 1
+    multiple = 4
 
 
 class TestUnetResnet34(ModelTester):
     name = "unet_resnet34"
+    model_class = SmpUnet
     kwargs = {}
     in_channels = 1
 
 
 class TestUnetResnet18(ModelTester):
     name = "unet_resnet34"
+    model_class = SmpUnet
     kwargs = {"encoder_name": "resnet18"}
 
 
