@@ -90,15 +90,18 @@ def _read(case: FolderCase, options: MaskOptions | None) -> tuple[np.ndarray, np
     return prediction, reference
 
 
-def _num_classes(cases: list[FolderCase], options: MaskOptions | None) -> int:
-    """Classes in the data: the largest index in any readable truth or prediction, plus one."""
+def count_classes(
+    pred_dir: str | Path, truth: str | Path, mask_options: MaskOptions | None = None
+) -> int:
+    """Classes in the data: the largest index in any readable truth or prediction, plus one
+    (at least 2). Call it first to size what an ``on_case`` hook keeps (the report)."""
     largest = 1
-    for case in cases:
+    for case in folder_cases(pred_dir, truth):
         try:
-            prediction, reference = _read(case, options)
+            prediction, reference = _read(case, mask_options)
         except DataError:
             continue  # failed again, and recorded, when scored
-        ignore = options.ignore_index if options is not None else None
+        ignore = mask_options.ignore_index if mask_options is not None else None
         keep = reference != ignore if ignore is not None else True
         largest = max(largest, int(np.max(np.where(keep, reference, 0))), int(prediction.max()))
     return largest + 1
@@ -128,11 +131,11 @@ def evaluate_folder(
 ) -> Evaluation:
     """Score every prediction in ``pred_dir`` against its mask in ``truth`` (see the module).
 
-    ``num_classes`` defaults to the largest class index found plus one (at least 2).
+    ``num_classes`` defaults to :func:`count_classes`.
     """
-    cases = folder_cases(pred_dir, truth)
     if num_classes is None:
-        num_classes = _num_classes(cases, mask_options)
+        num_classes = count_classes(pred_dir, truth, mask_options)
+    cases = folder_cases(pred_dir, truth)
     if class_names is None or len(class_names) != num_classes:
         class_names = ["background", *(f"class {c}" for c in range(1, num_classes))]
     ignore_index = mask_options.ignore_index if mask_options else None

@@ -33,8 +33,12 @@ IGNORED = (110, 110, 110)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    """``(H, W, 3)`` or ``(H, W)`` uint8 → PNG file bytes."""
-    array = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb  # OpenCV encodes BGR
+    """``(H, W, 3)`` or ``(H, W)`` uint8 → PNG file bytes (gray when the channels agree: a
+    third of the size for gray images)."""
+    gray = rgb.ndim == 2 or (
+        np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 1], rgb[:, :, 2])
+    )
+    array = (rgb if rgb.ndim == 2 else rgb[:, :, 0]) if gray else rgb[:, :, ::-1]  # OpenCV: BGR
     ok, encoded = cv2.imencode(
         ".png", np.ascontiguousarray(array), [cv2.IMWRITE_PNG_COMPRESSION, 9]
     )
