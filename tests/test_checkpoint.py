@@ -22,8 +22,7 @@ from drunet.checkpoint import (
 )
 from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.errors import ConfigError, DrunetError
-
-TINY = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
+from tests.conftest import TINY_PARAMS
 
 
 def tiny_config(num_classes: int = 2, in_channels: int = 1, **params: object) -> ExperimentConfig:
@@ -34,7 +33,7 @@ def tiny_config(num_classes: int = 2, in_channels: int = 1, **params: object) ->
                 "name": "drunet",
                 "in_channels": in_channels,
                 "num_classes": num_classes,
-                "params": {**TINY, **params},
+                "params": {**TINY_PARAMS, **params},
             },
             "data": {
                 "root": "some/data",
@@ -127,7 +126,7 @@ def test_config_is_stored_as_json_metadata(tmp_path: Path) -> None:
     data = path.read_bytes()
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     stored = json.loads(header["__metadata__"][CONFIG_KEY])
-    assert stored["model"]["params"] == TINY
+    assert stored["model"]["params"] == TINY_PARAMS
     assert stored["data"]["normalization"]["std"] == [0.5]
 
 

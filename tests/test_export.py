@@ -16,6 +16,7 @@ from drunet.config import config_from_dict
 from drunet.checkpoint import build_model
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, Padded, export_model, logits_to_mask, pad_multiple
+from tests.conftest import randomise_batch_norms
 
 
 def tiny(in_channels: int, num_classes: int, **params: object):
@@ -37,11 +38,7 @@ def tiny(in_channels: int, num_classes: int, **params: object):
             },
         }
     )
-    model = build_model(config).eval()
-    for module in model.modules():  # non-trivial running statistics
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 1.5)
+    model = randomise_batch_norms(build_model(config).eval())
     return model, config
 
 

@@ -11,12 +11,12 @@ from drunet.checkpoint import build_model, init_from, save_config_and_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.errors import DrunetError
 from drunet.models.adapt import adapt_input_channels
-
-TINY = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
+from tests.conftest import TINY_PARAMS
 
 
 def cfg(in_channels: int = 3, num_classes: int = 2, **params: object) -> ExperimentConfig:
-    model = {"in_channels": in_channels, "num_classes": num_classes, "params": {**TINY, **params}}
+    params = {**TINY_PARAMS, **params}
+    model = {"in_channels": in_channels, "num_classes": num_classes, "params": params}
     return config_from_dict({"model": model})
 
 

@@ -10,12 +10,7 @@ from typer.testing import CliRunner
 
 from drunet.cli.main import app
 from drunet.datasets import make_synthetic
-
-TINY_RECIPE = {
-    "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
-    "data": {"augmentation": {"patch_size": 32}, "batch_size": 2},
-    "train": {"epochs": 1, "steps_per_epoch": 2},
-}
+from tests.conftest import tiny_recipe
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +27,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY_RECIPE))
+    path.write_text(yaml.safe_dump(tiny_recipe()))
     return path
 
 

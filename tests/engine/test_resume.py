@@ -16,6 +16,7 @@ from drunet.engine.history import EpochRecord
 from drunet.engine.state import load_state
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
+from tests.conftest import TINY_PARAMS
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def config(data: Path, runs_dir: Path, name: str, **train: Any):
         {
             "name": name,
             "runs_dir": str(runs_dir),
-            "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
+            "model": {"params": TINY_PARAMS},
             "data": {"root": str(data), "augmentation": {"patch_size": 32}, "batch_size": 2},
             "train": {
                 "epochs": 4,

@@ -22,6 +22,7 @@ from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
 from drunet.losses import DiceCELoss
 from drunet.models import DEFAULT_PRESET
+from tests.conftest import TINY_PARAMS
 
 SIZES = ((48, 48), (64, 40))
 
@@ -38,7 +39,7 @@ def tiny_config(root: Path | None, runs_dir: Path, **sections: dict[str, Any]) -
     raw: dict[str, Any] = {
         "name": None,
         "runs_dir": str(runs_dir),
-        "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
+        "model": {"params": TINY_PARAMS},
         "data": {
             "root": None if root is None else str(root),
             "augmentation": {"patch_size": 32},

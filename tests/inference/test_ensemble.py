@@ -12,14 +12,17 @@ from drunet.checkpoint import build_model, save_config_and_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
-
-TINY = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
+from tests.conftest import TINY_PARAMS
 
 
 def config(num_classes: int = 3, in_channels: int = 1, mean: float = 0.2) -> ExperimentConfig:
     return config_from_dict(
         {
-            "model": {"in_channels": in_channels, "num_classes": num_classes, "params": TINY},
+            "model": {
+                "in_channels": in_channels,
+                "num_classes": num_classes,
+                "params": TINY_PARAMS,
+            },
             "data": {"normalization": {"mean": [mean] * in_channels, "std": [0.3] * in_channels}},
         }
     )

@@ -20,6 +20,7 @@ import torch
 from drunet.config import config_from_dict
 from drunet.datasets import read_mask, write_image
 from drunet.checkpoint import build_model, save_weights
+from tests.conftest import TINY_PARAMS
 
 SIDE = 10_000
 PEAK_LIMIT_GB = 6.0
@@ -33,7 +34,7 @@ def test_a_10k_grayscale_image_predicts_within_a_few_gigabytes(tmp_path: Path) -
             "model": {
                 "in_channels": 1,
                 "num_classes": 2,
-                "params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1},
+                "params": TINY_PARAMS,
             },
             "data": {
                 "normalization": {"mean": [0.5], "std": [0.25], "clip_percentiles": None},

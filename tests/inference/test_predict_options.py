@@ -12,6 +12,7 @@ from drunet.checkpoint import build_model
 from drunet.errors import DrunetError
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 from drunet.inference.sliding import tile_grid
+from tests.conftest import randomise_batch_norms
 from tests.inference.test_predictor import GRADIENT, MinusHalf, ThreeWay, make_config
 
 # A DRUNet without SE attention (whose global average would make every output pixel depend on
@@ -53,11 +54,7 @@ def config_with(
 def local_predictor(**options: object) -> Predictor:
     torch.manual_seed(0)
     config = config_with()
-    model = build_model(config).eval()
-    for module in model.modules():  # non-trivial running statistics: eval mode must matter
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.3, 0.3)
-            module.running_var.uniform_(0.5, 2.0)
+    model = randomise_batch_norms(build_model(config).eval())  # eval mode must matter
     return Predictor(model, config, options=PredictOptions(**options))
 
 

@@ -15,8 +15,7 @@ from drunet.datasets import write_image
 from drunet.checkpoint import build_model, save_weights
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
-
-TINY = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
+from tests.conftest import TINY_PARAMS, randomise_batch_norms
 
 
 def make_config(
@@ -27,7 +26,11 @@ def make_config(
 ) -> ExperimentConfig:
     return config_from_dict(
         {
-            "model": {"in_channels": in_channels, "num_classes": num_classes, "params": TINY},
+            "model": {
+                "in_channels": in_channels,
+                "num_classes": num_classes,
+                "params": TINY_PARAMS,
+            },
             "data": {
                 "normalization": {
                     "mean": mean if mean is not None else [0.0] * in_channels,
@@ -245,11 +248,8 @@ def test_from_run_with_nothing_to_load_is_an_error(tmp_path: Path) -> None:
 
 def test_prediction_runs_the_bn_folded_network_with_the_same_probabilities() -> None:
     torch.manual_seed(0)
-    model = build_model(make_config()).eval()
-    for module in model.modules():  # trained-looking statistics, so folding changes the weights
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+    # Trained-looking statistics, so folding changes the weights.
+    model = randomise_batch_norms(build_model(make_config()).eval())
     predictor = Predictor(model, make_config())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.fused_models[0].modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in predictor.model.modules())  # untouched

@@ -11,12 +11,7 @@ from typer.testing import CliRunner
 
 from drunet.cli.main import app
 from drunet.datasets import make_synthetic
-
-TINY = {
-    "model": {"params": {"init_features": 4, "depth": 2, "blocks_per_stage": 1}},
-    "data": {"augmentation": {"patch_size": 32}, "batch_size": 2},
-    "train": {"epochs": 1, "steps_per_epoch": 1},
-}
+from tests.conftest import tiny_recipe
 
 
 @pytest.fixture
@@ -27,7 +22,7 @@ def good_data(tmp_path: Path) -> Path:
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
+    path.write_text(yaml.safe_dump(tiny_recipe(train={"steps_per_epoch": 1})))
     return path
 
 
@@ -53,7 +48,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     data = make_synthetic(root / "data", num_images=5, sizes=((40, 40),), seed=4)
     recipe = root / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump({**TINY, "train": {"epochs": 2, "steps_per_epoch": 1}}))
+    recipe.write_text(yaml.safe_dump(tiny_recipe(train={"epochs": 2, "steps_per_epoch": 1})))
     result = invoke(
         "train", "--data", data, "--config", recipe, "--runs-dir", root / "runs", "--name", "run"
     )
