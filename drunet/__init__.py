@@ -14,9 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# OpenCV reads its decompression-bomb limit once, when cv2 loads: set it before any drunet
-# module imports cv2 (see drunet.datasets.io.MAX_IMAGE_PIXELS).
-os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = os.environ.get("DRUNET_MAX_IMAGE_PIXELS", str(2**30))
+
+def _pixel_limit(text: str | None) -> str | None:
+    """A pixel-limit variable's text if it is a whole number in 1 … 2**48, else None."""
+    text = (text or "").strip()
+    valid = text.isascii() and text.isdigit() and len(text) <= 15 and 0 < int(text) <= 2**48
+    return text if valid else None
+
+
+# drunet checks its own decompression-bomb limit (DRUNET_MAX_IMAGE_PIXELS, default 2**28) in
+# Python before decoding, and reports a malformed value when an image is read (see
+# drunet.datasets.limits). OpenCV's limit is a second guard, read once when cv2 loads, so it is
+# set here, before any drunet module imports cv2 — but never to a malformed value (OpenCV aborts
+# the process on one), and a user's own valid OPENCV_IO_MAX_IMAGE_PIXELS is kept.
+if _pixel_limit(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS")) is None:
+    _drunet_limit = _pixel_limit(os.environ.get("DRUNET_MAX_IMAGE_PIXELS"))
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = _drunet_limit or str(2**28)
 
 _EXPORTS = {
     "DRBlock": "drunet.models",

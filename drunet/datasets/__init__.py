@@ -5,6 +5,7 @@ from drunet.datasets.folder import Pair, read_pair, read_pair_image
 from drunet.datasets.io import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
+    read_frames,
     read_image,
     to_float,
     write_image,
@@ -63,6 +64,7 @@ __all__ = [
     "kfold_split",
     "make_synthetic",
     "normalize",
+    "read_frames",
     "read_image",
     "read_mask",
     "read_pair",

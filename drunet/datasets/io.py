@@ -1,24 +1,24 @@
-"""Image and mask files through OpenCV: read as RGB ``(H, W, C)`` / class indices, write atomically.
+"""Image and mask files: read as RGB ``(H, W, C)`` / class indices, write atomically.
 
-Paths go through ``np.fromfile`` / ``cv2.imdecode`` and ``cv2.imencode`` / ``os.replace`` rather
-than ``cv2.imread`` / ``cv2.imwrite``, so folders with non-ASCII names work on every platform and
-a crash mid-write never leaves half a file behind.
+PNG, JPEG and BMP go through OpenCV, TIFF through tifffile (``drunet.datasets.tiff``). Paths go
+through ``np.fromfile`` and ``os.replace`` rather than ``cv2.imread`` / ``cv2.imwrite``, so
+folders with non-ASCII names work on every platform and a crash mid-write never leaves half a
+file behind. The size a file declares is checked against the pixel limit before it is decoded
+(``drunet.datasets.limits``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import struct
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from drunet.atomic import atomic_write_bytes
+from drunet.datasets import opencv
+from drunet.datasets.limits import check_pixels, declared_pixels
+from drunet.datasets.tiff import CodecMissing, encode_tiff, read_tiff
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -27,25 +27,23 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")  # lossless only: JPEG would blur class boundaries
 
 # Pixel types each encoder stores exactly; OpenCV silently falls back to 8-bit for the others.
+_TIFF_DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.float32)
 _ENCODER_DTYPES = {
     ".png": (np.uint8, np.uint16),
     ".jpg": (np.uint8,),
     ".jpeg": (np.uint8,),
     ".bmp": (np.uint8,),
-    ".tif": (np.uint8, np.uint16, np.float32),
-    ".tiff": (np.uint8, np.uint16, np.float32),
+    ".tif": _TIFF_DTYPES,
+    ".tiff": _TIFF_DTYPES,
 }
 _ENCODER_CHANNELS = {".jpg": (1, 3), ".jpeg": (1, 3), ".bmp": (1, 3), ".png": (1, 3, 4)}
-_MULTIPAGE_SUFFIXES = (".tif", ".tiff")  # any channel count: one page per channel
-_IMAGE_DTYPES = (np.uint8, np.uint16, np.float32)
+_TIFF_SUFFIXES = (".tif", ".tiff")
+# Pixel types images are read in; float16/float64 are narrowed to float32, bilevel to 0/255.
+IMAGE_DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.float32)
 FIX_HINT = "re-export it as PNG or TIFF, or move it out of the dataset folder"
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _warned_alpha: set[str] = set()  # files whose alpha warning was already logged
-
-# Decompression-bomb guard: OpenCV refuses images above this many pixels before allocating
-# them (a 1 MB PNG can expand to gigabytes). ``drunet/__init__.py`` hands the limit to OpenCV
-# before cv2 loads; raise it with the environment variable DRUNET_MAX_IMAGE_PIXELS.
-MAX_IMAGE_PIXELS = int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 2**30))
 
 
 def read_bytes(path: Path, what: str = "image") -> np.ndarray:
@@ -65,14 +63,22 @@ def read_bytes(path: Path, what: str = "image") -> np.ndarray:
     return data
 
 
-def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.ndarray, bool]:
-    """Decode a file's bytes → ``(pixels, pages)``.
+@dataclass(frozen=True)
+class Frames:
+    """A decoded file: ``array`` ``(N, H, W, C)`` in the file's dtype, channels in RGB(A) order.
 
-    ``pixels`` is ``(H, W)`` or ``(H, W, C)`` in the file's dtype. A single page is BGR(A) as
-    OpenCV stores it and ``pages`` is False; a multi-page TIFF (one single-channel page per
-    channel, as ImageJ and ``tifffile`` write stacks) is stacked to ``(H, W, pages)`` in page
-    order and ``pages`` is True. Undecodable data is a ``DataError`` that says whether the file
-    is not an image at all or a damaged one.
+    ``N`` > 1 only for multi-page TIFF stacks. ``alpha``: the last of 4 channels is alpha.
+    """
+
+    array: np.ndarray
+    alpha: bool
+
+
+def decode_frames(data: np.ndarray, path: Path, what: str = "image") -> Frames:
+    """Decode a file's bytes → ``Frames``; the declared size is checked before decoding.
+
+    Undecodable data is a ``DataError`` that says whether the file is not an image at all or a
+    damaged one.
     """
     kind = _format_of(data)
     if kind is None:
@@ -80,44 +86,54 @@ def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.
             f"cannot read {what} {path}: it is not an image file (its first bytes match no PNG, "
             f"JPEG, TIFF or BMP header); {FIX_HINT}"
         )
-    if kind == "PNG" and (chunk := _png_chunk_past_end(data)) is not None:
+    if kind == "TIFF":
+        try:
+            stack = read_tiff(data, path, what, FIX_HINT)
+        except CodecMissing as missing:
+            return Frames(*opencv.decode_tiff(data, path, what, str(missing), FIX_HINT))
+        frames = stack.frames
+        return Frames(frames, stack.rgb and frames.shape[3] == 4)
+    check_size(data, kind, path, what)
+    if kind == "PNG" and (chunk := opencv.png_chunk_past_end(data)) is not None:
         raise DataError(
             f"cannot read {what} {path}: this PNG file could not be decoded (truncated or "
             f"corrupt) — its {chunk} chunk claims more bytes than the file holds; {FIX_HINT}"
         )
-    if kind == "TIFF":
-        samples = _tiff_samples_per_pixel(data)
-        if samples is not None and samples not in (1, 3, 4):
-            raise DataError(
-                f"cannot read {what} {path}: its TIFF pages hold {samples} samples per pixel, "
-                "which OpenCV cannot decode; save one page per channel instead (e.g. "
-                "tifffile.imwrite(path, stack) with stack shaped (C, H, W))"
-            )
-    try:
-        with _quiet_opencv():  # failures become a DataError below; OpenCV's log adds nothing
-            if kind == "TIFF":
-                ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED)
-                array = pages[0] if ok and len(pages) == 1 else None
-            else:
-                ok, pages, array = True, (), cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error as err:
-        if "MAX_IMAGE_PIXELS" in str(err.err):
-            raise DataError(
-                f"cannot read {what} {path}: it has more than {MAX_IMAGE_PIXELS:,} pixels, the "
-                "limit that guards against decompression bombs; if the image is genuine, set "
-                "the environment variable DRUNET_MAX_IMAGE_PIXELS higher, or split it into tiles"
-            ) from None
+    array = opencv.decode(data, path, what, kind, FIX_HINT)
+    array = array[:, :, None] if array.ndim == 2 else opencv.bgr_to_rgb(array)
+    check_pixels(array.shape[0] * array.shape[1], path, what)  # a header that lied
+    return Frames(array[None], array.shape[2] == 4)
+
+
+def check_size(data: np.ndarray, kind: str | None, path: Path, what: str) -> None:
+    """Refuse a PNG, BMP or JPEG whose header declares more pixels than the limit."""
+    pixels = declared_pixels(data, kind) if kind is not None else None
+    if pixels is not None:
+        check_pixels(pixels, path, what)
+
+
+def decode_bytes(data: np.ndarray, path: Path, what: str = "image") -> tuple[np.ndarray, bool]:
+    """Decode a file's bytes → ``(pixels (H, W, C) RGB(A), pages)`` for one image.
+
+    A multi-page TIFF of gray pages is stacked to ``(H, W, pages)`` and ``pages`` is True (the
+    pages of a file read as one image are its channels); pages of several channels each are a
+    ``DataError``. Datasets read such stacks as slices instead (``read_frames``).
+    """
+    frames = decode_frames(data, path, what).array
+    if len(frames) == 1:
+        return frames[0], False
+    return pages_as_channels(frames, path, what), True
+
+
+def pages_as_channels(frames: np.ndarray, path: Path, what: str = "image") -> np.ndarray:
+    """``(N, H, W, 1)`` gray pages → ``(H, W, N)``; pages of several channels are a DataError."""
+    if frames.shape[3] != 1:
         raise DataError(
-            f"cannot read {what} {path}: OpenCV failed on this {kind} ({err.err}); {FIX_HINT}"
-        ) from None
-    if ok and len(pages) > 1:
-        return _stack_pages(pages, path, what), True
-    if array is None or array.size == 0:
-        raise DataError(
-            f"cannot read {what} {path}: this {kind} file could not be decoded (truncated or "
-            f"corrupt); {FIX_HINT}"
+            f"cannot read {what} {path}: it is a TIFF of {len(frames)} pages of "
+            f"{frames.shape[3]} channels; as one image drunet reads a multi-page TIFF as one "
+            "gray page per channel — save it so, or as a single page"
         )
-    return array, False
+    return np.ascontiguousarray(np.moveaxis(frames[:, :, :, 0], 0, 2))
 
 
 def _format_of(data: np.ndarray) -> str | None:
@@ -133,76 +149,11 @@ def _format_of(data: np.ndarray) -> str | None:
     return None
 
 
-def _png_chunk_past_end(data: np.ndarray) -> str | None:
-    """The name of the first PNG chunk whose data runs past the end of the file, else None.
-
-    OpenCV reads a chunk into a buffer of its declared length before noticing that the file is
-    shorter, so one corrupt length field (up to 2 GB) in a file of a few bytes would be
-    allocated in full. A file cut inside a chunk fails to decode either way.
-    """
-    position = 8
-    while position + 8 <= data.size:
-        (length,) = struct.unpack_from(">I", data.data, position)
-        name = bytes(data[position + 4 : position + 8])
-        if position + 8 + length > data.size:
-            return name.decode("ascii", "backslashreplace")
-        if name == b"IEND":
-            return None
-        position += 12 + length
-    return None
-
-
-@contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-
-
-def _stack_pages(pages: Sequence[np.ndarray], path: Path, what: str) -> np.ndarray:
-    first = pages[0]
-    for i, page in enumerate(pages[1:], start=1):
-        if page.ndim != 2 or page.shape != first.shape or page.dtype != first.dtype:
-            raise DataError(
-                f"cannot read {what} {path}: it is a TIFF of {len(pages)} pages but page {i} is "
-                f"{page.shape} {page.dtype} while page 0 is {first.shape} {first.dtype}; drunet "
-                "reads the pages of a TIFF as the channels of one image, so they must match — "
-                "save a single page, or one same-sized gray page per channel"
-            )
-    if first.ndim != 2:
-        raise DataError(
-            f"cannot read {what} {path}: it is a TIFF of {len(pages)} pages of {first.shape[2]} "
-            "channels; drunet reads a multi-page TIFF as one gray page per channel — save it so"
-        )
-    return np.stack(pages, axis=2)
-
-
-def _tiff_samples_per_pixel(data: np.ndarray) -> int | None:
-    """SamplesPerPixel (tag 277) of a classic TIFF's first page; None if the header is odd."""
-    order = "<" if bytes(data[:2]) == b"II" else ">"
-    try:
-        (offset,) = struct.unpack_from(order + "I", data.data, 4)
-        (count,) = struct.unpack_from(order + "H", data.data, offset)
-        for i in range(count):
-            start = offset + 2 + 12 * i
-            tag, kind = struct.unpack_from(order + "HH", data.data, start)
-            if tag == 277:
-                return struct.unpack_from(
-                    order + ("H" if kind == 3 else "I"), data.data, start + 8
-                )[0]
-    except struct.error:
-        return None  # truncated or unusual: let OpenCV decide
-    return 1  # the TIFF default
-
-
 @dataclass(frozen=True)
 class DecodedImage:
     """An image as ``read_image`` returns it, plus what reading it did."""
 
-    array: np.ndarray  # (H, W, C) RGB in the file's dtype
+    array: np.ndarray  # (H, W, C) RGB in a dtype of IMAGE_DTYPES
     alpha_dropped: bool  # the file was RGBA; the alpha channel is not in ``array``
     pages: bool  # a multi-page TIFF: channels are pages
 
@@ -210,34 +161,49 @@ class DecodedImage:
 def decode_image(path: str | Path) -> DecodedImage:
     """Read an image like ``read_image`` (without logging) and say what was done to it."""
     path = Path(path)
-    array, pages = decode_bytes(read_bytes(path), path)
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    if array.dtype not in _IMAGE_DTYPES:
+    frames = decode_frames(read_bytes(path), path)
+    if len(frames.array) > 1:
+        return DecodedImage(image_pixels(pages_as_channels(frames.array, path), path), False, True)
+    array = image_pixels(frames.array[0], path)
+    if frames.alpha:
+        return DecodedImage(np.ascontiguousarray(array[:, :, :3]), True, False)
+    return DecodedImage(array, False, False)
+
+
+def image_pixels(array: np.ndarray, path: Path) -> np.ndarray:
+    """Bring decoded pixels to a dtype of ``IMAGE_DTYPES`` (float32 for float16/float64, 0/255
+    uint8 for bilevel); other types, and float64 values beyond float32, are ``DataError``."""
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * np.uint8(255)
+    if array.dtype in (np.float16, np.float64):
+        finite = array[np.isfinite(array)]
+        if finite.size and float(np.abs(finite).max()) > _FLOAT32_MAX:
+            raise DataError(
+                f"cannot read image {path}: it holds values beyond the float32 range (±3.4e38, "
+                f"largest magnitude {float(np.abs(finite).max()):.3g}), which would become "
+                "infinite; rescale it (e.g. to [0, 1]) and save it again"
+            )
+        return array.astype(np.float32)
+    if array.dtype not in IMAGE_DTYPES:
         raise DataError(
             f"cannot read image {path}: unsupported pixel type {array.dtype}; convert it to "
-            "8- or 16-bit unsigned integers or 32-bit float"
+            "8- or 16-bit integers (signed or unsigned), 32-bit signed integers or float"
         )
-    if array.ndim == 2:
-        return DecodedImage(array[:, :, None], False, False)
-    channels = array.shape[2]
-    if not pages and channels == 4:
-        return DecodedImage(np.ascontiguousarray(array[:, :, 2::-1]), True, False)
-    if not pages and channels == 3:
-        return DecodedImage(np.ascontiguousarray(array[:, :, ::-1]), False, False)
-    return DecodedImage(array, False, pages)
+    return array
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as ``(H, W, C)`` RGB in the file's dtype (uint8, uint16 or float32).
+    """Read an image as ``(H, W, C)`` RGB in the file's dtype (see ``IMAGE_DTYPES``).
 
-    Grayscale gives ``C = 1``; BGR files are reordered to RGB; an alpha channel is dropped (with a
-    warning, once per file). A multi-page TIFF is read as one channel per page, in page order.
-    float64 TIFFs are narrowed to float32; other pixel types (signed integers) raise ``DataError``.
+    Grayscale gives ``C = 1``; an alpha channel is dropped (with a warning, once per file). A
+    TIFF's samples are its channels; a multi-page TIFF read as one image has one channel per
+    page, in page order (a dataset reads it as a stack of slices, ``read_frames``). float16 and
+    float64 are narrowed to float32 (values beyond its range are an error, never infinity);
+    other pixel types (uint32, 64-bit integers) raise ``DataError``.
 
     Errors are ``DataError`` naming the file: "the file does not exist", "the file is empty
     (0 bytes)", "it is not an image file" (no PNG/JPEG/TIFF/BMP header), "this PNG file could not
-    be decoded (truncated or corrupt)", each followed by the fix.
+    be decoded (truncated or corrupt)", "more than N pixels allowed", each followed by the fix.
     """
     decoded = decode_image(path)
     if decoded.alpha_dropped and str(path) not in _warned_alpha:
@@ -246,28 +212,45 @@ def read_image(path: str | Path) -> np.ndarray:
     return decoded.array
 
 
-def to_float(image: np.ndarray) -> np.ndarray:
-    """Scale to float32 in [0, 1]: uint8 / 255, uint16 / 65535; float images are passed through.
+def read_frames(path: str | Path) -> np.ndarray:
+    """Read every frame of an image file as ``(N, H, W, C)`` RGB (``N`` = 1 unless a stack).
 
-    Float images are assumed to be in [0, 1] already and are neither rescaled nor clipped.
-    Shape is unchanged.
+    Alpha is dropped and pixel types are brought to ``IMAGE_DTYPES`` as in ``read_image``.
+    """
+    path = Path(path)
+    frames = decode_frames(read_bytes(path), path)
+    array = image_pixels(frames.array, path)
+    return np.ascontiguousarray(array[..., :3]) if frames.alpha else array
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """Scale to float32: uint8 / 255 and uint16 / 65535 give [0, 1]; signed integer and float
+    pixels keep their values (e.g. Hounsfield units), to be windowed or clipped by the
+    normalisation. Shape is unchanged.
     """
     if image.dtype == np.uint8:
         return image.astype(np.float32) / np.float32(255)
     if image.dtype == np.uint16:
         return image.astype(np.float32) / np.float32(65535)
-    if np.issubdtype(image.dtype, np.floating):
+    if np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.signedinteger):
         return image.astype(np.float32, copy=False)
-    raise ValueError(f"to_float expects uint8, uint16 or float pixels, got {image.dtype}")
+    raise ValueError(
+        f"to_float expects uint8, uint16, signed integer or float pixels, got {image.dtype}"
+    )
+
+
+def unit_scale(dtype: np.dtype) -> float:
+    """What ``to_float`` divides a dtype's raw values by: 255, 65535, or 1 (signed and float)."""
+    return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
 
 
 def write_image(path: str | Path, array: np.ndarray) -> None:
     """Write ``(H, W)`` or ``(H, W, C)`` RGB(A) pixels atomically; the suffix picks the format.
 
-    ``C`` is 1, 3 (RGB) or 4 (RGBA); JPEG and BMP take 1 or 3; TIFF takes any ``C``, writing
-    ``C`` = 2 or ``C`` > 4 as one gray page per channel (``read_image`` stacks them back). Pixel
-    types: uint8 everywhere, uint16 for PNG/TIFF, float32 for TIFF only (OpenCV would otherwise
-    silently cut them to 8 bits). Parent folders are created.
+    ``C`` is 1, 3 (RGB) or 4 (RGBA); JPEG and BMP take 1 or 3; TIFF takes any ``C`` (one page,
+    ``C`` samples per pixel). Pixel types: uint8 everywhere, uint16 for PNG/TIFF, int8, int16,
+    int32 and float32 for TIFF only (OpenCV would otherwise silently cut them to 8 bits).
+    Parent folders are created.
     """
     path = Path(path)
     suffix = _check_suffix(path, IMAGE_SUFFIXES)
@@ -282,14 +265,14 @@ def write_image(path: str | Path, array: np.ndarray) -> None:
             f"{allowed} for {suffix}"
         )
     _check_dtype(path, suffix, array.dtype)
-    if suffix in _MULTIPAGE_SUFFIXES and channels not in (1, 3, 4):
-        _encode_pages_and_write(path, suffix, [array[:, :, c] for c in range(channels)])
+    if suffix in _TIFF_SUFFIXES:
+        atomic_write_bytes(path, encode_tiff(np.ascontiguousarray(array)))
         return
     if channels == 3:
         array = array[:, :, ::-1]  # RGB → BGR
     elif channels == 4:
         array = array[:, :, [2, 1, 0, 3]]  # RGBA → BGRA
-    _encode_and_write(path, suffix, np.ascontiguousarray(array))
+    opencv.encode_and_write(path, suffix, np.ascontiguousarray(array))
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
@@ -312,8 +295,11 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
         raise ValueError(
             f"cannot write mask {path}: class indices must lie in [0, 65535], got [{low}, {high}]"
         )
-    dtype = np.uint8 if high <= 255 else np.uint16
-    _encode_and_write(path, suffix, np.ascontiguousarray(mask, dtype=dtype))
+    indices = np.ascontiguousarray(mask, dtype=np.uint8 if high <= 255 else np.uint16)
+    if suffix in _TIFF_SUFFIXES:
+        atomic_write_bytes(path, encode_tiff(indices))
+    else:
+        opencv.encode_and_write(path, suffix, indices)
 
 
 def _check_suffix(path: Path, allowed: tuple[str, ...]) -> str:
@@ -330,28 +316,3 @@ def _check_dtype(path: Path, suffix: str, dtype: np.dtype) -> None:
     if dtype not in allowed:
         names = ", ".join(np.dtype(d).name for d in allowed)
         raise ValueError(f"cannot write {path}: {suffix} stores {names} pixels, got {dtype}")
-
-
-def _encode_and_write(path: Path, suffix: str, array: np.ndarray) -> None:
-    """Encode ``array`` (already BGR) by ``suffix`` and replace ``path`` atomically."""
-    try:
-        ok, buffer = cv2.imencode(suffix, array)
-    except cv2.error as err:
-        raise ValueError(f"cannot write {path}: OpenCV failed to encode it ({err.err})") from None
-    if not ok:
-        raise ValueError(
-            f"cannot write {path}: OpenCV failed to encode {array.shape} {array.dtype}"
-        )
-    atomic_write_bytes(path, buffer.tobytes())
-
-
-def _encode_pages_and_write(path: Path, suffix: str, pages: list[np.ndarray]) -> None:
-    """Encode one page per array into a multi-page TIFF and replace ``path`` atomically."""
-    pages = [np.ascontiguousarray(page) for page in pages]
-    try:
-        ok, buffer = cv2.imencodemulti(suffix, pages)
-    except cv2.error as err:
-        raise ValueError(f"cannot write {path}: OpenCV failed to encode it ({err.err})") from None
-    if not ok:
-        raise ValueError(f"cannot write {path}: OpenCV failed to encode {len(pages)} pages")
-    atomic_write_bytes(path, buffer.tobytes())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drunet.datasets.io import FIX_HINT, decode_bytes, read_bytes
+from drunet.datasets.io import FIX_HINT, check_size, decode_bytes, read_bytes
 from drunet.datasets.listing import join_limited
 from drunet.datasets.options import MaskOptions
 from drunet.errors import DataError
@@ -59,6 +59,7 @@ def decode_mask(path: str | Path, options: MaskOptions | None = None) -> Decoded
     data = read_bytes(path, "mask")
     source = "index"
     if _is_palette_png(data):
+        check_size(data, "PNG", path, "mask")  # Pillow would decode any size
         mask, source = _palette_indices(data, path), "palette"
     else:
         mask, pages = decode_bytes(data, path, "mask")
@@ -138,17 +139,19 @@ def _palette_indices(data: np.ndarray, path: Path) -> np.ndarray:
         ) from None
 
 
-def _colour_to_index(bgr: np.ndarray, path: Path, options: MaskOptions) -> tuple[np.ndarray, str]:
-    """``(H, W, C)`` BGR(A) → ``(H, W)``: through the colour map, or gray if channels agree."""
-    channels = bgr.shape[2]
+def _colour_to_index(
+    pixels: np.ndarray, path: Path, options: MaskOptions
+) -> tuple[np.ndarray, str]:
+    """``(H, W, C)`` RGB(A) → ``(H, W)``: through the colour map, or gray if channels agree."""
+    channels = pixels.shape[2]
     if channels == 1:
-        return bgr[:, :, 0], "index"
+        return pixels[:, :, 0], "index"
     if channels not in (3, 4):
         raise DataError(
             f"cannot use mask {path}: it has {channels} channels; a mask is one channel of "
             f"class indices (or an RGB colour mask with masks.colour_map) — {_INDEX_FIX}"
         )
-    rgb = bgr[:, :, 2::-1]
+    rgb = pixels[:, :, :3]
     table = options.colour_table()
     if table:
         return _apply_colour_map(rgb, table, path), "colour"

@@ -90,8 +90,10 @@ def test_to_float_scales_by_dtype():
     assert to_float(floats).dtype == np.float32
     np.testing.assert_array_equal(to_float(floats), floats)
     assert to_float(np.array([257], np.uint16))[0] == pytest.approx(257 / 65535)
-    with pytest.raises(ValueError, match="int16"):
-        to_float(np.zeros(2, np.int16))
+    hounsfield = np.array([-1000, 0, 400], np.int16)  # signed: raw values, windowed later
+    np.testing.assert_array_equal(to_float(hounsfield), hounsfield.astype(np.float32))
+    with pytest.raises(ValueError, match="uint32"):
+        to_float(np.zeros(2, np.uint32))
 
 
 def test_class_index_mask_round_trips_exactly(tmp_path):

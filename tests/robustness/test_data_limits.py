@@ -7,10 +7,14 @@ normalisation, a hostile or wrong-typed ``dataset.json``, a split file in anothe
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from pydantic import ValidationError
 
 from drunet.datasets import (
@@ -19,12 +23,14 @@ from drunet.datasets import (
     NormalizationOptions,
     discover,
     make_synthetic,
+    read_image,
     read_mask,
     read_split_file,
     verify_dataset,
     write_image,
     write_mask,
 )
+from drunet.datasets.limits import DEFAULT_MAX_IMAGE_PIXELS, declared_pixels, parse_limit
 from drunet.errors import DataError
 
 from .conftest import assert_user_error, invoke
@@ -177,3 +183,128 @@ def test_split_file_encoding_error_reaches_discover(tmp_path):
     )
     with pytest.raises(DataError, match="save it as UTF-8"):
         discover(root, LayoutOptions(split_file=Path("split.json")))
+
+
+# --- the pixel limit: environment, totals, every format ------------------------------------
+
+_READ = (
+    "import os, sys\n"
+    "from drunet.datasets import read_image\n"
+    "from drunet.errors import DataError\n"
+    "print('opencv', os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS'))\n"
+    "try:\n    print(read_image(sys.argv[1]).shape)\n"
+    "except DataError as err:\n    print('DataError', err)\n"
+)
+
+
+def _run(code: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if "MAX_IMAGE_PIXELS" not in k} | env
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def small_png(tmp_path: Path) -> Path:
+    path = tmp_path / "small.png"
+    write_image(path, np.zeros((20, 30), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e9", "0", "99999999999999999999999"])
+def test_a_malformed_pixel_limit_is_a_one_line_error_not_a_native_crash(small_png, value):
+    out = _run(_READ, str(small_png), DRUNET_MAX_IMAGE_PIXELS=value)
+    assert out.returncode == 0, out.stderr[-2000:]  # 134 (SIGABRT) before the fix
+    assert f"opencv {2**28}" in out.stdout  # the bad value never reached OpenCV
+    [line] = [line for line in out.stdout.splitlines() if line.startswith("DataError")]
+    assert "DRUNET_MAX_IMAGE_PIXELS" in line and repr(value) in line and "whole number" in line
+
+
+def test_verify_reports_a_malformed_limit_without_crashing(good_data):
+    code = "from drunet.cli.main import main; main()"
+    out = _run(code, "verify", str(good_data), DRUNET_MAX_IMAGE_PIXELS="abc", COLUMNS="300")
+    assert out.returncode == 2, out.stderr[-2000:]
+    [line] = (out.stdout + out.stderr).strip().splitlines()  # one line, not one per file
+    assert "DRUNET_MAX_IMAGE_PIXELS is 'abc'" in line
+
+
+def test_importing_drunet_keeps_the_users_opencv_limit_and_applies_its_own(tmp_path):
+    path = tmp_path / "big.png"
+    write_image(path, np.zeros((2000, 1000), np.uint8))  # 2 MP
+    out = _run(
+        _READ,
+        str(path),
+        OPENCV_IO_MAX_IMAGE_PIXELS="1000000000000",
+        DRUNET_MAX_IMAGE_PIXELS="1000000",
+    )
+    assert "opencv 1000000000000" in out.stdout  # not overwritten
+    assert "DataError" in out.stdout and "2,000,000 pixels" in out.stdout
+    assert "1,000,000 pixels allowed (DRUNET_MAX_IMAGE_PIXELS" in out.stdout
+
+
+def test_a_malformed_opencv_limit_is_replaced_rather_than_crashing(small_png):
+    out = _run(_READ, str(small_png), OPENCV_IO_MAX_IMAGE_PIXELS="lots")
+    assert out.returncode == 0 and f"opencv {2**28}" in out.stdout and "(20, 30, 1)" in out.stdout
+
+
+def test_the_default_limit_is_2_to_the_28():
+    assert DEFAULT_MAX_IMAGE_PIXELS == 2**28
+    assert parse_limit("268435456") == 2**28
+    assert [parse_limit(v) for v in ("abc", "-1", "1e9", "0", "", " 12 ")] == [None] * 5 + [12]
+
+
+@pytest.fixture
+def limit(monkeypatch: pytest.MonkeyPatch):
+    def set_limit(pixels: int) -> None:
+        monkeypatch.setenv("DRUNET_MAX_IMAGE_PIXELS", str(pixels))
+
+    return set_limit
+
+
+def test_the_limit_applies_to_the_total_of_a_multi_page_tiff(tmp_path, limit):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((3, 100, 100), np.uint8), photometric="minisblack")
+    limit(25_000)  # each page (10 000) fits, the stack (30 000) does not
+    with pytest.raises(DataError, match=r"stack\.tif.*30,000 pixels.*25,000 pixels allowed"):
+        read_image(path)
+    limit(30_000)
+    assert read_image(path).shape == (100, 100, 3)
+
+
+def test_the_limit_counts_the_decoded_bytes_of_a_tiff(tmp_path, limit):
+    path = tmp_path / "wide.tif"  # 400 pixels of 8 float64 samples: 64 bytes each
+    tifffile.imwrite(path, np.zeros((20, 20, 8)), photometric="minisblack", planarconfig="contig")
+    limit(1000)  # 400 pixels fit, 25 600 bytes exceed 16 bytes × 1000
+    with pytest.raises(DataError, match=r"wide\.tif.*would decode to"):
+        read_image(path)
+
+
+def test_the_limit_applies_to_palette_png_masks(tmp_path, limit):
+    from PIL import Image
+
+    path = tmp_path / "palette.png"
+    image = Image.fromarray(np.zeros((200, 100), np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.save(path)
+    limit(10_000)
+    with pytest.raises(DataError, match=r"palette\.png.*20,000 pixels"):
+        read_mask(path)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif"])
+def test_the_limit_is_checked_from_the_header_of_every_format(tmp_path, limit, suffix):
+    path = tmp_path / f"image{suffix}"
+    write_image(path, np.zeros((120, 100, 3), np.uint8))
+    limit(11_999)
+    with pytest.raises(DataError, match=rf"image\{suffix}.*12,000 pixels.*default 2\*\*28"):
+        read_image(path)
+    limit(12_000)
+    assert read_image(path).shape == (120, 100, 3)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_the_header_is_read_before_decoding(tmp_path, suffix):
+    write_image(tmp_path / f"image{suffix}", np.zeros((120, 100, 3), np.uint8))
+    data = np.fromfile(tmp_path / f"image{suffix}", np.uint8)
+    kind = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP"}[suffix]
+    assert declared_pixels(data, kind) == 12_000

@@ -18,6 +18,7 @@ import numpy as np
 from drunet.datasets.folder import Pair, check_sizes, stack_channels
 from drunet.datasets.io import decode_image
 from drunet.datasets.layouts import DatasetLayout, discover
+from drunet.datasets.limits import max_image_pixels
 from drunet.datasets.masks import decode_mask
 from drunet.datasets.normalization import IntensityAccumulator
 from drunet.datasets.options import LayoutOptions, MaskOptions, NormalizationOptions
@@ -118,9 +119,11 @@ def verify_dataset(
 
     ``num_classes`` / ``in_channels`` are what the model expects (None: inferred; class names
     in ``masks`` also fix the number of classes). Never raises for bad files: each becomes a
-    ``Problem``; a folder without a recognisable layout is a single error.
+    ``Problem``; a folder without a recognisable layout is a single error. A malformed
+    ``DRUNET_MAX_IMAGE_PIXELS`` raises ``DataError``.
     """
     masks = masks or MaskOptions()
+    max_image_pixels()  # a malformed DRUNET_MAX_IMAGE_PIXELS: one error, not one per file
     if isinstance(source, DatasetLayout):
         found = source
     else:

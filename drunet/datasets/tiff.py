@@ -1,0 +1,184 @@
+"""TIFF files through tifffile: classic and BigTIFF, ImageJ/OME stacks, compression, planar or
+interleaved samples, any bit depth.
+
+A file is read as a stack ``(N, H, W, C)``: the samples of a pixel (and an ImageJ/OME ``C`` axis)
+are the channels ``C``; every other axis (pages, Z, time) is flattened into the ``N`` frames.
+Only the first image series is read; a file holding several (pages of different sizes) is a
+``DataError``. The size every page declares is checked against the pixel limit *before*
+decoding (``drunet.datasets.limits``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drunet.datasets.limits import check_pixels
+from drunet.errors import DataError
+
+_CHANNEL_AXES = ("S", "C")
+_RGB = 2  # TIFF photometric interpretation RGB
+
+
+class CodecMissing(Exception):
+    """tifffile needs a codec (``imagecodecs``) that is not installed for this compression."""
+
+
+@dataclass(frozen=True)
+class TiffStack:
+    """A decoded TIFF: ``frames`` ``(N, H, W, C)`` in the file's dtype; ``rgb``: RGB(A) pixels."""
+
+    frames: np.ndarray
+    rgb: bool
+
+
+def _tifffile() -> Any:
+    try:
+        import tifffile
+    except ImportError:  # pragma: no cover - installed with drunet
+        raise DataError(
+            "reading TIFF files needs the tifffile package: pip install tifffile"
+        ) from None
+    return tifffile
+
+
+def read_tiff(data: np.ndarray, path: Path, what: str, fix: str) -> TiffStack:
+    """Decode TIFF bytes → ``TiffStack``; corrupt files and odd layouts are ``DataError``.
+
+    Raises ``CodecMissing`` when the compression needs ``imagecodecs`` (the caller may fall
+    back to another decoder).
+    """
+    tifffile = _tifffile()
+    try:
+        tif = tifffile.TiffFile(io.BytesIO(data.tobytes()))
+    except Exception:  # tifffile raises many types on hostile bytes; all mean "corrupt"
+        raise DataError(
+            f"cannot read {what} {path}: this TIFF file could not be decoded (truncated or "
+            f"corrupt); {fix}"
+        ) from None
+    with tif:
+        try:
+            series = list(tif.series)
+            shape, axes, dtype = series[0].shape, series[0].axes, np.dtype(series[0].dtype)
+            photometric = int(series[0].keyframe.photometric)
+            pages = len(tif.pages)
+        except Exception:
+            raise DataError(
+                f"cannot read {what} {path}: this TIFF file holds no readable image (truncated "
+                f"or corrupt); {fix}"
+            ) from None
+        if len(series) > 1 or pages != len(series[0].pages):
+            series = series if len(series) > 1 else [p for p in tif.pages if p is not None]
+            shapes = ", ".join(str(tuple(s.shape)) for s in series[:4])
+            raise DataError(
+                f"cannot read {what} {path}: it is a TIFF of {len(series)} images of different "
+                f"shapes or types ({shapes}); drunet reads one image, or a stack of same-sized "
+                "pages — save each image in its own file"
+            )
+        if not all(shape):
+            raise DataError(
+                f"cannot read {what} {path}: its TIFF image has shape {tuple(shape)}, an empty "
+                f"image (a corrupt header); {fix}"
+            )
+        _check_layout(shape, axes, path, what)
+        pixels = math.prod(n for n, a in zip(shape, axes, strict=True) if a not in _CHANNEL_AXES)
+        nbytes = math.prod(shape) * dtype.itemsize
+        check_pixels(pixels, path, what, f"TIFF of shape {tuple(shape)}, axes {axes}", nbytes)
+        try:
+            array = series[0].asarray()
+        except (KeyError, ValueError) as err:
+            if "imagecodecs" in str(err):
+                raise CodecMissing(str(err)) from None
+            raise _corrupt(path, what, fix) from None
+        except Exception:
+            raise _corrupt(path, what, fix) from None
+    if array.ndim != len(axes) or array.size == 0:
+        raise _corrupt(path, what, fix)
+    return TiffStack(_to_frames(array, axes), photometric == _RGB)
+
+
+def _corrupt(path: Path, what: str, fix: str) -> DataError:
+    return DataError(
+        f"cannot read {what} {path}: this TIFF file could not be decoded (truncated or "
+        f"corrupt); {fix}"
+    )
+
+
+def _check_layout(shape: tuple[int, ...], axes: str, path: Path, what: str) -> None:
+    if "Y" not in axes or "X" not in axes or len(shape) != len(axes):
+        raise DataError(
+            f"cannot read {what} {path}: its TIFF image has axes {axes!r}, not a 2D image or "
+            "stack of 2D images; save it as one page (H, W) or a stack of same-sized pages"
+        )
+    if (
+        all(a in axes for a in _CHANNEL_AXES)
+        and min(shape[axes.index("S")], shape[axes.index("C")]) > 1
+    ):
+        raise DataError(
+            f"cannot read {what} {path}: it is a TIFF of {dict(zip(axes, shape, strict=True))} "
+            "with both channels (C) and samples (S); save the channels one way only"
+        )
+
+
+def _to_frames(array: np.ndarray, axes: str) -> np.ndarray:
+    """``array`` with tifffile's ``axes`` → ``(N, H, W, C)``, frames in file order."""
+    channels = [i for i, a in enumerate(axes) if a in _CHANNEL_AXES]
+    frames = [i for i, a in enumerate(axes) if a not in (*_CHANNEL_AXES, "Y", "X")]
+    order = [*frames, axes.index("Y"), axes.index("X"), *channels]
+    moved = np.transpose(array, order)
+    height, width = array.shape[axes.index("Y")], array.shape[axes.index("X")]
+    return moved.reshape(-1, height, width, math.prod(array.shape[i] for i in channels))
+
+
+def tiff_frames(path: str | Path) -> int | None:
+    """How many frames (pages, Z, time) a TIFF file holds, read from its metadata alone.
+
+    None when the file cannot be parsed (reading it later reports why).
+    """
+    tifffile = _tifffile()
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return math.prod(
+                n
+                for n, a in zip(series.shape, series.axes, strict=True)
+                if a not in (*_CHANNEL_AXES, "Y", "X")
+            )
+    except Exception:  # unreadable: the decoder names the problem when the file is read
+        return None
+
+
+def encode_tiff(array: np.ndarray, compression: str | None = None) -> bytes:
+    """``(H, W)`` or ``(H, W, C)`` RGB(A) pixels → one-page TIFF bytes (tifffile).
+
+    ``C`` = 3 is stored as RGB, 4 as RGB + alpha, any other ``C`` as ``C`` gray samples per
+    pixel; ``read_tiff`` reads all of them back as ``(1, H, W, C)``.
+    """
+    tifffile = _tifffile()
+    buffer = io.BytesIO()
+    options: dict[str, Any] = {"compression": compression}
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if channels in (3, 4):
+        options.update(photometric="rgb", planarconfig="contig")
+        if channels == 4:
+            options["extrasamples"] = ["unassalpha"]
+    elif array.ndim == 3 and channels > 1:
+        options.update(photometric="minisblack", planarconfig="contig")
+    else:
+        array = array.reshape(array.shape[:2])
+        options["photometric"] = "minisblack"
+    tifffile.imwrite(buffer, array, **options)
+    return buffer.getvalue()
+
+
+def encode_tiff_stack(frames: np.ndarray, compression: str | None = None) -> bytes:
+    """``(N, H, W)`` gray frames → an N-page TIFF (one page per frame; ``read_tiff`` → N frames)."""
+    tifffile = _tifffile()
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, frames, photometric="minisblack", compression=compression)
+    return buffer.getvalue()
