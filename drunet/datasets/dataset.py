@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from drunet.datasets.folder import Pair, read_pair
-from drunet.datasets.normalization import standardize, to_unit
+from drunet.datasets.normalization import image_stats, standardize, to_unit
 from drunet.datasets.options import AugmentationOptions, MaskOptions, NormalizationOptions
 from drunet.datasets.transforms import build_train_transform, seed_transform
 from drunet.errors import DataError
@@ -79,11 +79,13 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) uint8/uint16/int64
         image = to_unit(image, self.normalization, self.pairs[index].image)  # (H, W, C) float32
+        # zscore: the whole image's statistics, as prediction sees it, not the patch's
+        stats = image_stats(image) if self.normalization.mode == "zscore" else None
         if self.transform is not None:
             self._seed_transform(self.transform, index)
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        image = standardize(image, self.normalization)
+        image = standardize(image, self.normalization, stats)
         image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))
         mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64))
         return image_t, mask_t

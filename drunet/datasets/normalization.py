@@ -4,9 +4,11 @@
 the filled copy is stored with the run, and ``normalize`` turns any raw ``read_image`` array into
 network input with it — the same function for the training ``Dataset`` and for the predictor.
 
-Integer images are measured exactly through a 65536-bin histogram per channel (8-bit values
-land on every 257th bin, the same [0, 1] unit as ``to_float``); float images through a strided
-sample of at most 16384 pixels per image, so their percentiles and moments are estimates.
+Unsigned 8/16-bit images are measured exactly through a 65536-bin histogram per channel (8-bit
+values land on every 257th bin, the same [0, 1] unit as ``to_float``); signed integer and float
+images through a strided sample of at most 16384 pixels per image, so their percentiles and
+moments are estimates. A fixed ``window`` (raw pixel values) needs nothing measured; mode
+``"zscore"`` standardises each image by its own statistics.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class IntensityAccumulator:
         self._weights: list[list[float]] = []  # per channel: pixels each sample stands for
 
     def add(self, image: np.ndarray, source: object = "image") -> None:
-        """Add a raw ``(H, W, C)`` image (uint8, uint16 or float32); channels must agree."""
+        """Add a raw ``(H, W, C)`` image (a ``read_image`` dtype); channels must agree."""
         channels = image.shape[2]
         if self.channels is None:
             self.channels = channels
@@ -74,10 +76,12 @@ class IntensityAccumulator:
             raise ValueError("no images were added; cannot compute a normalisation")
         percentiles = options.clip_percentiles
         if percentiles == "auto":
-            percentiles = AUTO_CLIP_PERCENTILES if self.dtypes - {"uint8"} else None
+            wants = self.dtypes - {"uint8"} and options.window is None
+            percentiles = AUTO_CLIP_PERCENTILES if wants else None
         update: dict[str, object] = {"clip_percentiles": percentiles}
         low, high = options.clip_low, options.clip_high
-        dists = [self._distribution(c) for c in range(self.channels)]
+        raw = options.window is not None  # the window is in raw pixel values
+        dists = [self._distribution(c, raw) for c in range(self.channels)]
         if percentiles is not None and low is None:
             low, high = [], []
             for values, weights in dists:
@@ -90,7 +94,9 @@ class IntensityAccumulator:
         if options.mode == "dataset" and options.mean is None:
             means, stds = [], []
             for c, (values, weights) in enumerate(dists):
-                if low is not None and high is not None:
+                if options.window is not None:
+                    values = _in_window(values, options.window)
+                elif low is not None and high is not None:
                     values = (np.clip(values, low[c], high[c]) - low[c]) / (high[c] - low[c])
                 mean = float(np.average(values, weights=weights))
                 var = float(np.average(np.square(values - mean), weights=weights))
@@ -99,10 +105,14 @@ class IntensityAccumulator:
             update.update(mean=means, std=stds)
         return NormalizationOptions.model_validate({**options.model_dump(), **update})
 
-    def _distribution(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """Values (in [0, 1] units for integers) and their pixel counts, zero counts dropped."""
+    def _distribution(self, c: int, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Values (``to_float`` units, or the files' raw values with ``raw``) and their pixel
+        counts, zero counts dropped, sorted."""
         bins = np.flatnonzero(self._hist[c])
-        values = [bins / (_BINS - 1)] + [v.astype(np.float64) for v in self._samples[c]]
+        scale = 1.0 / (_BINS - 1)
+        if raw:  # histogram bins back to 8- or 16-bit pixel values
+            scale = 1.0 if "uint16" in self.dtypes else 1.0 / 257
+        values = [bins * scale] + [v.astype(np.float64) for v in self._samples[c]]
         weights = [self._hist[c][bins].astype(np.float64)] + [
             np.full(v.size, w) for v, w in zip(self._samples[c], self._weights[c], strict=True)
         ]
@@ -153,6 +163,8 @@ def to_unit(
             f"{source} has {channels} channel(s) but the normalisation was computed for "
             f"{expected}; convert it to {expected} channel(s) (or retrain on such images)"
         )
+    if options.window is not None:
+        return _in_window(image.astype(np.float32), options.window)
     x = to_float(image)
     if options.clip_low is not None:
         low = np.asarray(options.clip_low, np.float32)
@@ -169,12 +181,22 @@ def to_unit(
     return x
 
 
-def standardize(x: np.ndarray, options: NormalizationOptions) -> np.ndarray:
-    """``to_unit`` output → network input: mean/std by ``options.mode`` (float32, same shape)."""
+def standardize(
+    x: np.ndarray, options: NormalizationOptions, stats: ImageStats | None = None
+) -> np.ndarray:
+    """``to_unit`` output → network input: mean/std by ``options.mode`` (float32, same shape).
+
+    Mode ``"zscore"`` uses ``stats`` (``image_stats`` of the whole image, when ``x`` is a patch
+    of it), else the statistics of ``x`` itself.
+    """
     channels = x.shape[2]
     if options.mode == "none":
         return x
-    if options.mode == "imagenet":
+    mean: Sequence[float]
+    std: Sequence[float]
+    if options.mode == "zscore":
+        mean, std = stats if stats is not None else image_stats(x)
+    elif options.mode == "imagenet":
         mean, std = _imagenet(channels)
     else:
         if options.mean is None or options.std is None:
@@ -187,14 +209,38 @@ def standardize(x: np.ndarray, options: NormalizationOptions) -> np.ndarray:
     return ((x - mean_a) / std_a).astype(np.float32, copy=False)
 
 
+ImageStats = tuple[list[float], list[float]]
+
+
+def image_stats(x: np.ndarray) -> ImageStats:
+    """Per-channel mean and std of a ``to_unit`` image ``(H, W, C)`` over its finite pixels
+    (std at least ``MIN_STD``), for mode ``"zscore"``."""
+    means, stds = [], []
+    for c in range(x.shape[2]):
+        plane = x[:, :, c]
+        values = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
+        mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
+        std = float(values.std(dtype=np.float64)) if values.size else 1.0
+        means.append(mean)
+        stds.append(max(std, MIN_STD))
+    return means, stds
+
+
+def _in_window(values: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Clip raw values to ``window`` and stretch it to [0, 1] (same dtype: float32/float64)."""
+    low, high = window
+    scaled = (np.clip(values, low, high) - low) / (high - low)
+    return scaled.astype(values.dtype, copy=False)
+
+
 def normalize(
     image: np.ndarray, options: NormalizationOptions, source: object = "image"
 ) -> np.ndarray:
     """Raw ``read_image`` array ``(H, W, C)`` → float32 network input ``(H, W, C)``.
 
     ``options`` must be filled by ``compute_normalization`` unless it needs nothing measured
-    (mode ``"imagenet"``/``"none"`` on 8-bit data). A channel mismatch is a ``DataError``
-    naming ``source``.
+    (a ``window``, or mode ``"zscore"``/``"imagenet"``/``"none"`` on 8-bit data). A channel
+    mismatch is a ``DataError`` naming ``source``.
     """
     return standardize(to_unit(image, options, source), options)
 

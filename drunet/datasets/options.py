@@ -153,22 +153,31 @@ class MaskOptions(_Options):
 class NormalizationOptions(_Options):
     """How raw pixels become network input; filled once from the training images, then stored.
 
-    Pixels are first scaled to ``[0, 1]`` units (uint8 / 255, uint16 / 65535, float as is). With
-    clipping, each channel is clipped to ``[clip_low, clip_high]`` (same units) and that window is
-    stretched to ``[0, 1]``. Then ``mode``: ``"dataset"`` subtracts ``mean`` and divides by
-    ``std`` (per channel, measured after clipping), ``"imagenet"`` uses the ImageNet statistics
-    (for pretrained encoders), ``"none"`` stops there.
+    Pixels are first brought to ``[0, 1]`` units: uint8 / 255, uint16 / 65535; signed integer
+    and float pixels keep their values. Then, per channel, one of:
 
-    ``clip_percentiles``: ``"auto"`` clips 16-bit and float data to ``AUTO_CLIP_PERCENTILES``
-    (0.5 %, 99.5 %) and leaves 8-bit data alone; a pair clips any data; ``None`` never clips.
-    ``compute_normalization`` replaces ``"auto"`` by what it decided, so a stored copy is exact.
-    Every stored number must be finite (NaN or infinity is an error naming the key).
+    * ``window`` ``[low, high]`` in the file's own pixel values (e.g. ``[-1000, 400]``
+      Hounsfield units for CT lungs): clip to the window and stretch it to ``[0, 1]``;
+    * clipping to ``[clip_low, clip_high]`` (``[0, 1]`` units, measured from
+      ``clip_percentiles``), stretched to ``[0, 1]``.
+
+    Then ``mode``: ``"dataset"`` subtracts ``mean`` and divides by ``std`` (per channel,
+    measured after clipping), ``"zscore"`` does so with each image's own mean and std (as
+    nnU-Net does for MRI), ``"imagenet"`` uses the ImageNet statistics (for pretrained
+    encoders), ``"none"`` stops there.
+
+    ``clip_percentiles``: ``"auto"`` clips 16-bit, signed and float data to
+    ``AUTO_CLIP_PERCENTILES`` (0.5 %, 99.5 %) and leaves 8-bit data (and windowed data) alone;
+    a pair clips any data; ``None`` never clips. ``compute_normalization`` replaces ``"auto"``
+    by what it decided, so a stored copy is exact. Every stored number must be finite (NaN or
+    infinity is an error naming the key).
     """
 
     # A NaN mean or std would turn every input into NaN; pydantic accepts them unless told not to.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    mode: Literal["dataset", "imagenet", "none"] = "dataset"
+    mode: Literal["dataset", "zscore", "imagenet", "none"] = "dataset"
+    window: tuple[float, float] | None = None
     clip_percentiles: tuple[float, float] | Literal["auto"] | None = "auto"
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -192,6 +201,18 @@ class NormalizationOptions(_Options):
             if (a is None) != (b is None) or (a is not None and (len(a) != len(b) or not a)):
                 raise ValueError(
                     f"{first} and {second} need one value per channel each, got {a} and {b}"
+                )
+        if self.window is not None:
+            low, high = self.window
+            if not low < high:
+                raise ValueError(
+                    f"window must be [low, high] with low < high, got {list(self.window)}; e.g. "
+                    "[-1000, 400] for CT lungs"
+                )
+            if isinstance(self.clip_percentiles, tuple) or self.clip_low is not None:
+                raise ValueError(
+                    "window and percentile clipping both set; a fixed window replaces "
+                    "clipping — remove clip_percentiles / clip_low / clip_high"
                 )
         if self.std is not None and min(self.std) <= 0:
             raise ValueError(f"std values must be positive, got {self.std}")

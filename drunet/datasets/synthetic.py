@@ -19,6 +19,9 @@ from drunet.datasets.io import write_image, write_mask
 _FAMILIES = ("ellipse", "rectangle", "triangle")
 _CONTRAST = (0.2, -0.15, 0.12)  # mean intensity offset over the local background, per family
 _TINTS = ((1.0, 0.8, 0.6), (0.6, 0.9, 1.0), (0.9, 0.6, 1.0))  # RGB gains per family (colour)
+# Pixel types of the images: intensities in [0, 1] → stored values (``int16`` is CT-like: −1000
+# for the darkest pixel, +1000 for the brightest, so half the range is negative).
+DTYPES = ("uint8", "uint16", "int16", "float32")
 
 
 def make_synthetic(
@@ -28,8 +31,13 @@ def make_synthetic(
     sizes: Sequence[tuple[int, int]] = ((128, 128), (160, 192), (192, 160)),
     channels: int = 1,
     seed: int = 0,
+    dtype: str = "uint8",
 ) -> Path:
     """Write ``root/images/NNN.png`` (uint8, 1 or 3 channels) and ``root/masks/NNN.png``.
+
+    ``dtype`` other than ``"uint8"`` writes ``root/images/NNN.tif`` instead: ``"uint16"``
+    (full 16-bit range), ``"int16"`` (values −1000 … 1000, like CT Hounsfield units) or
+    ``"float32"`` (values in [0, 1]).
 
     Masks hold class indices ``0 … num_classes - 1`` (binary: 0/1); every image contains every
     class, and foreground covers roughly 15–40 % of the pixels. Image ``i`` has size
@@ -44,6 +52,8 @@ def make_synthetic(
         )
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if not sizes or any(len(s) != 2 or min(s) < 16 for s in sizes):
         raise ValueError(f"sizes must be (H, W) pairs of at least 16 pixels, got {sizes}")
     root = Path(root)
@@ -52,9 +62,22 @@ def make_synthetic(
     for i in range(num_images):
         height, image_width = sizes[i % len(sizes)]
         image, mask = _sample(rng, int(height), int(image_width), num_classes, channels)
-        write_image(root / "images" / f"{i:0{width}d}.png", image)
+        suffix = ".png" if dtype == "uint8" else ".tif"
+        write_image(root / "images" / f"{i:0{width}d}{suffix}", _stored(image, dtype))
         write_mask(root / "masks" / f"{i:0{width}d}.png", mask)
     return root
+
+
+def _stored(image: np.ndarray, dtype: str) -> np.ndarray:
+    """uint8 pixels → the same intensities as ``dtype`` (see ``DTYPES``)."""
+    unit = image.astype(np.float32) / 255
+    if dtype == "uint16":
+        return (unit * 65535).round().astype(np.uint16)
+    if dtype == "int16":
+        return (unit * 2000 - 1000).round().astype(np.int16)
+    if dtype == "float32":
+        return unit
+    return image
 
 
 def _sample(

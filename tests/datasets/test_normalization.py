@@ -159,7 +159,10 @@ def test_mixed_channel_counts_are_refused(write_pair):
         {"mean": [0.5, 0.1], "std": [0.2]},
         {"clip_low": [0.2], "clip_high": [0.1]},
         {"clip_percentiles": (99, 1)},
-        {"mode": "zscore"},
+        {"mode": "standard"},
+        {"window": (400, -1000)},
+        {"window": (-1000, 400), "clip_percentiles": (1, 99)},
+        {"std": [float("nan")], "mean": [0.5]},
         {"scale": 2},
     ],
 )

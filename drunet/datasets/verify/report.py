@@ -301,6 +301,8 @@ def format_summary_lines(summary: VerifySummary) -> list[str]:
     norm = summary.normalization
     if norm is not None:
         text = f"normalisation: {norm.mode}"
+        if norm.window is not None:
+            text += f", window {_floats(list(norm.window))}"
         if norm.clip_low is not None:
             text += f", clipped to percentiles {norm.clip_percentiles}"
         if norm.mean is not None:
