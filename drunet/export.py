@@ -33,13 +33,12 @@ from torch import nn
 
 from drunet import __version__
 from drunet.atomic import atomic_write_bytes, atomic_write_text
+from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig, config_to_dict
-from drunet.checkpoint import load_model
-from drunet.checkpoint import resolve_weights
 from drunet.errors import DrunetError
+from drunet.export_checks import FORMATS, check_target
 
 Format = Literal["onnx", "pt2"]
-FORMATS: tuple[str, ...] = ("onnx", "pt2")
 DEFAULT_OPSET = 18
 PARITY_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (97, 131))
 TOLERANCE = 1e-4
@@ -240,6 +239,7 @@ def export_model(
     if format not in FORMATS:
         raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
+    check_target(path, format, weights)
     in_channels = config.model.spec().in_channels
     model = model.eval()
     data = to_onnx(model, in_channels, opset) if format == "onnx" else to_pt2(model, in_channels)
@@ -260,8 +260,9 @@ def export_model(
                 f"(tolerance {tolerance:g}) on {result.parity.max_abs_diff}; nothing was written "
                 "— try another --opset, or report this model's configuration"
             )
-    atomic_write_bytes(path, data)
+    # The sidecar first: it is the record that the model file at ``path`` is drunet's export.
     atomic_write_text(result.sidecar, json.dumps(info, indent=2) + "\n")
+    atomic_write_bytes(path, data)
     return result
 
 

@@ -16,6 +16,7 @@ go on.
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 from collections.abc import Callable, Iterable
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from drunet.atomic import remove_stale_temporaries
+from drunet.atomic import can_create_files, remove_stale_temporaries
 from drunet.datasets import IMAGE_SUFFIXES, read_image, write_image, write_mask
 from drunet.errors import DataError, DrunetError
+from drunet.inference.manifest import Manifest
 from drunet.inference.overlay import colorize, overlay
 from drunet.inference.predictor import Prediction, Predictor
 
@@ -105,24 +107,52 @@ def output_paths(image: Path, out_dir: Path) -> tuple[Path, Path]:
 
 
 def check_no_clobber(
-    inputs: list[Path], out_dir: Path, outputs: OutputOptions | None = None
+    inputs: list[Path],
+    out_dir: Path,
+    outputs: OutputOptions | None = None,
+    protected: Iterable[Path] = (),
+    manifest: Manifest | None = None,
 ) -> None:
-    """Refuse to run if any output would replace an input file or another input's output."""
-    resolved_inputs = {p.resolve() for p in inputs}
+    """Refuse to run if an output would replace an input, a ``protected`` file (the weights),
+    another input's output, or a file in ``out_dir`` that drunet did not write (``manifest``).
+
+    Paths are compared as files (``os.stat``), so symbolic and hard links, ``./x`` and
+    ``../out/x`` spellings of one file are caught. Raises :class:`DrunetError` naming both files.
+    """
+    manifest = manifest if manifest is not None else Manifest(out_dir)
+    read = {_identity(p): ("input", p) for p in inputs}
+    read.update({_identity(p): ("model weights", p) for p in protected})
+    read.pop(None, None)
     seen: dict[Path, Path] = {}
     for image in inputs:
         for out in output_files(image, out_dir, outputs).values():
             target = out.resolve()
-            if target in resolved_inputs:
-                raise DrunetError(
-                    f"output {out} would overwrite the input {out}; choose another --out folder"
-                )
             if target in seen:
                 raise DrunetError(
                     f"inputs {seen[target]} and {image} have the same name stem, so their "
                     f"outputs would collide in {out_dir}; rename one or predict them separately"
                 )
             seen[target] = image
+            what, source = read.get(_identity(out), (None, None))
+            if source is not None:
+                raise DrunetError(
+                    f"output {out} would overwrite the {what} {source} (the same file); "
+                    "choose another --out folder"
+                )
+            if manifest.foreign(out):
+                raise DrunetError(
+                    f"output {out} exists and drunet did not write it (it is not in "
+                    f"{manifest.path}); choose another --out folder, or move {out} away"
+                )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file ``path`` leads to, or ``None`` if there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def write_outputs(
@@ -163,7 +193,9 @@ def predict_files(
     """
     inputs, out_dir = list(inputs), Path(out_dir)
     outputs = outputs or OutputOptions()
-    check_no_clobber(inputs, out_dir, outputs)
+    manifest = Manifest(out_dir)
+    weights = [predictor.weights_path] if predictor.weights_path is not None else []
+    check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
     remove_stale_temporaries(out_dir)  # half-written files of a killed run
     report = PredictionReport()
     pending: list[Item] = []
@@ -174,7 +206,7 @@ def predict_files(
 
     def flush() -> None:
         if pending:
-            _predict_group(predictor, list(pending), out_dir, outputs, report, done, on_progress)
+            _predict_group(predictor, list(pending), manifest, outputs, report, done, on_progress)
             pending.clear()
 
     for path in inputs:
@@ -206,7 +238,7 @@ def predict_files(
 def _predict_group(
     predictor: Predictor,
     group: list[Item],
-    out_dir: Path,
+    manifest: Manifest,
     outputs: OutputOptions,
     report: PredictionReport,
     done: Callable[[Path], None],
@@ -222,16 +254,39 @@ def _predict_group(
     except DrunetError as err:
         if len(group) > 1:  # find the bad input; predict the others one by one
             for item in group:
-                _predict_group(predictor, [item], out_dir, outputs, report, done, on_progress)
+                _predict_group(predictor, [item], manifest, outputs, report, done, on_progress)
             return
         _fail(report, group[0][0], err)
         done(group[0][0])
         return
     for (path, image), prediction in zip(group, predictions, strict=True):
-        files = output_files(path, out_dir, outputs)
-        write_outputs(files, image, prediction, predictor.num_classes)
-        report.written.append(files["mask"])
+        files = output_files(path, manifest.folder, outputs)
+        try:
+            manifest.record(files.values())  # claimed before written: a kill in between is harmless
+            write_outputs(files, image, prediction, predictor.num_classes)
+        except OSError as err:
+            if folder_refuses_writes(err, manifest.folder):
+                raise  # a full disk or a read-only folder: every other input would fail too
+            name = err.filename or next(iter(files.values()))
+            _fail(report, path, DrunetError(f"cannot write {name}: {err.strerror or err}"))
+        else:
+            report.written.append(files["mask"])
         done(path)
+
+
+# The file system, not the file: no other output could be written either.
+_FOLDER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOTDIR}
+
+
+def folder_refuses_writes(err: OSError, folder: Path) -> bool:
+    """Whether ``err``, raised writing one file into ``folder``, is the folder's (full disk,
+    read-only or vanished folder) rather than that file's (its name too long, a folder in its
+    place, an undeletable file at its name), so that the other inputs need not be tried."""
+    if err.errno in _FOLDER_ERRNOS:
+        return True
+    if isinstance(err, PermissionError):  # the folder, or only the file at this name?
+        return not can_create_files(folder)
+    return False
 
 
 def _fail(report: PredictionReport, path: Path, err: Exception) -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drunet.checkpoint import build_model, save_weights
 from drunet.cli.main import app
 from drunet.config import config_from_dict
 from drunet.datasets import read_image, read_mask, write_image
-from drunet.checkpoint import build_model, save_weights
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
+from drunet.inference.manifest import MANIFEST
 
 
 def test_predict_folder_with_the_latest_run(runner, trained_run, tiny_data, tmp_path) -> None:
@@ -38,7 +39,7 @@ def test_predict_single_file_with_explicit_weights(runner, trained_run, tiny_dat
         app, ["predict", str(image), "--model", str(weights), "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != MANIFEST) == [
         f"{image.stem}_mask.png",
         f"{image.stem}_overlay.png",
     ]
@@ -135,7 +136,7 @@ def test_outputs_options_and_postprocessing_flags(runner, trained_run, tiny_data
     flags += ["--tile-size", "16", "--overlap", "0.25", "--max-pixels", "0", "--min-size", "3"]
     result = runner.invoke(app, [*args, *flags, "--fill-holes", "--largest", "--threshold", "0.4"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != MANIFEST) == [
         f"{image.stem}_color.png",
         f"{image.stem}_mask.png",
         f"{image.stem}_probs.tif",
@@ -156,8 +157,8 @@ def test_continue_skips_what_is_done(runner, trained_run, tiny_data, tmp_path) -
     out = tmp_path / "out"
     args = ["predict", str(tiny_data / "images"), "--model", str(trained_run), "--out", str(out)]
     assert runner.invoke(app, args).exit_code == 0
-    first = sorted(out.iterdir())
-    first[0].unlink()  # one input's outputs are incomplete
+    first = sorted(out.iterdir())  # .drunet-manifest first, then the outputs
+    first[1].unlink()  # one input's outputs are incomplete
     result = runner.invoke(app, [*args, "--continue"])
     assert result.exit_code == 0, result.output
     count = len(list((tiny_data / "images").iterdir()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,3 +66,69 @@ def test_new_files_get_the_mode_a_plain_write_gives(tmp_path: Path) -> None:
     os.umask(umask)
     mode = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
     assert mode == 0o666 & ~umask == stat.S_IMODE(plain.stat().st_mode)
+
+
+# ---------------------------------------------------------------- temporaries and clean-up
+
+
+def _temporary_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    """The temporary file name an atomic write of ``name`` uses."""
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: object) -> None:
+        seen.append(Path(src).name)
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    atomic_write_bytes(tmp_path / name, b"x")
+    monkeypatch.undo()
+    return seen[0]
+
+
+def test_temporary_names_are_drunets_and_name_the_writing_process(tmp_path, monkeypatch) -> None:
+    name = _temporary_name(tmp_path, monkeypatch, "a_mask.png")
+    assert name.startswith(f".a_mask.png.drunet-{os.getpid()}-") and name.endswith(".tmp")
+    assert atomic.temporary_owner(name) == os.getpid()
+
+
+def test_a_long_name_still_gets_a_temporary_that_fits(tmp_path, monkeypatch) -> None:
+    long = "é" * 60 + "a" * 128 + ".png"  # 252 bytes: fits, but not with a suffix added
+    name = _temporary_name(tmp_path, monkeypatch, long)
+    assert len(os.fsencode(name)) <= 255 and atomic.temporary_owner(name) == os.getpid()
+    assert (tmp_path / long).read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".notes.tmp", ".notes.a.tmp", ".x.png.k3j4h5.tmp", ".x.drunet-ab-k3j.tmp", "x.drunet-1-a.tmp"],
+)
+def test_clean_up_leaves_names_drunet_does_not_make(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("mine")
+    assert atomic.remove_stale_temporaries(tmp_path) == []
+    assert (tmp_path / name).read_text() == "mine"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="liveness by os.kill(pid, 0) is POSIX")
+def test_clean_up_removes_a_dead_process_temporary_and_keeps_a_live_ones(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".a_mask.png.drunet-{sleeper.pid}-k3j4h5ab.tmp"
+        live.write_bytes(b"being written")
+        assert atomic.remove_stale_temporaries(tmp_path) == []
+        assert live.exists()  # its writer may rename it any moment
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert atomic.remove_stale_temporaries(tmp_path) == [live]  # the writer died mid-write
+    assert not live.exists()
+
+
+def test_a_process_we_may_not_signal_counts_as_alive(tmp_path, monkeypatch) -> None:
+    def refuse(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(atomic.os, "kill", refuse)
+    other = tmp_path / ".a.png.drunet-1-k3j4h5ab.tmp"  # pid 1: another user's process
+    other.write_bytes(b"")
+    assert atomic.remove_stale_temporaries(tmp_path) == [] and other.exists()

@@ -23,6 +23,7 @@ from drunet.inference import (
     predict_files,
 )
 from drunet.inference.files import check_no_clobber, output_paths
+from drunet.inference.manifest import MANIFEST
 
 
 class MinusHalf(nn.Module):
@@ -39,6 +40,11 @@ def predictor() -> Predictor:
         }
     )
     return Predictor(MinusHalf(), config)
+
+
+def _written(out: Path) -> list[str]:
+    """The names in ``out`` besides drunet's record of what it wrote there."""
+    return sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
 
 
 def _touch(folder: Path, *names: str) -> list[Path]:
@@ -167,7 +173,7 @@ def test_predict_files_writes_masks_and_overlays_and_skips_bad_files(
     assert "broken.png" in report.failed[bad]
     out = tmp_path / "out"
     assert report.written == [out / "first_mask.png", out / "second_mask.png"]
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert _written(out) == [
         "first_mask.png",
         "first_overlay.png",
         "second_mask.png",
@@ -242,7 +248,7 @@ def test_colour_mask_and_probabilities_on_disk(tmp_path: Path, predictor: Predic
     outputs = OutputOptions(overlay=False, color=True, probabilities=True)
     predict_files(predictor, [path], tmp_path / "out", outputs=outputs)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert _written(out) == [
         "scan_color.png",
         "scan_mask.png",
         "scan_probs.tif",
@@ -310,11 +316,11 @@ def test_a_killed_run_leaves_only_whole_files_and_continues(
     monkeypatch.setattr(files_module, "overlay", killed_on_second_overlay)
     with pytest.raises(KeyboardInterrupt):
         predict_files(predictor, inputs, out)
-    assert sorted(p.name for p in out.iterdir()) == ["a_mask.png", "a_overlay.png"]  # no temps
+    assert _written(out) == ["a_mask.png", "a_overlay.png"]  # no temps
     monkeypatch.setattr(files_module, "overlay", real_overlay)
     report = predict_files(predictor, inputs, out, skip_existing=True)
     assert report.skipped == [inputs[0]] and len(report.written) == 2
-    assert len(list(out.iterdir())) == 6
+    assert len(_written(out)) == 6
 
 
 def test_clobber_check_covers_every_output_kind(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from drunet import atomic
-from drunet.datasets import read_image
 from drunet.checkpoint import load_model
+from drunet.datasets import read_image
 from tests.robustness.conftest import assert_user_error, invoke
 
 pytestmark = pytest.mark.skipif(
@@ -62,7 +62,7 @@ def test_disk_full_during_predict_keeps_finished_outputs(
     result = invoke("predict", images, "--model", trained_run, "--out", out)
     assert_user_error(result, f"{names[2]}_mask.png", "No space left on device")
     assert refused and no_temporaries(out)
-    finished = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
     assert {p.name for p in finished} >= {f"{n}_mask.png" for n in names[:2]}
     for path in finished:
         assert read_image(path).size > 0  # every file there is whole
@@ -117,7 +117,8 @@ def test_read_only_runs_folder_for_training(trained_run, tmp_path, monkeypatch) 
 def test_stale_temporaries_of_a_killed_predict_are_cleaned(trained_run, images, tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / ".000_mask.png.k3j4h5.tmp"  # what a kill -9 in the middle of a write leaves
+    dead = 2**22 + 1  # above Linux's pid_max: no such process
+    stale = out / f".000_mask.png.drunet-{dead}-k3j4h5ab.tmp"  # a kill -9 mid-write leaves this
     stale.write_bytes(b"\x89PNG half")
     keep = out / ".notes.tmp"  # not a name drunet makes: left alone
     keep.write_text("mine")

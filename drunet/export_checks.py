@@ -1,0 +1,63 @@
+"""What ``drunet export`` checks before it exports: where it may write, which opset it can make.
+
+An export never writes over the weights it reads, a file of their run folder, or a file it did
+not write itself; an earlier export of the same format is recognised by its ``<file>.json``
+sidecar and may be replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from drunet import checkpoint
+from drunet.atomic import same_file
+from drunet.errors import DrunetError
+
+FORMATS: tuple[str, ...] = ("onnx", "pt2")
+
+RUN_FILES = (checkpoint.BEST, checkpoint.LAST, checkpoint.CONFIG, checkpoint.STATE,
+             checkpoint.METRICS, checkpoint.PROGRESS, checkpoint.PRETRAINED,
+             checkpoint.PRETRAINED_CONFIG)  # fmt: skip
+
+
+def check_target(path: Path, format: str, weights: Path | None = None) -> None:
+    """Refuse an output (or its ``.json`` sidecar) that is the weights read, a file of their run
+    folder, a folder, or an existing file that is not an earlier drunet export of ``format``."""
+    sidecar = Path(f"{path}.json")
+    if path.is_dir():
+        raise DrunetError(f"--out {path} is a folder; give a file name, e.g. {path}/model.{format}")
+    protected = [weights, *(weights.parent / name for name in RUN_FILES)] if weights else []
+    for target in (path, sidecar):
+        for kept in protected:
+            if same_file(target, kept):
+                what = "the weights" if kept is weights else "a file of the run"
+                raise DrunetError(
+                    f"--out {path} would overwrite {kept}, {what} being exported; "
+                    "choose another --out"
+                )
+    earlier = _earlier_export(sidecar)
+    if os.path.lexists(path) and (earlier is None or earlier.get("format") != format):
+        raise DrunetError(
+            f"--out {path} exists and is not a {format} file drunet exported (no drunet "
+            f"{sidecar.name} beside it); choose another --out, or move {path} away"
+        )
+    if os.path.lexists(sidecar) and earlier is None:
+        raise DrunetError(
+            f"{sidecar} exists and drunet did not write it, but the export writes its description "
+            f"there; choose another --out than {path}, or move {sidecar} away"
+        )
+
+
+def _earlier_export(sidecar: Path) -> dict[str, Any] | None:
+    """The sidecar of an earlier drunet export at ``sidecar``, or ``None``."""
+    try:
+        if not sidecar.is_file() or sidecar.stat().st_size > 2**20:
+            return None
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(info, dict) and "drunet" in info and info.get("format") in FORMATS
+    return info if ours else None
