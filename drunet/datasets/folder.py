@@ -25,20 +25,29 @@ class Pair:
 
     ``extra_channels`` are further image files whose channels follow ``image``'s, in order
     (nnU-Net stores channel k of case ``c`` as ``c_000k.png``); most pairs have none.
+    ``page`` is set for one slice of a multi-page TIFF stack: frame ``page`` of every image
+    file and of the mask (see ``drunet.datasets.stacks``).
     """
 
     image: Path
     mask: Path
     extra_channels: tuple[Path, ...] = ()
+    page: int | None = None
 
     @property
     def image_files(self) -> tuple[Path, ...]:
         return (self.image, *self.extra_channels)
 
     @property
-    def name(self) -> str:
-        """The case name used in split files: the mask's file stem."""
+    def case(self) -> str:
+        """The case name used in split files: the mask's file stem (a whole stack's slices
+        share it, so a split never separates them)."""
         return self.mask.stem
+
+    @property
+    def name(self) -> str:
+        """The pair's name in reports: the case, with ``#page`` for a slice of a stack."""
+        return self.case if self.page is None else f"{self.case}#{self.page:04d}"
 
 
 @dataclass
@@ -95,7 +104,7 @@ def _files_by_stem(
 
 def read_pair_image(pair: Pair) -> np.ndarray:
     """The pair's image ``(H, W, C)`` in the file's dtype; extra channel files are appended."""
-    return stack_channels(pair, [read_image(path) for path in pair.image_files])
+    return stack_channels(pair, [read_image(path, pair.page) for path in pair.image_files])
 
 
 def stack_channels(pair: Pair, parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -113,7 +122,7 @@ def stack_channels(pair: Pair, parts: Sequence[np.ndarray]) -> np.ndarray:
 
 def read_pair(pair: Pair, mask_options: MaskOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read ``(image (H, W, C) in the file's dtype, mask (H, W) int64)``; sizes must agree."""
-    image, mask = read_pair_image(pair), read_mask(pair.mask, mask_options)
+    image, mask = read_pair_image(pair), read_mask(pair.mask, mask_options, pair.page)
     check_sizes(pair, image, mask)
     return image, mask
 

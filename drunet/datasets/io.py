@@ -74,11 +74,14 @@ class Frames:
     alpha: bool
 
 
-def decode_frames(data: np.ndarray, path: Path, what: str = "image") -> Frames:
+def decode_frames(
+    data: np.ndarray, path: Path, what: str = "image", page: int | None = None
+) -> Frames:
     """Decode a file's bytes → ``Frames``; the declared size is checked before decoding.
 
-    Undecodable data is a ``DataError`` that says whether the file is not an image at all or a
-    damaged one.
+    ``page`` decodes only that frame of a stack (``N`` = 1; a file that is no stack has frame
+    0 only). Undecodable data is a ``DataError`` that says whether the file is not an image at
+    all or a damaged one.
     """
     kind = _format_of(data)
     if kind is None:
@@ -88,11 +91,18 @@ def decode_frames(data: np.ndarray, path: Path, what: str = "image") -> Frames:
         )
     if kind == "TIFF":
         try:
-            stack = read_tiff(data, path, what, FIX_HINT)
-        except CodecMissing as missing:
-            return Frames(*opencv.decode_tiff(data, path, what, str(missing), FIX_HINT))
+            stack = read_tiff(data, path, what, FIX_HINT, page)
+        except CodecMissing as missing:  # OpenCV decodes every page: check the whole file
+            check_pixels(missing.pixels, path, what, "all pages", missing.nbytes)
+            frames, alpha = opencv.decode_tiff(data, path, what, str(missing), FIX_HINT)
+            return Frames(frames if page is None else frames[page : page + 1], alpha)
         frames = stack.frames
         return Frames(frames, stack.rgb and frames.shape[3] == 4)
+    if page not in (None, 0):
+        raise DataError(
+            f"cannot read {what} {path}: it is a single {kind} image, so it has no frame {page}; "
+            "the dataset changed since it was listed — list it again"
+        )
     check_size(data, kind, path, what)
     if kind == "PNG" and (chunk := opencv.png_chunk_past_end(data)) is not None:
         raise DataError(
@@ -158,10 +168,10 @@ class DecodedImage:
     pages: bool  # a multi-page TIFF: channels are pages
 
 
-def decode_image(path: str | Path) -> DecodedImage:
+def decode_image(path: str | Path, page: int | None = None) -> DecodedImage:
     """Read an image like ``read_image`` (without logging) and say what was done to it."""
     path = Path(path)
-    frames = decode_frames(read_bytes(path), path)
+    frames = decode_frames(read_bytes(path), path, page=page)
     if len(frames.array) > 1:
         return DecodedImage(image_pixels(pages_as_channels(frames.array, path), path), False, True)
     array = image_pixels(frames.array[0], path)
@@ -192,12 +202,13 @@ def image_pixels(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, page: int | None = None) -> np.ndarray:
     """Read an image as ``(H, W, C)`` RGB in the file's dtype (see ``IMAGE_DTYPES``).
 
     Grayscale gives ``C = 1``; an alpha channel is dropped (with a warning, once per file). A
-    TIFF's samples are its channels; a multi-page TIFF read as one image has one channel per
-    page, in page order (a dataset reads it as a stack of slices, ``read_frames``). float16 and
+    TIFF's samples (and an ImageJ/OME channel axis) are its channels. ``page`` reads one frame
+    of a multi-page TIFF stack (datasets read stacks slice by slice); without it a multi-page
+    TIFF has one channel per page, in page order (``read_frames`` reads every frame). float16 and
     float64 are narrowed to float32 (values beyond its range are an error, never infinity);
     other pixel types (uint32, 64-bit integers) raise ``DataError``.
 
@@ -205,7 +216,7 @@ def read_image(path: str | Path) -> np.ndarray:
     (0 bytes)", "it is not an image file" (no PNG/JPEG/TIFF/BMP header), "this PNG file could not
     be decoded (truncated or corrupt)", "more than N pixels allowed", each followed by the fix.
     """
-    decoded = decode_image(path)
+    decoded = decode_image(path, page)
     if decoded.alpha_dropped and str(path) not in _warned_alpha:
         _warned_alpha.add(str(path))
         log.warning("%s has an alpha channel; it is ignored (RGB is used)", path)

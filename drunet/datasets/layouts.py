@@ -9,6 +9,9 @@ Layouts, tried in this order:
     ``labels`` — a label named ``"ignore"`` becomes the ignore index —, ``file_ending``);
     ``imagesTs/`` + ``labelsTs/`` become the test pairs when both exist;
   * ``root/images/`` + ``root/masks/`` (or ``root/labels/``), matched by file stem.
+
+In every layout a multi-page TIFF image with a mask of as many pages is a stack of slices: one
+pair per slice (``drunet.datasets.stacks``), split by stack.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from drunet.datasets.nnunet import read_nnunet
 from drunet.datasets.options import LayoutOptions
 from drunet.datasets.problems import Problem
 from drunet.datasets.splits import apply_split_file, split
+from drunet.datasets.stacks import expand_stacks
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -232,15 +236,16 @@ def _plain(images: Path, masks: Path, problems: list[Problem]) -> _Unit:
                 f"add the image {images.name}/{mask.stem}.*, or remove the mask",
             )
         )
-    return _Unit(scan.pairs, f"{images.name}/ + {masks.name}/ in {images.parent}")
+    pairs = expand_stacks(scan.pairs, problems)  # multi-page TIFFs: one pair per slice
+    return _Unit(pairs, f"{images.name}/ + {masks.name}/ in {images.parent}")
 
 
 def _nnunet(folder: Path, problems: list[Problem]) -> _Unit:
     found = read_nnunet(folder, problems)
     return _Unit(
-        found.pairs,
+        expand_stacks(found.pairs, problems),
         f"nnU-Net imagesTr/ + labelsTr/ in {folder}",
-        found.test,
+        expand_stacks(found.test, problems),
         found.class_names,
         found.channel_names,
         found.ignore_index,

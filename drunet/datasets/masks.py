@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drunet.datasets.io import FIX_HINT, check_size, decode_bytes, read_bytes
+from drunet.datasets.io import FIX_HINT, check_size, decode_bytes, decode_frames, read_bytes
 from drunet.datasets.listing import join_limited
 from drunet.datasets.options import MaskOptions
 from drunet.errors import DataError
@@ -47,26 +47,37 @@ class DecodedMask:
     source: str
 
 
-def read_mask(path: str | Path, options: MaskOptions | None = None) -> np.ndarray:
-    """Read a mask of class indices as ``(H, W)`` int64 (see the module rules)."""
-    return decode_mask(path, options).mask
+def read_mask(
+    path: str | Path, options: MaskOptions | None = None, page: int | None = None
+) -> np.ndarray:
+    """Read a mask of class indices as ``(H, W)`` int64 (see the module rules).
+
+    ``page`` reads one frame of a multi-page TIFF stack of masks.
+    """
+    return decode_mask(path, options, page).mask
 
 
-def decode_mask(path: str | Path, options: MaskOptions | None = None) -> DecodedMask:
+def decode_mask(
+    path: str | Path, options: MaskOptions | None = None, page: int | None = None
+) -> DecodedMask:
     """Read a mask and report how its values came about (``verify`` uses the details)."""
     path = Path(path)
     options = options or MaskOptions()
     data = read_bytes(path, "mask")
     source = "index"
-    if _is_palette_png(data):
+    if _is_palette_png(data) and page in (None, 0):
         check_size(data, "PNG", path, "mask")  # Pillow would decode any size
         mask, source = _palette_indices(data, path), "palette"
+    elif page is not None:  # one slice of a stack
+        mask = decode_frames(data, path, "mask", page).array[0]
+        mask, source = _colour_to_index(mask, path, options)
     else:
         mask, pages = decode_bytes(data, path, "mask")
         if pages:
             raise DataError(
                 f"cannot use mask {path}: it is a TIFF of {mask.shape[2]} pages; a mask is one "
-                f"page — {_INDEX_FIX}"
+                "page, or, in a dataset, a stack with one page per page of its image stack — "
+                f"{_INDEX_FIX}"
             )
         if mask.ndim == 3:
             mask, source = _colour_to_index(mask, path, options)

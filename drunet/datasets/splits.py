@@ -1,15 +1,15 @@
 """Training/validation splits: seeded hold-out, seeded k folds, or a JSON split file.
 
-Split files name pairs by ``Pair.name`` (the mask's file stem) and are either
-``{"train": [names], "val": [names], "test": [names]?}`` or, as nnU-Net's ``splits_final.json``,
-a list of such ``{"train", "val"}`` folds.
+Split files name cases by ``Pair.case`` (the mask's file stem, shared by all slices of a stack)
+and are either ``{"train": [names], "val": [names], "test": [names]?}`` or, as nnU-Net's
+``splits_final.json``, a list of such ``{"train", "val"}`` folds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,52 +28,70 @@ def holdout_split(
 ) -> tuple[list[Pair], list[Pair]]:
     """Shuffle with ``seed`` and split into ``(train, val)``; same pairs + seed → same split.
 
-    The split depends only on the set of pairs, not their order. With two or more pairs both
-    parts get at least one; a single pair is used for both (with a warning), so a one-image
-    experiment still runs but its validation score is a training score.
+    The unit is the case (``Pair.case``): the slices of one stack stay on one side, unless the
+    dataset is a single stack, whose slices are split one by one. The split depends only on the
+    set of pairs, not their order. With two or more cases both parts get at least one; a single
+    pair is used for both (with a warning), so a one-image experiment still runs but its
+    validation score is a training score.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
     if not pairs:
         raise ValueError("holdout_split got no pairs")
-    ordered = sorted(pairs, key=lambda p: (p.image.stem, str(p.image), str(p.mask)))
+    ordered = _cases(pairs, lambda p: (p.image.stem, str(p.image), str(p.mask), p.page or 0))
     if len(ordered) == 1:
         log.warning(
             "only one image (%s): it is used for both training and validation, so validation "
             "scores measure fit, not generalisation",
-            ordered[0].image,
+            ordered[0][0].image,
         )
-        return list(ordered), list(ordered)
+        return list(ordered[0]), list(ordered[0])
     n_val = min(max(round(len(ordered) * val_fraction), 1), len(ordered) - 1)
     order = np.random.default_rng(seed).permutation(len(ordered))
     val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
-    return [ordered[i] for i in train_idx], [ordered[i] for i in val_idx]
+    return _flat(ordered, train_idx), _flat(ordered, val_idx)
 
 
 def kfold_split(
     pairs: Sequence[Pair], folds: int = 5, fold: int = 0, seed: int = 0
 ) -> tuple[list[Pair], list[Pair]]:
-    """``(train, val)`` of fold ``fold``: the pairs are shuffled by ``seed`` and cut in ``folds``.
+    """``(train, val)`` of fold ``fold``: the cases are shuffled by ``seed`` and cut in ``folds``.
 
     The validation parts of folds ``0 … folds - 1`` are disjoint and cover every pair; sizes
-    differ by at most one. Like ``holdout_split``, the result depends on the set of pairs, not
-    their order.
+    (in cases) differ by at most one. As in ``holdout_split`` the slices of a stack stay
+    together unless the dataset is a single stack, and the result depends on the set of
+    pairs, not their order.
     """
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
     if not 0 <= fold < folds:
         raise ValueError(f"fold must lie in 0 … {folds - 1} for {folds} folds, got {fold}")
-    if len(pairs) < folds:
+    ordered = _cases(pairs, lambda p: (p.name, str(p.image), str(p.mask), p.page or 0))
+    if len(ordered) < folds:
         raise DataError(
-            f"{folds}-fold cross-validation needs at least {folds} pairs, got {len(pairs)}; "
+            f"{folds}-fold cross-validation needs at least {folds} cases, got {len(ordered)}; "
             "lower folds or add images"
         )
-    ordered = sorted(pairs, key=lambda p: (p.name, str(p.image), str(p.mask)))
     order = np.random.default_rng(seed).permutation(len(ordered))
     parts = np.array_split(order, folds)
     val = set(parts[fold].tolist())
     train_idx = sorted(set(range(len(ordered))) - val)
-    return [ordered[i] for i in train_idx], [ordered[i] for i in sorted(val)]
+    return _flat(ordered, train_idx), _flat(ordered, sorted(val))
+
+
+def _cases(pairs: Sequence[Pair], key: Callable[[Pair], tuple]) -> list[list[Pair]]:
+    """The pairs grouped by case (the slices of a stack together), groups sorted by ``key`` of
+    their first pair; a dataset of one stack gives one group per slice."""
+    groups: dict[str, list[Pair]] = {}
+    for pair in sorted(pairs, key=key):
+        groups.setdefault(pair.case, []).append(pair)
+    if len(groups) == 1 and len(pairs) > 1:
+        return [[pair] for pair in sorted(pairs, key=key)]
+    return sorted(groups.values(), key=lambda group: key(group[0]))
+
+
+def _flat(groups: list[list[Pair]], indices: Sequence[int]) -> list[Pair]:
+    return [pair for i in indices for pair in groups[i]]
 
 
 def write_split_file(
@@ -82,11 +100,16 @@ def write_split_file(
     val: Sequence[Pair],
     test: Sequence[Pair] = (),
 ) -> None:
-    """Write ``{"train": [names], "val": [names], "test": [names]}`` as JSON, atomically."""
-    data = {"train": [p.name for p in train], "val": [p.name for p in val]}
+    """Write ``{"train": [cases], "val": [cases], "test": [cases]}`` as JSON, atomically."""
+    data = {"train": _names(train), "val": _names(val)}
     if test:
-        data["test"] = [p.name for p in test]
+        data["test"] = _names(test)
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def _names(pairs: Sequence[Pair]) -> list[str]:
+    """Case names, once each, in order (a stack's slices share one)."""
+    return list(dict.fromkeys(p.case for p in pairs))
 
 
 def read_split_file(path: str | Path, fold: int | None = None) -> dict[str, list[str]]:
@@ -143,7 +166,9 @@ def apply_split_file(
     """``(train, val, test)`` from a split file; every name must match a pair."""
     path = Path(path)
     names = read_split_file(path, fold)
-    by_name = {p.name: p for p in pairs}
+    by_name: dict[str, list[Pair]] = {}
+    for pair in pairs:  # the slices of a stack share its case name
+        by_name.setdefault(pair.case, []).append(pair)
     unknown = [n for part in names.values() for n in part if n not in by_name]
     if unknown:
         raise DataError(
@@ -167,7 +192,9 @@ def apply_split_file(
             len(left_out),
             join_limited(left_out),
         )
-    parts = {part: [by_name[n] for n in sorted(set(names.get(part, [])))] for part in names}
+    parts = {
+        part: [p for n in sorted(set(names.get(part, []))) for p in by_name[n]] for part in names
+    }
     return parts["train"], parts["val"], parts.get("test", [])
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from drunet.atomic import atomic_write_bytes
 from drunet.datasets.io import write_image, write_mask
+from drunet.datasets.tiff import encode_tiff_stack
 
 _FAMILIES = ("ellipse", "rectangle", "triangle")
 _CONTRAST = (0.2, -0.15, 0.12)  # mean intensity offset over the local background, per family
@@ -32,12 +34,18 @@ def make_synthetic(
     channels: int = 1,
     seed: int = 0,
     dtype: str = "uint8",
+    stack_slices: int | None = None,
 ) -> Path:
     """Write ``root/images/NNN.png`` (uint8, 1 or 3 channels) and ``root/masks/NNN.png``.
 
     ``dtype`` other than ``"uint8"`` writes ``root/images/NNN.tif`` instead: ``"uint16"``
     (full 16-bit range), ``"int16"`` (values −1000 … 1000, like CT Hounsfield units) or
     ``"float32"`` (values in [0, 1]).
+
+    ``stack_slices`` writes stacks instead: ``root/images/stackNN.tif`` and
+    ``root/masks/stackNN.tif``, multi-page TIFFs of ``stack_slices`` consecutive samples each
+    (the last stack may be shorter), all slices of a stack of one size (the stack's entry in
+    ``sizes``).
 
     Masks hold class indices ``0 … num_classes - 1`` (binary: 0/1); every image contains every
     class, and foreground covers roughly 15–40 % of the pixels. Image ``i`` has size
@@ -54,10 +62,15 @@ def make_synthetic(
         raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if stack_slices is not None and stack_slices < 1:
+        raise ValueError(f"stack_slices must be at least 1, got {stack_slices}")
     if not sizes or any(len(s) != 2 or min(s) < 16 for s in sizes):
         raise ValueError(f"sizes must be (H, W) pairs of at least 16 pixels, got {sizes}")
     root = Path(root)
     rng = np.random.default_rng(seed)
+    if stack_slices is not None:
+        args = (num_images, num_classes, sizes, channels, dtype, stack_slices)
+        return _write_stacks(root, rng, *args)
     width = max(3, len(str(num_images - 1)))
     for i in range(num_images):
         height, image_width = sizes[i % len(sizes)]
@@ -65,6 +78,28 @@ def make_synthetic(
         suffix = ".png" if dtype == "uint8" else ".tif"
         write_image(root / "images" / f"{i:0{width}d}{suffix}", _stored(image, dtype))
         write_mask(root / "masks" / f"{i:0{width}d}.png", mask)
+    return root
+
+
+def _write_stacks(
+    root: Path,
+    rng: np.random.Generator,
+    num_images: int,
+    num_classes: int,
+    sizes: Sequence[tuple[int, int]],
+    channels: int,
+    dtype: str,
+    stack_slices: int,
+) -> Path:
+    starts = range(0, num_images, stack_slices)
+    for n, start in enumerate(starts):
+        height, width = (int(v) for v in sizes[n % len(sizes)])
+        count = min(stack_slices, num_images - start)
+        samples = [_sample(rng, height, width, num_classes, channels) for _ in range(count)]
+        images = np.stack([_stored(image, dtype) for image, _ in samples])  # (N, H, W, C)
+        masks = np.stack([mask for _, mask in samples])  # (N, H, W)
+        atomic_write_bytes(root / "images" / f"stack{n:02d}.tif", encode_tiff_stack(images))
+        atomic_write_bytes(root / "masks" / f"stack{n:02d}.tif", encode_tiff_stack(masks))
     return root
 
 

@@ -26,7 +26,14 @@ _RGB = 2  # TIFF photometric interpretation RGB
 
 
 class CodecMissing(Exception):
-    """tifffile needs a codec (``imagecodecs``) that is not installed for this compression."""
+    """tifffile needs a codec (``imagecodecs``) that is not installed for this compression.
+
+    ``pixels`` and ``nbytes`` are the whole file's, for a caller that decodes it otherwise.
+    """
+
+    def __init__(self, reason: str, pixels: int, nbytes: int) -> None:
+        super().__init__(reason)
+        self.pixels, self.nbytes = pixels, nbytes
 
 
 @dataclass(frozen=True)
@@ -47,25 +54,27 @@ def _tifffile() -> Any:
     return tifffile
 
 
-def read_tiff(data: np.ndarray, path: Path, what: str, fix: str) -> TiffStack:
+def read_tiff(
+    data: np.ndarray, path: Path, what: str, fix: str, page: int | None = None
+) -> TiffStack:
     """Decode TIFF bytes → ``TiffStack``; corrupt files and odd layouts are ``DataError``.
 
-    Raises ``CodecMissing`` when the compression needs ``imagecodecs`` (the caller may fall
-    back to another decoder).
+    With ``page``, only that frame is decoded (``N`` = 1) and only its size counts against the
+    pixel limit; otherwise the whole file's does. Raises ``CodecMissing`` when the compression
+    needs ``imagecodecs`` (the caller may fall back to another decoder).
     """
     tifffile = _tifffile()
     try:
         tif = tifffile.TiffFile(io.BytesIO(data.tobytes()))
     except Exception:  # tifffile raises many types on hostile bytes; all mean "corrupt"
-        raise DataError(
-            f"cannot read {what} {path}: this TIFF file could not be decoded (truncated or "
-            f"corrupt); {fix}"
-        ) from None
+        raise _corrupt(path, what, fix) from None
     with tif:
         try:
             series = list(tif.series)
             shape, axes, dtype = series[0].shape, series[0].axes, np.dtype(series[0].dtype)
-            photometric = int(series[0].keyframe.photometric)
+            keyframe = series[0].keyframe
+            page_shape, page_axes = tuple(keyframe.shape), str(keyframe.axes)
+            photometric = int(keyframe.photometric)
             pages = len(tif.pages)
         except Exception:
             raise DataError(
@@ -88,18 +97,51 @@ def read_tiff(data: np.ndarray, path: Path, what: str, fix: str) -> TiffStack:
         _check_layout(shape, axes, path, what)
         pixels = math.prod(n for n, a in zip(shape, axes, strict=True) if a not in _CHANNEL_AXES)
         nbytes = math.prod(shape) * dtype.itemsize
-        check_pixels(pixels, path, what, f"TIFF of shape {tuple(shape)}, axes {axes}", nbytes)
+        detail = f"TIFF of shape {tuple(shape)}, axes {axes}"
+        key: list[int] | None = None
+        if page is None:
+            check_pixels(pixels, path, what, detail, nbytes)
+        else:
+            key = _frame_pages(shape, axes, len(page_axes), page, path, what)
+            values = math.prod(page_shape) * len(key)  # pixels × samples of this frame
+            frame_pixels = values // _samples(page_shape, page_axes) // len(key)
+            check_pixels(frame_pixels, path, what, detail, values * dtype.itemsize)
         try:
-            array = series[0].asarray()
+            array = series[0].asarray() if key is None else series[0].asarray(key=key)
         except (KeyError, ValueError) as err:
             if "imagecodecs" in str(err):
-                raise CodecMissing(str(err)) from None
+                raise CodecMissing(str(err), pixels, nbytes) from None
             raise _corrupt(path, what, fix) from None
         except Exception:
             raise _corrupt(path, what, fix) from None
+    if key is not None:  # (pages of this frame, *page shape): its channels are the C axis
+        array, axes = array.reshape((len(key), *page_shape)), "C" + page_axes
     if array.ndim != len(axes) or array.size == 0:
         raise _corrupt(path, what, fix)
     return TiffStack(_to_frames(array, axes), photometric == _RGB)
+
+
+def _samples(page_shape: tuple[int, ...], page_axes: str) -> int:
+    return page_shape[page_axes.index("S")] if "S" in page_axes else 1
+
+
+def _frame_pages(
+    shape: tuple[int, ...], axes: str, page_ndim: int, page: int, path: Path, what: str
+) -> list[int]:
+    """The page indices that make up frame ``page`` (one per ImageJ/OME channel)."""
+    lead_shape, lead_axes = shape[: len(shape) - page_ndim], axes[: len(axes) - page_ndim]
+    index = np.arange(math.prod(lead_shape)).reshape(lead_shape)
+    channels = 1
+    if "C" in lead_axes:  # channels last: each row is one frame
+        index = np.moveaxis(index, lead_axes.index("C"), -1)
+        channels = lead_shape[lead_axes.index("C")]
+    rows = index.reshape(-1, channels)
+    if not 0 <= page < len(rows):
+        raise DataError(
+            f"cannot read {what} {path}: it has {len(rows)} frame(s), so frame {page} does not "
+            "exist; the dataset changed since it was listed — list it again"
+        )
+    return [int(i) for i in rows[page]]
 
 
 def _corrupt(path: Path, what: str, fix: str) -> DataError:
@@ -177,8 +219,12 @@ def encode_tiff(array: np.ndarray, compression: str | None = None) -> bytes:
 
 
 def encode_tiff_stack(frames: np.ndarray, compression: str | None = None) -> bytes:
-    """``(N, H, W)`` gray frames → an N-page TIFF (one page per frame; ``read_tiff`` → N frames)."""
+    """``(N, H, W)`` gray or ``(N, H, W, C)`` frames (``C`` = 1 gray, 3 RGB) → an N-page TIFF,
+    one page per frame (``read_tiff`` reads N frames back)."""
     tifffile = _tifffile()
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, frames, photometric="minisblack", compression=compression)
+    if frames.ndim == 4 and frames.shape[3] == 1:
+        frames = frames[:, :, :, 0]
+    photometric = "rgb" if frames.ndim == 4 else "minisblack"
+    tifffile.imwrite(buffer, frames, photometric=photometric, compression=compression)
     return buffer.getvalue()

@@ -151,6 +151,7 @@ def verify_dataset(
     problems += consistency_problems(records, in_channels)
     class_lines, classes, counts = class_problems(records, classes, masks)
     problems += class_lines + dataset_notes(records, patch_size)
+    problems = list(dict.fromkeys(problems))  # the slices of one bad stack: one line
     if not records:
         return VerifyReport(problems)
     return VerifyReport(
@@ -167,7 +168,7 @@ def _read(
     decoded = []
     for path in pair.image_files:
         try:
-            decoded.append(decode_image(path))
+            decoded.append(decode_image(path, pair.page))
         except DataError as err:
             problems.append(_unreadable(path, err))
     if len(decoded) == len(pair.image_files):
@@ -176,7 +177,7 @@ def _read(
         except DataError as err:
             problems.append(Problem(pair.image, "channel-files", *_split_fix(str(err))))
     try:
-        mask = decode_mask(pair.mask, masks)
+        mask = decode_mask(pair.mask, masks, pair.page)
     except DataError as err:
         problems.append(_unreadable(pair.mask, err))
     if image is None or mask is None:

@@ -1,0 +1,62 @@
+"""Multi-page TIFF stacks in a dataset are volumes of 2D slices, one pair per slice.
+
+An image stack of N frames (pages, or ImageJ/OME Z/time points) and its mask stack of N
+frames become N pairs ``Pair(image, mask, page=k)``; every slice keeps the case name of its
+stack, so splits keep all slices of one stack on the same side (no leakage between training and
+validation). Frame counts come from the files' TIFF metadata; nothing is decoded here. A folder
+of numbered 2D slices needs nothing: each file already is one pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from drunet.datasets.folder import Pair
+from drunet.datasets.problems import Problem
+from drunet.datasets.tiff import tiff_frames
+
+_TIFF = (".tif", ".tiff")
+_FIX = (
+    "save the mask stack with one page per image page; if the image's pages are its channels, "
+    "save them as one page of C samples (tifffile.imwrite(path, image_hwc, "
+    "photometric='minisblack', planarconfig='contig')) or as nnU-Net channel files"
+)
+
+
+def frame_count(path: Path) -> int:
+    """Frames in an image file: a TIFF's from its metadata, 1 for other files (and for files
+    that cannot be parsed: reading them reports why)."""
+    if path.suffix.lower() not in _TIFF:
+        return 1
+    return tiff_frames(path) or 1
+
+
+def expand_stacks(pairs: list[Pair], problems: list[Problem]) -> list[Pair]:
+    """Each pair whose files are N-frame stacks → N slice pairs, in frame order.
+
+    An image stack whose mask (or extra channel file) has another frame count is a problem
+    (error) on the mask, and its pairs are left out.
+    """
+    expanded: list[Pair] = []
+    for pair in pairs:
+        images = [frame_count(path) for path in pair.image_files]
+        masks = frame_count(pair.mask)
+        if max(*images, masks) == 1:
+            expanded.append(pair)
+            continue
+        if len(set(images)) > 1 or masks != images[0]:
+            files = zip(pair.image_files, images, strict=True)
+            counts = ", ".join(f"{path.name}: {n}" for path, n in files)
+            problems.append(
+                Problem(
+                    pair.mask,
+                    "stack-mismatch",
+                    f"mask has {masks} page(s) but its image stack has {counts}; a multi-page "
+                    "TIFF in a dataset is a stack of slices, each with its own mask page",
+                    _FIX,
+                )
+            )
+            continue
+        expanded.extend(dataclasses.replace(pair, page=k) for k in range(images[0]))
+    return expanded
