@@ -308,3 +308,13 @@ def test_the_header_is_read_before_decoding(tmp_path, suffix):
     data = np.fromfile(tmp_path / f"image{suffix}", np.uint8)
     kind = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP"}[suffix]
     assert declared_pixels(data, kind) == 12_000
+
+
+def test_a_dataset_json_with_more_labels_than_the_cap_is_an_error(tmp_path):
+    labels = {"background": 0, **{f"class {k}": k for k in range(1, 300)}}
+    root = _nnunet(tmp_path, json.dumps({"labels": labels}))
+    report = verify_dataset(root)
+    [error] = report.errors
+    assert "300 labels" in error.message and "max_classes=300" in error.fix
+    assert report.summary is not None and report.summary.num_classes == 2
+    assert not verify_dataset(root, MaskOptions(max_classes=300)).errors

@@ -135,6 +135,10 @@ def verify_dataset(
         masks = masks.model_copy(update={"ignore_index": found.ignore_index})
     problems = list(found.problems)
     classes = num_classes or masks.num_classes or (len(found.class_names or []) or None)
+    from_labels = not num_classes and masks.num_classes is None  # dataset.json: data
+    if from_labels and classes is not None and classes > masks.max_classes:
+        problems.append(_too_many_labels(found, classes, masks.max_classes))
+        classes = None
     limit = max(classes or 0, masks.max_classes)  # mask values counted per pair below this
     train = set(found.train)
     records: list[PairRecord] = []
@@ -157,6 +161,16 @@ def verify_dataset(
     return VerifyReport(
         problems,
         _summary(found, records, masks, classes, counts, accumulators, normalization, patch_size),
+    )
+
+
+def _too_many_labels(found: DatasetLayout, labels: int, cap: int) -> Problem:
+    return Problem(
+        None,
+        "too-many-classes",
+        f"dataset.json of {found.source} lists {labels} labels, more than the "
+        f"data.masks.max_classes = {cap} classes drunet takes from the data",
+        f"fix its labels, or if they are real raise the cap: --set data.masks.max_classes={labels}",
     )
 
 
