@@ -18,6 +18,7 @@ with PyTorch (:func:`parity`); a difference above ``tolerance`` is an error.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import warnings
@@ -28,7 +29,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from drunet import __version__
@@ -36,7 +36,7 @@ from drunet.atomic import atomic_write_bytes, atomic_write_text
 from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig, config_to_dict
 from drunet.errors import DrunetError
-from drunet.export_checks import FORMATS, check_target
+from drunet.export_checks import FORMATS, check_opset, check_target
 
 Format = Literal["onnx", "pt2"]
 DEFAULT_OPSET = 18
@@ -46,35 +46,14 @@ INPUT_NAME, OUTPUT_NAME = "image", "logits"
 Runner = Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 → logits
 
 
-def pad_multiple(model: nn.Module) -> int:
-    """The multiple a drunet model pads its input to (DRUNet ``2**depth``, smp U-Net 32)."""
-    if hasattr(model, "multiple"):
-        return int(model.multiple)
-    if hasattr(model, "depth"):
-        return 2 ** int(model.depth)
-    return 1
+def _cpu_copy(model: nn.Module) -> nn.Module:
+    """What is exported: an eval-mode CPU copy (the model itself may live on a GPU).
 
-
-class Padded(nn.Module):
-    """``model`` with its pad-to-a-multiple done unconditionally, so export keeps it general.
-
-    The model pads only when the size needs it, a branch export would freeze at the example's
-    size; here the (possibly empty) replicate pad always happens, so the model's own branch never
-    does, and the crop is a negative pad rather than a slice (a slice makes ``torch.export``
-    guard on whether it is a no-op). Shapes: ``(N, C, H, W) → (N, K, H, W)``, equal to
-    ``model``'s outputs.
+    drunet models pad to their stride and crop back unconditionally (a zero pad when the size
+    fits, a negative pad as the crop), so the exported graph holds no size-dependent branch and
+    takes any height and width.
     """
-
-    def __init__(self, model: nn.Module, multiple: int) -> None:
-        super().__init__()
-        self.model = model
-        self.multiple = multiple
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return F.pad(self.model(x), (0, -pad_w, 0, -pad_h))
+    return copy.deepcopy(model).cpu().eval()
 
 
 def _example(in_channels: int) -> tuple[torch.Tensor, ...]:
@@ -89,9 +68,8 @@ def _dynamic() -> tuple[dict[int, Any], ...]:
 
 def to_onnx(model: nn.Module, in_channels: int, opset: int = DEFAULT_OPSET) -> bytes:
     """The model as ONNX bytes (dynamic batch, height and width)."""
-    wrapped = Padded(model.eval(), pad_multiple(model)).eval()
     program = torch.onnx.export(
-        wrapped,
+        _cpu_copy(model),
         _example(in_channels),
         input_names=[INPUT_NAME],
         output_names=[OUTPUT_NAME],
@@ -106,8 +84,9 @@ def to_onnx(model: nn.Module, in_channels: int, opset: int = DEFAULT_OPSET) -> b
 
 def to_pt2(model: nn.Module, in_channels: int) -> bytes:
     """The model as a saved ``torch.export`` program (load with ``torch.export.load``)."""
-    wrapped = Padded(model.eval(), pad_multiple(model)).eval()
-    program = torch.export.export(wrapped, _example(in_channels), dynamic_shapes=_dynamic())
+    program = torch.export.export(
+        _cpu_copy(model), _example(in_channels), dynamic_shapes=_dynamic()
+    )
     buffer = io.BytesIO()
     with _quiet_pt2():
         torch.export.save(program, buffer)
@@ -239,6 +218,8 @@ def export_model(
     if format not in FORMATS:
         raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
+    if format == "onnx":
+        check_opset(opset)
     check_target(path, format, weights)
     in_channels = config.model.spec().in_channels
     model = model.eval()

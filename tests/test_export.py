@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import drunet.export as export_module
-from drunet.config import config_from_dict
 from drunet.checkpoint import build_model
+from drunet.config import config_from_dict
 from drunet.errors import DrunetError
-from drunet.export import DEFAULT_OPSET, Padded, export_model, logits_to_mask, pad_multiple
+from drunet.export import DEFAULT_OPSET, export_model, logits_to_mask
 from tests.conftest import randomise_batch_norms
 
 
@@ -111,16 +111,6 @@ def test_torch_export_program_matches_pytorch(tmp_path: Path) -> None:
         x = torch.randn(*shape)
         with torch.no_grad():
             torch.testing.assert_close(program(x), model(x), atol=1e-5, rtol=0)
-
-
-def test_padded_wrapper_equals_the_model_at_any_size() -> None:
-    model, _ = tiny(1, 2)
-    assert pad_multiple(model) == 4
-    wrapped = Padded(model, 4).eval()
-    for size in [(5, 9), (16, 16), (33, 30)]:
-        x = torch.randn(1, 1, *size)
-        with torch.no_grad():
-            assert torch.equal(wrapped(x), model(x))
 
 
 def test_a_failed_parity_check_writes_nothing(tmp_path: Path, monkeypatch) -> None:
