@@ -95,6 +95,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The existing non-folder at ``folder`` or at one of its parents, which stops the folder
+    from being created or used (``None`` when there is none)."""
+    for path in (Path(folder), *Path(folder).parents):
+        if os.path.lexists(path):
+            return None if path.is_dir() else path
+    return None
+
+
 def can_create_files(folder: str | Path) -> bool:
     """Whether a new file can be created in ``folder`` (tried with a temporary, then removed)."""
     try:

@@ -13,10 +13,39 @@ from pathlib import Path
 from typing import Any
 
 from drunet import checkpoint
-from drunet.atomic import same_file
+from drunet.atomic import file_in_the_way, same_file
 from drunet.errors import DrunetError
 
 FORMATS: tuple[str, ...] = ("onnx", "pt2")
+
+
+def opset_range() -> tuple[int, int]:
+    """The ONNX opsets ``torch.onnx.export(dynamo=True)`` writes: it builds at opset 18 and up
+    (lower ones it silently keeps at 18) to the highest its constants name."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:  # a private module: fall back to what torch 2.6 to 2.14 say
+        return 18, 23
+    return int(getattr(_constants, "TORCHLIB_OPSET", 18)), int(
+        getattr(_constants, "ONNX_MAX_OPSET", 23)
+    )
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an ONNX opset the exporter cannot write (before the slow export starts)."""
+    low, high = opset_range()
+    if not low <= opset <= high:
+        raise DrunetError(
+            f"--opset {opset} is not supported: torch {_torch_version()} exports ONNX opsets "
+            f"{low} to {high}; choose one of them (default 18)"
+        )
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
 
 RUN_FILES = (checkpoint.BEST, checkpoint.LAST, checkpoint.CONFIG, checkpoint.STATE,
              checkpoint.METRICS, checkpoint.PROGRESS, checkpoint.PRETRAINED,
@@ -29,6 +58,9 @@ def check_target(path: Path, format: str, weights: Path | None = None) -> None:
     sidecar = Path(f"{path}.json")
     if path.is_dir():
         raise DrunetError(f"--out {path} is a folder; give a file name, e.g. {path}/model.{format}")
+    blocker = file_in_the_way(path.parent)
+    if blocker is not None:
+        raise DrunetError(f"--out {path} is inside {blocker}, a file; choose another --out")
     protected = [weights, *(weights.parent / name for name in RUN_FILES)] if weights else []
     for target in (path, sidecar):
         for kept in protected:

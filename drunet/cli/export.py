@@ -10,6 +10,7 @@ import typer
 from drunet.cli.common import console, user_errors
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, export_run
+from drunet.export_checks import opset_range
 
 
 def export_command(
@@ -21,7 +22,9 @@ def export_command(
     out: Annotated[
         Path | None, typer.Option(help="Output file (default: model.<format> beside the weights).")
     ] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = DEFAULT_OPSET,
+    opset: Annotated[
+        int, typer.Option(help="ONNX opset version ({}-{}).".format(*opset_range()))
+    ] = DEFAULT_OPSET,
     check: Annotated[
         bool, typer.Option(help="Compare with PyTorch on two input sizes before writing.")
     ] = True,

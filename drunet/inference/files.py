@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drunet.atomic import can_create_files, remove_stale_temporaries
+from drunet.atomic import can_create_files, file_in_the_way, remove_stale_temporaries
 from drunet.datasets import IMAGE_SUFFIXES, read_image, write_image, write_mask
 from drunet.errors import DataError, DrunetError
 from drunet.inference.manifest import Manifest
@@ -146,6 +146,17 @@ def check_no_clobber(
                 )
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an ``--out`` that is a file, or lies under one: outputs need a folder."""
+    blocker = file_in_the_way(out_dir)
+    if blocker is not None:
+        where = "is a file" if blocker == out_dir else f"is inside {blocker}, which is a file"
+        raise DrunetError(
+            f"--out {out_dir} {where}, but predict writes its outputs into a folder; "
+            "choose a folder (it is created if missing)"
+        )
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """The (device, inode) of the file ``path`` leads to, or ``None`` if there is none."""
     try:
@@ -193,6 +204,7 @@ def predict_files(
     """
     inputs, out_dir = list(inputs), Path(out_dir)
     outputs = outputs or OutputOptions()
+    check_out_dir(out_dir)
     manifest = Manifest(out_dir)
     weights = [predictor.weights_path] if predictor.weights_path is not None else []
     check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
