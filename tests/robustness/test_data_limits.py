@@ -100,6 +100,13 @@ def test_non_finite_clip_percentiles_are_rejected():
         NormalizationOptions(clip_percentiles=(float("nan"), 99.0))
 
 
+@pytest.mark.parametrize("window", [(float("nan"), 400.0), (-1000.0, float("inf"))])
+def test_non_finite_windows_are_rejected_naming_the_key(window):
+    with pytest.raises(ValidationError) as info:
+        NormalizationOptions(window=window)
+    assert info.value.errors()[0]["loc"][0] == "window"
+
+
 # --- dataset.json is data, not trusted configuration -----------------------------------------
 
 
