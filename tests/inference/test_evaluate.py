@@ -153,3 +153,27 @@ def test_class_names_come_from_the_config(dataset: Path) -> None:
     )
     evaluation = evaluate(Predictor(MinusHalf(), config), everything(dataset))
     assert list(evaluation.summary()["per_class"]) == ["sky", "cloud"]
+
+
+def test_on_case_gets_the_image_and_both_masks(dataset: Path) -> None:
+    seen = []
+    evaluation = evaluate(
+        Predictor(MinusHalf(), make_config()), everything(dataset), on_case=seen.append
+    )
+    assert [case.name for case in seen] == evaluation.names == ["a", "b"]
+    a = seen[0]
+    assert a.image is not None and a.image.shape[:2] == (4, 4)
+    np.testing.assert_array_equal(a.prediction, TOP)
+    np.testing.assert_array_equal(a.reference, LEFT)
+    assert (
+        a.mask_path == dataset / "masks" / "a.png" and a.image_path == dataset / "images" / "a.png"
+    )
+
+
+def test_spacing_scales_hd95(dataset: Path) -> None:
+    predictor = Predictor(MinusHalf(), make_config())
+    pixels = evaluate(predictor, everything(dataset), hd95=True)
+    scaled = evaluate(predictor, everything(dataset), hd95=True, spacing=(3.0, 3.0))
+    assert pixels.hd95 is not None and scaled.hd95 is not None
+    assert scaled.hd95[0][1] == 3 * pixels.hd95[0][1] == 6.0
+    assert scaled.summary()["hd95"]["unit"] == "spacing [3.0, 3.0]"
