@@ -11,7 +11,10 @@ decoding (``drunet.datasets.limits``).
 from __future__ import annotations
 
 import io
+import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,18 @@ class TiffStack:
     rgb: bool
 
 
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs what it finds wrong in a file; drunet turns that into one DataError."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tifffile() -> Any:
     try:
         import tifffile
@@ -65,10 +80,11 @@ def read_tiff(
     """
     tifffile = _tifffile()
     try:
-        tif = tifffile.TiffFile(io.BytesIO(data.tobytes()))
+        with _quiet_tifffile():
+            tif = tifffile.TiffFile(io.BytesIO(data.tobytes()))
     except Exception:  # tifffile raises many types on hostile bytes; all mean "corrupt"
         raise _corrupt(path, what, fix) from None
-    with tif:
+    with tif, _quiet_tifffile():
         try:
             series = list(tif.series)
             shape, axes, dtype = series[0].shape, series[0].axes, np.dtype(series[0].dtype)
@@ -184,7 +200,7 @@ def tiff_frames(path: str | Path) -> int | None:
     """
     tifffile = _tifffile()
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             return math.prod(
                 n
