@@ -132,7 +132,8 @@ def make_loaders(
         cache=data.cache,
         seed=seed,
     )
-    # Whole images, rank r taking every world_size-th from r.
+    # Whole images, rank r taking every world_size-th from r: shares differ by one at most and
+    # may be empty (validation runs no collective per image; see Trainer.validate).
     val_set = SegmentationDataset(
         val_pairs[rank::world_size], data.normalization, masks=data.masks, cache=data.cache
     )

@@ -4,8 +4,10 @@ drunet never schedules processes itself: ``torchrun`` starts one process per dev
 ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; :func:`init_distributed` reads them. Backend: NCCL
 on CUDA, gloo on CPU (what the tests use). Each rank trains on its own share of every epoch's
 samples (:class:`~drunet.engine.sampling.EpochSampler` with ``rank``/``world_size``), gradients
-are averaged by DDP, validation confusion counts are summed over ranks, and only rank 0 writes
-files.
+are averaged by DDP (not between the micro-batches of an accumulation group: ``no_sync``),
+validation runs on the bare module over each rank's share of the images — shares may be uneven
+or empty, so no collective may run per image — and its confusion counts are summed over ranks.
+Every collective is reached by every rank equally often. Only rank 0 writes files.
 
 Single node, 4 GPUs::
 
@@ -19,12 +21,16 @@ Two nodes (run on each, with its own ``--node_rank``)::
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from drunet.errors import DrunetError
 
 
 @dataclass(frozen=True)
@@ -70,24 +76,90 @@ class DistContext:
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether a launcher asked for more than one process (``WORLD_SIZE`` set and not 1; a
+    malformed value counts, so that :func:`init_distributed` names it)."""
+    return os.environ.get("WORLD_SIZE", "").strip() not in ("", "1")
+
+
+def check_device_count(devices: int, device_type: str) -> None:
+    """One GPU per process: asking for more processes than visible GPUs is an error on CUDA
+    (on CPU any number of gloo processes can run)."""
+    if device_type != "cuda":
+        return
+    visible = torch.cuda.device_count()
+    if devices > visible:
+        raise DrunetError(
+            f"--devices {devices} needs {devices} GPUs on this node but {visible} CUDA GPU(s) "
+            f"are visible (see CUDA_VISIBLE_DEVICES); use --devices {visible} or train.device=cpu"
+        )
+
+
+def launch_context() -> DistContext:
+    """This process's place in the job from the launcher's environment (rank 0 of 1 without
+    one); a malformed variable is a one-line error naming it."""
+    world_size = _env_int("WORLD_SIZE", default=1)
+    if world_size < 1:
+        raise DrunetError(f"environment variable WORLD_SIZE={world_size} must be at least 1")
+    if world_size == 1:
+        return DistContext()
+    rank = _env_int("RANK")
+    local_rank = _env_int("LOCAL_RANK", default=0)
+    if not 0 <= rank < world_size:
+        raise DrunetError(f"environment variable RANK={rank} is outside 0..{world_size - 1}")
+    if local_rank < 0:
+        raise DrunetError(f"environment variable LOCAL_RANK={local_rank} is negative")
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name):
+            raise DrunetError(
+                f"environment variable {name} is not set but WORLD_SIZE={world_size} is; launch "
+                "with torchrun (drunet train --devices N does) or set it"
+            )
+    return DistContext(rank=rank, local_rank=local_rank, world_size=world_size)
+
+
+def _env_int(name: str, default: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        if default is None:
+            raise DrunetError(
+                f"environment variable {name} is not set but WORLD_SIZE is; launch with torchrun "
+                "(drunet train --devices N does) or set both"
+            )
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise DrunetError(f"environment variable {name}={value!r} is not an integer") from None
 
 
 def init_distributed(device_type: str) -> DistContext:
     """Join the process group ``torchrun`` set up; a plain process gets rank 0 of 1."""
-    if not launched_by_torchrun():
-        return DistContext()
-    context = DistContext(
-        rank=int(os.environ["RANK"]),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-        world_size=int(os.environ["WORLD_SIZE"]),
-    )
+    context = launch_context()
+    if not context.enabled:
+        return context
+    if device_type == "cuda":
+        # torchrun starts LOCAL_WORLD_SIZE processes on this node, one per GPU.
+        local_world = _env_int("LOCAL_WORLD_SIZE", default=context.local_rank + 1)
+        check_device_count(max(local_world, context.local_rank + 1), "cuda")
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(context.local_rank)
         dist.init_process_group(backend=backend)
     return context
+
+
+@contextlib.contextmanager
+def distributed(device_type: str) -> Iterator[DistContext]:
+    """:func:`init_distributed` for the length of a run; the process group is destroyed at the
+    end (also after an error) when this call created it — a group the caller set up stays."""
+    created = not dist.is_initialized()
+    context = init_distributed(device_type)
+    try:
+        yield context
+    finally:
+        if created and context.enabled and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def wrap_model(model: nn.Module, context: DistContext, sync_bn: bool) -> nn.Module:
@@ -98,8 +170,3 @@ def wrap_model(model: nn.Module, context: DistContext, sync_bn: bool) -> nn.Modu
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [context.local_rank] if next(model.parameters()).is_cuda else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-
-
-def shutdown(context: DistContext) -> None:
-    if context.enabled and dist.is_initialized():
-        dist.destroy_process_group()

@@ -28,7 +28,7 @@ from drunet.engine.best import BestTracker
 from drunet.engine.criterion import build_criterion
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import Precision, select_device, select_precision
-from drunet.engine.distributed import DistContext, init_distributed, wrap_model
+from drunet.engine.distributed import DistContext, distributed, wrap_model
 from drunet.engine.history import EpochRecord
 from drunet.engine.optim import build_optimizer, build_scheduler
 from drunet.engine.run_dir import create_run_dir
@@ -64,16 +64,16 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     """
     config, train_pairs, val_pairs = prepare_config(config)
     build_criterion(config)  # a bad loss spec fails here, before a run folder exists
-    context = init_distributed(select_device(config.train.device).type)
-    run_dir = None
-    if context.is_main:
-        run_dir = create_run_dir(config.runs_dir, config.name, config.model.name)
-    run_dir = Path(str(context.broadcast_object(str(run_dir) if run_dir else None)))
-    config.name = run_dir.name
-    if context.is_main:
-        save_config(config, run_dir / runs.CONFIG)
-    log.info("run folder %s", run_dir)
-    return _run(config, run_dir, (train_pairs, val_pairs), reporter, context)
+    with distributed(select_device(config.train.device).type) as context:
+        run_dir = None
+        if context.is_main:
+            run_dir = create_run_dir(config.runs_dir, config.name, config.model.name)
+        run_dir = Path(str(context.broadcast_object(str(run_dir) if run_dir else None)))
+        config.name = run_dir.name
+        if context.is_main:
+            save_config(config, run_dir / runs.CONFIG)
+        log.info("run folder %s", run_dir)
+        return _run(config, run_dir, (train_pairs, val_pairs), reporter, context)
 
 
 def resume(
@@ -100,10 +100,10 @@ def resume(
             state["extend_from"] = config.train.epochs
             config.train.epochs = epochs
     config, train_pairs, val_pairs = prepare_config(config)
-    context = init_distributed(select_device(config.train.device).type)
-    if context.is_main:
-        save_config(config, run_dir / runs.CONFIG)
-    return _run(config, run_dir, (train_pairs, val_pairs), reporter, context, state)
+    with distributed(select_device(config.train.device).type) as context:
+        if context.is_main:
+            save_config(config, run_dir / runs.CONFIG)
+        return _run(config, run_dir, (train_pairs, val_pairs), reporter, context, state)
 
 
 def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:

@@ -6,79 +6,24 @@ loaders and switches already built from the configuration (see :mod:`drunet.engi
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 
+from drunet.checkpoint import unwrap
 from drunet.engine.best import BestTracker
+from drunet.engine.budget import Budget
 from drunet.engine.device import Precision
 from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
+from drunet.engine.hooks import EpochCallback, Reporter, SilentReporter
 from drunet.errors import DrunetError
 from drunet.metrics import ConfusionMeter, logits_to_labels
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) float, masks (N, H, W) int64
-
-
-class Reporter(Protocol):
-    """Where progress goes (a rich progress bar in the CLI, nothing in tests)."""
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None: ...
-    def step(self, loss: float) -> None: ...
-    def end_epoch(self, record: EpochRecord) -> None: ...
-
-
-class SilentReporter:
-    """Reports nothing (tests, the API, DDP ranks other than 0); usable as a context manager
-    like the CLI's reporters."""
-
-    def __enter__(self) -> SilentReporter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        pass
-
-    def step(self, loss: float) -> None:
-        pass
-
-    def end_epoch(self, record: EpochRecord) -> None:
-        pass
-
-
-class EpochCallback(Protocol):
-    """Called after each epoch's validation, once the Trainer's ``history`` and ``best`` hold
-    it (e.g. :class:`~drunet.engine.run_writer.RunWriter`). It receives the trainer instead of
-    keeping a reference: a cycle would leave the loader workers to the cyclic garbage collector,
-    whose shutdown of them hangs for 5 s."""
-
-    def on_epoch_end(self, record: EpochRecord, trainer: Trainer) -> None: ...
-
-
-class Budget:
-    """A wall-clock training budget: the LR decays over it and training stops when it is spent."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.started: float | None = None
-
-    def start(self) -> None:
-        if self.started is None:
-            self.started = time.perf_counter()
-
-    def progress(self) -> float:
-        """Share of the budget used, in [0, 1] (0 before training starts)."""
-        if self.started is None:
-            return 0.0
-        return min(1.0, (time.perf_counter() - self.started) / self.seconds)
-
-    def spent(self) -> bool:
-        return self.progress() >= 1.0
 
 
 class NonFiniteLoss(DrunetError):
@@ -154,22 +99,25 @@ class Trainer:
         images = images.to(self.device, non_blocking=non_blocking, memory_format=self.memory_format)
         return images, masks.to(self.device, non_blocking=non_blocking)
 
-    def _forward_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _forward_loss(
+        self, batch: Batch, model: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, masks = self._to_device(batch)
         with self.precision.autocast():
-            logits = self.model(images)  # (N, C, H, W)
+            logits = (self.model if model is None else model)(images)  # (N, C, H, W)
         # The loss in float32: soft Dice sums over many pixels lose precision in half types.
         return self.loss_fn(logits.float(), masks), logits, masks
 
     def train_step(self, batch: Batch, step_optimizer: bool = True) -> dict[str, float]:
         """Forward and backward one batch; step the optimiser when ``step_optimizer``."""
-        loss, _, _ = self._forward_loss(batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(
-                f"training loss became {loss.item()}; lower train.lr or set train.grad_clip, "
-                "and check the images for NaN/Inf"
-            )
-        self.scaler.scale(loss / self.accumulate).backward()
+        with self._gradient_sync(step_optimizer):
+            loss, _, _ = self._forward_loss(batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"training loss became {loss.item()}; lower train.lr or set train.grad_clip, "
+                    "and check the images for NaN/Inf"
+                )
+            self.scaler.scale(loss / self.accumulate).backward()
         if step_optimizer:
             if self.grad_clip is not None:
                 self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
@@ -180,9 +128,20 @@ class Trainer:
             self.scheduler.step()  # the schedule is per optimiser step
         return {"loss": loss.item()}
 
+    def _gradient_sync(self, sync: bool) -> contextlib.AbstractContextManager:
+        """DDP averages gradients in every backward; a micro-batch that does not end an
+        accumulation group keeps them local (``no_sync``) and the group's last backward
+        averages the sum."""
+        no_sync = getattr(self.model, "no_sync", None)
+        if sync or not self.dist.enabled or no_sync is None:
+            return contextlib.nullcontext()
+        return no_sync()
+
     @torch.no_grad()
     def validation_step(self, batch: Batch, meter: ConfusionMeter) -> dict[str, float]:
-        loss, logits, masks = self._forward_loss(batch)
+        # The bare module: a DDP forward may run a collective (buffer broadcast), and ranks
+        # hold different numbers of validation images.
+        loss, logits, masks = self._forward_loss(batch, unwrap(self.model))
         meter.update(logits_to_labels(logits), masks)
         return {"loss": loss.item()}
 
@@ -214,22 +173,25 @@ class Trainer:
         return total / max(1, count)
 
     def _budget_spent(self) -> bool:
-        """Every rank must stop at the same step, so rank 0's clock decides under DDP."""
+        """Every rank must stop at the same step and decay the LR alike, so under DDP rank 0's
+        clock is shared with all (one all-reduce per optimiser step, on every rank)."""
         if self.budget is None:
             return False
-        flag = torch.tensor([float(self.budget.spent())], device=self.device)
         if self.dist.enabled:
-            flag = flag * float(self.dist.is_main)
-            self.dist.all_reduce_sum(flag)
-        return bool(flag.item() > 0)
+            clock = self.budget.clock() if self.dist.is_main else 0.0
+            shared = torch.tensor([clock], dtype=torch.float64, device=self.device)
+            self.budget.share(float(self.dist.all_reduce_sum(shared).item()))
+        return self.budget.spent()
 
     def validate(self) -> tuple[float, dict[str, float]]:
-        """Validation loss and scores; under DDP each rank scores its share of the images and
-        the confusion counts are summed, so every rank gets the whole-set result."""
+        """Validation loss and scores; under DDP each rank scores its share of the images (shares
+        may differ by one or be empty) and the confusion counts are summed, so every rank gets
+        the whole-set result. Every rank runs the same three collectives, once each."""
         self.dist.broadcast_buffers(self.model)  # all ranks validate the same BN statistics
         self.model.eval()
         meter = ConfusionMeter(self.num_classes, ignore_index=self.ignore_index)
-        losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
+        with _without_autotuning():
+            losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
         if self.dist.enabled:
             # Collectives need the tensors on the backend's device (CUDA for NCCL).
             meter.matrix = self.dist.all_reduce_sum(meter.matrix.to(self.device))
@@ -252,6 +214,8 @@ class Trainer:
         or when the time budget is spent (the epoch in progress is cut short and validated)."""
         if self.budget is not None:
             self.budget.start()
+            if self.dist.enabled and self.budget.shared is None:
+                self.budget.share(0.0)  # not the local clock, until rank 0's is shared
         for epoch in range(start_epoch, epochs + 1):
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -271,3 +235,15 @@ class Trainer:
             if self.on_epoch_end(record) or self._budget_spent():
                 break
         return self.history
+
+
+@contextlib.contextmanager
+def _without_autotuning() -> Iterator[None]:
+    """cuDNN autotuning off: whole validation images come in many sizes, and each new size
+    would be benchmarked again (slowly, and at different times on different ranks)."""
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
