@@ -79,6 +79,8 @@ def to_onnx(model: nn.Module, in_channels: int, opset: int = DEFAULT_OPSET) -> b
         external_data=False,
         verbose=False,
     )
+    if program is None:  # only the TorchScript exporter (dynamo=False) returns nothing
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNX program")
     return program.model_proto.SerializeToString()
 
 
