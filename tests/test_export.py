@@ -16,6 +16,7 @@ from drunet.checkpoint import build_model
 from drunet.config import config_from_dict
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, export_model, logits_to_mask
+from drunet.export_checks import check_opset, check_target, opset_range
 from tests.conftest import randomise_batch_norms
 
 
@@ -128,3 +129,53 @@ def test_unknown_format_is_named(tmp_path: Path) -> None:
     model, config = tiny(1, 2)
     with pytest.raises(DrunetError, match="unknown export format 'tflite'.*onnx, pt2"):
         export_model(model, config, tmp_path / "m.tflite", "tflite")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- where an export may write
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("best.safetensors", "last.safetensors", "config.yaml", "metrics.csv"):
+        (folder / name).write_bytes(b"run file")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        "run/best.safetensors",  # the weights read
+        "run/../run/last.safetensors",  # another run file, spelt differently
+        "run/state.pt",  # a run file's name, even before it exists
+        "run/config",  # its sidecar would be run/config.json (a save_pretrained file)
+        "link.onnx",  # a link into the run
+    ],
+)
+def test_check_target_refuses_the_run_being_exported(run: Path, out: str) -> None:
+    (run.parent / "link.onnx").symlink_to(run / "metrics.csv")
+    with pytest.raises(DrunetError, match="being exported; choose another --out"):
+        check_target(run.parent / out, "onnx", run / "best.safetensors")
+
+
+def test_check_target_replaces_only_its_own_export_of_the_format(run: Path) -> None:
+    out = run.parent / "model.onnx"
+    check_target(out, "onnx", run / "best.safetensors")  # a new file: fine
+    out.write_bytes(b"model")
+    with pytest.raises(DrunetError, match="not a onnx file drunet exported"):
+        check_target(out, "onnx")
+    Path(f"{out}.json").write_text(json.dumps({"format": "onnx", "drunet": "0.1"}))
+    check_target(out, "onnx")  # drunet's earlier export
+    with pytest.raises(DrunetError, match="not a pt2 file drunet exported"):
+        check_target(out, "pt2")
+
+
+@pytest.mark.parametrize(("opset", "ok"), [(0, False), (17, False), (18, True), (99, False)])
+def test_check_opset_takes_the_exporters_range(opset: int, ok: bool) -> None:
+    assert opset_range()[0] == 18
+    if ok:
+        check_opset(opset)
+    else:
+        with pytest.raises(DrunetError, match=f"--opset {opset} is not supported"):
+            check_opset(opset)
