@@ -146,24 +146,28 @@ def from_pretrained(path: str | Path) -> nn.Module:
 
 
 def config_for(model: nn.Module) -> ExperimentConfig:
-    """A configuration that rebuilds ``model`` (a DRUNet or SmpUnet built by hand)."""
+    """A configuration that rebuilds ``model`` (a DRUNet or SmpModel built by hand)."""
     hparams = getattr(model, "hparams", None)
     out_channels = getattr(model, "out_channels", None)
     if not isinstance(hparams, dict) or not isinstance(out_channels, int):
         raise DrunetError(
-            f"{type(model).__name__} is not a drunet model (no hparams); save a DRUNet or SmpUnet"
+            f"{type(model).__name__} is not a drunet model (no hparams); save a DRUNet or SmpModel"
         )
     if out_channels == 2:
         raise DrunetError(
             "a model with 2 logit channels has no drunet configuration: drunet trains binary "
             "segmentation with one logit; build it with out_channels=1 (or >= 3 classes)"
         )
-    name = "unet_resnet34" if "encoder_name" in hparams else "drunet_ref"
+    params = dict(hparams)
+    if "encoder_name" in params:  # an smp model: architecture and encoder go in the name
+        name = f"smp:{params.pop('arch', 'Unet')}:{params.pop('encoder_name')}"
+    else:
+        name = "drunet_ref"  # every argument is stated, so the preset's values do not matter
     model_cfg = {
         "name": name,
         "in_channels": model.in_channels,
         "num_classes": 2 if out_channels == 1 else out_channels,
-        "params": hparams,
+        "params": params,
     }
     return config_from_dict({"model": model_cfg}, source=f"{type(model).__name__} arguments")
 

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drunet.atomic import atomic_write_text
+from drunet.config_loss import LossTerm
+from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
 from drunet.datasets.options import (
     AugmentationOptions,
     LayoutOptions,
@@ -22,8 +24,6 @@ from drunet.datasets.options import (
     NormalizationOptions,
 )
 from drunet.errors import ConfigError
-from drunet.config_loss import LossTerm
-from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
 
 __all__ = [
     "MAX_CLASSES",
@@ -143,7 +143,8 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
     except ValueError as err:  # a YAML alias used inside itself, ~250 levels deep, raw bytes
         raise ConfigError(
             f"invalid configuration in {source}: 'data.augmentation.ops' holds a value that "
-            f"cannot be saved with the run ({err}); write it out as plain numbers, strings, lists and mappings"
+            f"cannot be saved with the run ({err}); write it out as plain numbers, strings, "
+            "lists and mappings"
         ) from None
     return config
 

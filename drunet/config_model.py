@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from drunet.errors import ConfigError
-from drunet.models.presets import DEFAULT_PRESET, PRESETS, resolve_preset
-from drunet.models.registry import BASELINE, model_names
+from drunet.models.presets import DEFAULT_PRESET, PRESETS
+from drunet.models.registry import SMP_PREFIX, check_name
 
 # Hard bounds on what a file may declare, checked before anything is allocated: masks hold at most
 # uint16 class indices. (Classes inferred from mask pixels have a lower, configurable cap.)
@@ -62,15 +62,16 @@ class DRUNetParams(_Params):
 
 
 class SmpParams(_Params):
-    """:class:`~drunet.models.SmpUnet` arguments (any smp encoder by name)."""
+    """:class:`~drunet.models.SmpModel` arguments. ``encoder_name`` picks another encoder for
+    ``unet_resnet34`` (``smp:ARCH:ENCODER`` names its encoder in the model name)."""
 
     family: Literal["smp"] = Field(default="smp", exclude=True)
-    encoder_name: str = Field(default="resnet34", min_length=1, max_length=64)
+    encoder_name: str | None = Field(default=None, min_length=1, max_length=64)
     encoder_depth: int = Field(default=5, ge=3, le=5)
 
 
 def family(name: str) -> Literal["drunet", "smp"]:
-    return "smp" if name == BASELINE else "drunet"
+    return "drunet" if name == "drunet" or name in PRESETS else "smp"
 
 
 class ModelConfig(BaseModel):
@@ -82,9 +83,7 @@ class ModelConfig(BaseModel):
     name: str = DEFAULT_PRESET
     in_channels: int | None = Field(default=None, ge=1, le=MAX_CHANNELS)
     num_classes: int | None = Field(default=None, ge=2, le=MAX_CLASSES)
-    params: DRUNetParams | SmpParams = Field(
-        default_factory=DRUNetParams, discriminator="family"
-    )
+    params: DRUNetParams | SmpParams = Field(default_factory=DRUNetParams, discriminator="family")
 
     @model_validator(mode="before")
     @classmethod
@@ -103,9 +102,15 @@ class ModelConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _resolve_name(cls, name: str) -> str:
-        if name not in model_names():
-            raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
-        return resolve_preset(name)
+        return check_name(name)  # "drunet" → its preset, the one place it is resolved
+
+    @model_validator(mode="after")
+    def _one_encoder_name(self) -> ModelConfig:
+        if self.name.startswith(SMP_PREFIX) and getattr(self.params, "encoder_name", None):
+            raise ValueError(
+                f"model.params.encoder_name: {self.name} already names its encoder; drop the key"
+            )
+        return self
 
     def spec(self) -> ModelSpec:
         """The resolved model: channels and classes known, every argument filled in."""
@@ -123,7 +128,11 @@ class ModelConfig(BaseModel):
 
     def _filled(self) -> dict[str, Any]:
         given = self.params.model_dump(exclude_none=True)
-        return {**PRESETS[self.name], **given} if self.name in PRESETS else given
+        if self.name in PRESETS:
+            return {**PRESETS[self.name], **given}
+        if self.name.startswith(SMP_PREFIX):  # the name holds the architecture and encoder
+            return given
+        return {"encoder_name": "resnet34", **given}
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ from drunet.export_checks import FORMATS, check_opset, check_target
 Format = Literal["onnx", "pt2"]
 DEFAULT_OPSET = 18
 PARITY_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (97, 131))
-TOLERANCE = 1e-4
+# Largest logit difference allowed, relative to the largest logit magnitude (at least 1): deep
+# encoders amplify float32 rounding, and PyTorch itself is ~1e-4 from float64 on a ResNet-34.
+TOLERANCE = 1e-3
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 Runner = Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 → logits
 
@@ -127,14 +129,21 @@ def logits_to_mask(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Parity:
-    """Largest absolute logit difference per ``"HxW"`` size and pixels whose mask differs."""
+    """Largest absolute logit difference per ``"HxW"`` size, the largest logit magnitude, and
+    pixels whose mask differs."""
 
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     mask_mismatches: int = 0
+    scale: float = 0.0  # max |logit| of PyTorch's outputs
 
     @property
     def worst(self) -> float:
         return max(self.max_abs_diff.values(), default=0.0)
+
+    @property
+    def relative(self) -> float:
+        """``worst`` relative to the logits' magnitude (at least 1)."""
+        return self.worst / max(1.0, self.scale)
 
 
 def parity(
@@ -153,6 +162,7 @@ def parity(
             expected = model.eval()(x).numpy()
         got = run(x.numpy())
         result.max_abs_diff[f"{height}x{width}"] = float(np.abs(got - expected).max())
+        result.scale = max(result.scale, float(np.abs(expected).max()))
         result.mask_mismatches += int((logits_to_mask(got) != logits_to_mask(expected)).sum())
     return result
 
@@ -235,12 +245,14 @@ def export_model(
         info["parity"] = {
             "max_abs_diff": result.parity.max_abs_diff,
             "mask_mismatches": result.parity.mask_mismatches,
-            "tolerance": tolerance,
+            "max_abs_logit": result.parity.scale,
+            "relative_tolerance": tolerance,
         }
-        if result.parity.worst > tolerance:
+        if result.parity.relative > tolerance:
             raise DrunetError(
                 f"the {format} export differs from PyTorch by {result.parity.worst:.3g} "
-                f"(tolerance {tolerance:g}) on {result.parity.max_abs_diff}; nothing was written "
+                f"(logits up to {result.parity.scale:.3g}; relative tolerance {tolerance:g}) on "
+                f"{result.parity.max_abs_diff}; nothing was written "
                 "— try another --opset, or report this model's configuration"
             )
     # The sidecar first: it is the record that the model file at ``path`` is drunet's export.

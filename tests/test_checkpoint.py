@@ -247,14 +247,14 @@ def test_save_pretrained_round_trips_a_hand_built_drunet(tmp_path: Path) -> None
 
 
 def test_save_pretrained_round_trips_the_smp_baseline(tmp_path: Path) -> None:
-    from drunet import SmpUnet
+    from drunet import SmpModel
     from drunet.checkpoint import from_pretrained, save_pretrained
 
     torch.manual_seed(0)
-    model = SmpUnet(1, 4, encoder_name="resnet18", encoder_depth=3).eval()
+    model = SmpModel(1, 4, encoder_name="resnet18", encoder_depth=3).eval()
     save_pretrained(model, tmp_path)
     loaded = from_pretrained(tmp_path)
-    assert type(loaded) is SmpUnet and loaded.hparams == model.hparams
+    assert type(loaded) is SmpModel and loaded.hparams == model.hparams
     x = torch.randn(1, 1, 33, 40)
     torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
 

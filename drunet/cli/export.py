@@ -51,7 +51,8 @@ def export_command(
         if result.parity is not None:
             diffs = ", ".join(f"{k}: {v:.2g}" for k, v in result.parity.max_abs_diff.items())
             console.print(
-                f"matches PyTorch: max |Δ logit| {diffs} (tolerance {TOLERANCE:g}); "
+                f"matches PyTorch: max |Δ logit| {diffs} (logits up to "
+                f"{result.parity.scale:.3g}, relative tolerance {TOLERANCE:g}); "
                 f"{result.parity.mask_mismatches} mask pixel(s) differ",
                 highlight=False,
                 soft_wrap=True,

@@ -1,6 +1,6 @@
 """Models: DRUNet, its blocks, the smp baseline, and the registry that builds them."""
 
-from drunet.models.baseline import SmpUnet
+from drunet.models.baseline import SmpModel
 from drunet.models.blocks import BlockArgs, DRBlock, PreActDRBlock, SqueezeExcite
 from drunet.models.drunet import DRStage, DRUNet
 from drunet.models.layers import fuse_conv_bn
@@ -16,7 +16,7 @@ __all__ = [
     "DRUNet",
     "PRESETS",
     "PreActDRBlock",
-    "SmpUnet",
+    "SmpModel",
     "SqueezeExcite",
     "create_model",
     "crop_to",

@@ -1,9 +1,11 @@
-"""The baseline: segmentation-models-pytorch's U-Net with a ResNet (or other smp) encoder.
+"""segmentation-models-pytorch models: the ResNet-34 U-Net baseline and any smp architecture
+with any smp encoder (``smp:FPN:resnet50``), for any channel count and any input size.
 
-drunet never downloads at run time, so ``encoder_weights`` is ``None`` (random init) or the path
-of a local file holding the encoder's state dict (``.safetensors``, or ``.pt``/``.pth`` read with
-``weights_only=True`` so no pickled code runs). Names such as ``"imagenet"`` fail with a message
-saying how to get the file, instead of a network stack trace.
+drunet never downloads at run time. Encoder weights come from a local file — ``.safetensors``,
+or a PyTorch state dict read with ``weights_only=True`` so no pickled code runs — or, for a name
+such as ``"imagenet"``, from the local Hugging Face cache when smp's file is already there; a
+first convolution trained on 3 channels is adapted to 1, 2 or N as smp does
+(:func:`~drunet.models.adapt.adapt_input_channels`).
 """
 
 from __future__ import annotations
@@ -16,46 +18,40 @@ import torch
 from torch import nn
 
 from drunet.errors import DrunetError
+from drunet.models.adapt import adapt_input_channels
 from drunet.models.padding import crop_to, pad_to_multiple
 
-
-def _load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -> None:
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise DrunetError(
-            f"encoder_weights={weights!r}: drunet never downloads weights (offline clusters). "
-            f"Download the {encoder_name} encoder weights on a machine with network, save the "
-            "encoder's state dict as a .safetensors file, and pass its path; or use "
-            "encoder_weights=None to train from scratch."
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    expected = set(encoder.state_dict())
-    matching = expected & set(state)
-    if not matching:
-        raise DrunetError(
-            f"{path} does not hold {encoder_name} encoder weights (none of its "
-            f"{len(state)} keys match the encoder's {len(expected)})"
-        )
-    # smp encoders override load_state_dict (dropping classifier keys); non-strict keeps
-    # files saved from a full torchvision/timm ResNet usable.
-    encoder.load_state_dict({k: state[k] for k in matching}, strict=False)
+# The architectures that take a plain smp encoder (DPT needs a timm ViT).
+ARCHITECTURES = (
+    "Unet",
+    "UnetPlusPlus",
+    "FPN",
+    "PSPNet",
+    "DeepLabV3",
+    "DeepLabV3Plus",
+    "Linknet",
+    "MAnet",
+    "PAN",
+    "UPerNet",
+    "Segformer",
+)
+_STRIDED_DECODERS = ("Unet", "UnetPlusPlus", "MAnet", "Linknet")  # output stride 2**depth
 
 
-class SmpUnet(nn.Module):
-    """``smp.Unet`` that accepts any input size and offline-only pretrained weights.
+def encoder_names() -> list[str]:
+    return list(smp.encoders.get_encoder_names())
 
-    :func:`~drunet.models.padding.pad_to_multiple` pads the input (replicating its border) to a
-    multiple of the encoder's output stride ``2**encoder_depth`` and the logits are cropped back,
-    so every smp version and encoder handles odd sizes.
 
-    ``hparams`` holds ``encoder_name`` and ``encoder_depth``: with the channel counts they rebuild
-    the network. ``encoder_weights`` only initialises it, so it is not kept (saved weights hold
-    the encoder).
+class SmpModel(nn.Module):
+    """An smp architecture (default ``Unet``) that accepts any input size and only local
+    pretrained weights.
+
+    :func:`~drunet.models.padding.pad_to_multiple` pads the input (replicating its border) to the
+    network's output stride and the logits are cropped back, so every encoder handles odd sizes.
+    With ``encoder_depth < 5`` the encoder stages that never run are removed (DDP refuses
+    parameters that receive no gradient). ``hparams`` holds ``arch``, ``encoder_name`` and
+    ``encoder_depth``: with the channel counts they rebuild the network; ``encoder_weights``
+    only initialises it, so it is not kept (saved weights hold the encoder).
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)`` logits.
     """
@@ -67,37 +63,135 @@ class SmpUnet(nn.Module):
         encoder_name: str = "resnet34",
         encoder_weights: str | None = None,
         encoder_depth: int = 5,
+        arch: str = "Unet",
     ) -> None:
         super().__init__()
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown smp architecture {arch!r}; choose one of: {ARCHITECTURES}")
+        if encoder_name not in encoder_names():
+            raise ValueError(
+                f"unknown smp encoder {encoder_name!r}; choose one of: {', '.join(encoder_names())}"
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.hparams: dict[str, Any] = {
+            "arch": arch,
             "encoder_name": encoder_name,
             "encoder_depth": encoder_depth,
         }
-        self.multiple = 2**encoder_depth
+        self.multiple = 2**encoder_depth if arch in _STRIDED_DECODERS else 32
+        extra: dict[str, Any] = {}
+        if arch in ("Unet", "UnetPlusPlus", "MAnet"):
+            extra["decoder_channels"] = (256, 128, 64, 32, 16)[:encoder_depth]
         try:
-            self.net = smp.Unet(
+            self.net = smp.create_model(
+                arch,
                 encoder_name=encoder_name,
                 encoder_weights=None,
                 encoder_depth=encoder_depth,
-                decoder_channels=(256, 128, 64, 32, 16)[:encoder_depth],
                 in_channels=in_channels,
                 classes=out_channels,
+                **extra,
             )
-        except KeyError as err:
+        except (KeyError, ValueError, AssertionError) as err:
             raise ValueError(
-                f"unknown smp encoder {encoder_name!r}; see "
-                "segmentation_models_pytorch.encoders.get_encoder_names()"
+                f"smp {arch} with {encoder_name}, depth {encoder_depth}: {err}"
             ) from err
+        if encoder_depth < 5:
+            _drop_unused_encoder_stages(self.net, in_channels, self.multiple)
         if encoder_weights is not None:
-            _load_encoder_weights(self.net.encoder, encoder_weights, encoder_name)
+            load_encoder_weights(self.net.encoder, encoder_weights, encoder_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"SmpUnet expects input of shape (N, {self.in_channels}, H, W), got "
+                f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), got "
                 f"{tuple(x.shape)}: expected {self.in_channels} channels"
             )
-        x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of 2**depth
+        x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of the stride
         return crop_to(self.net(x), size)  # (N, out_channels, H, W)
+
+
+def _drop_unused_encoder_stages(net: nn.Module, in_channels: int, multiple: int) -> None:
+    """Replace encoder children none of whose parameters get a gradient by ``Identity``."""
+    side = max(64, 2 * multiple)
+    net.eval()
+    net(torch.zeros(2, in_channels, side, side)).float().sum().backward()
+    unused = {name for name, p in net.named_parameters() if p.grad is None}
+    net.zero_grad(set_to_none=True)
+    net.train()
+    encoder = net.encoder
+    for child, module in list(encoder.named_children()):
+        names = [f"encoder.{child}.{n}" for n, _ in module.named_parameters()]
+        if names and all(n in unused for n in names):
+            setattr(encoder, child, nn.Identity())
+
+
+def load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -> list[str]:
+    """Load ``weights`` (a local file, or a pretrained name found in the local Hugging Face
+    cache) into ``encoder``; return the names of adapted input convolutions."""
+    path = _local_weights(weights, encoder_name)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise DrunetError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    expected = encoder.state_dict()
+    matching = set(expected) & set(state)
+    if not matching:
+        raise DrunetError(
+            f"{path} does not hold {encoder_name} encoder weights (none of its "
+            f"{len(state)} keys match the encoder's {len(expected)})"
+        )
+    loaded, adapted = {}, []
+    for key in matching:
+        old, new = state[key], expected[key]
+        if old.shape == new.shape:
+            loaded[key] = old
+        elif old.ndim == 4 and old.shape[0] == new.shape[0] and old.shape[2:] == new.shape[2:]:
+            loaded[key] = adapt_input_channels(old, new.shape[1])  # the stem, another channel count
+            adapted.append(key)
+        else:
+            raise DrunetError(
+                f"{path}: {key} has shape {tuple(old.shape)} but the {encoder_name} encoder "
+                f"needs {tuple(new.shape)}; these are weights of another encoder"
+            )
+    # smp encoders override load_state_dict (dropping classifier keys); non-strict keeps
+    # files saved from a full torchvision/timm model usable.
+    encoder.load_state_dict(loaded, strict=False)
+    return adapted
+
+
+def _local_weights(weights: str, encoder_name: str) -> Path:
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path
+    settings = smp.encoders.encoders.get(encoder_name, {}).get("pretrained_settings", {})
+    if weights in settings:
+        repo, revision = settings[weights]["repo_id"], settings[weights].get("revision")
+        cached = _hf_cached(repo, revision)
+        if cached is not None:
+            return cached
+        raise DrunetError(
+            f"encoder_weights {weights!r} for {encoder_name} is not in the local Hugging Face "
+            f"cache, and drunet never downloads. On a machine with network run: python -c "
+            f"\"from huggingface_hub import hf_hub_download; hf_hub_download('{repo}', "
+            f"'model.safetensors', revision='{revision}')\" and copy ~/.cache/huggingface here "
+            "(or pass the downloaded model.safetensors as a path)"
+        )
+    raise DrunetError(
+        f"encoder_weights {weights!r}: no such file, and not a pretrained name of {encoder_name} "
+        f"({', '.join(settings) or 'none'}); pass the path of a .safetensors or .pt state dict"
+    )
+
+
+def _hf_cached(repo: str, revision: str | None) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo, "model.safetensors", revision=revision)
+    return Path(found) if isinstance(found, str) else None

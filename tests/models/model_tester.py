@@ -1,7 +1,7 @@
 """The shared model tester: every model class and preset passes the same checks.
 
 A new model joins by adding a ``ModelTester`` subclass to ``test_registry.py``. Models are built
-from their classes directly (``DRUNet(**PRESETS[name])``, ``SmpUnet(...)``), small enough that
+from their classes directly (``DRUNet(**PRESETS[name])``, ``SmpModel(...)``), small enough that
 the suite stays fast.
 """
 
@@ -124,3 +124,15 @@ class ModelTester:
             ValueError, match=rf"{self.in_channels}.*{wrong}|expected {self.in_channels}"
         ):
             model(torch.randn(1, wrong, 32, 32))
+
+    @pytest.mark.integration
+    def test_onnx_export_matches_pytorch_at_two_sizes(self) -> None:
+        """The exported graph (dynamic batch, height, width) equals the model: the same parity
+        check `drunet export` runs before writing (onnxruntime, 64 × 64 and 97 × 131)."""
+        pytest.importorskip("onnxruntime")
+        from drunet.export import parity, runner, to_onnx
+
+        model = self.build().eval()  # default BatchNorm statistics: logits of order 1
+        result = parity(model, runner(to_onnx(model, self.in_channels), "onnx"), self.in_channels)
+        assert set(result.max_abs_diff) == {"64x64", "97x131"}
+        assert result.relative <= 1e-3, (result.max_abs_diff, result.scale)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from drunet.errors import DrunetError
-from drunet.models import DEFAULT_PRESET, PRESETS, DRUNet, SmpUnet, create_model, model_names
+from drunet.models import DEFAULT_PRESET, PRESETS, DRUNet, SmpModel, create_model, model_names
 from tests.models.model_tester import ModelTester
 
 
@@ -68,26 +68,45 @@ class TestDRUNetL(ModelTester):
 
 class TestUnetResnet34(ModelTester):
     name = "unet_resnet34"
-    model_class = SmpUnet
+    model_class = SmpModel
     kwargs = {}
     in_channels = 1
 
 
 class TestUnetResnet18(ModelTester):
     name = "unet_resnet34"
-    model_class = SmpUnet
+    model_class = SmpModel
     kwargs = {"encoder_name": "resnet18"}
+
+
+class TestSmpFPN(ModelTester):
+    name = "smp:FPN:resnet18"
+    model_class = SmpModel
+    kwargs = {"arch": "FPN", "encoder_name": "resnet18"}
+    in_channels = 1
+    out_channels = 3
+
+
+class TestSmpUnetPlusPlusShallow(ModelTester):
+    # encoder_depth 3: the encoder stages that never run are removed, so every parameter
+    # receives a gradient (DDP refuses unused ones).
+    name = "smp:UnetPlusPlus:resnet18"
+    model_class = SmpModel
+    kwargs = {"arch": "UnetPlusPlus", "encoder_name": "resnet18", "encoder_depth": 3}
+    in_channels = 2
+    multiple = 8
 
 
 def test_every_registered_model_has_a_tester() -> None:
     tested = {cls.name for cls in ModelTester.__subclasses__()}
-    assert tested == set(model_names())
+    assert tested >= set(model_names())
+    assert any(name.startswith("smp:") for name in tested)
 
 
 def test_registry_builds_the_named_classes() -> None:
     for name in ("drunet", *PRESETS):
         assert isinstance(create_model(name, init_features=8, depth=2), DRUNet)
-    assert isinstance(create_model("unet_resnet34"), SmpUnet)
+    assert isinstance(create_model("unet_resnet34"), SmpModel)
 
 
 def test_unknown_model_lists_choices() -> None:
@@ -105,9 +124,46 @@ def test_unknown_smp_encoder_is_named() -> None:
         create_model("unet_resnet34", encoder_name="resnet1000")
 
 
-def test_pretrained_names_fail_offline_with_a_fix() -> None:
-    with pytest.raises(DrunetError, match="never downloads.*encoder_weights=None"):
+def test_pretrained_names_fail_offline_with_a_fix(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(DrunetError, match="not in the local Hugging Face cache.*never downloads"):
         create_model("unet_resnet34", encoder_weights="imagenet")
+    with pytest.raises(DrunetError, match="no such file, and not a pretrained name"):
+        create_model("unet_resnet34", encoder_weights=str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_encoder_weights_adapt_to_any_channel_count(tmp_path, channels: int) -> None:
+    """A 3-channel encoder state dict (saved as a plain PyTorch file, read weights_only) loads
+    into a 1- or 4-channel model: the stem as smp adapts it, everything else as saved."""
+    donor = create_model("unet_resnet34", in_channels=3, encoder_name="resnet18")
+    state = {k: v.clone() for k, v in donor.net.encoder.state_dict().items()}
+    path = tmp_path / "encoder.pt"
+    torch.save(state, path)
+    model = create_model(
+        "unet_resnet34", in_channels=channels, encoder_name="resnet18", encoder_weights=str(path)
+    )
+    loaded = model.net.encoder.state_dict()
+    stem = state["conv1.weight"]  # (64, 3, 7, 7)
+    repeated = stem[:, [0, 1, 2, 0]] * (3 / 4)
+    expected = stem.sum(dim=1, keepdim=True) if channels == 1 else repeated
+    torch.testing.assert_close(loaded["conv1.weight"], expected)
+    for key, value in state.items():
+        if key != "conv1.weight":
+            assert torch.equal(loaded[key], value), key
+
+
+def test_imagenet_from_the_local_cache_is_used(monkeypatch, tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from drunet.models import baseline
+
+    donor = create_model("unet_resnet34", encoder_name="resnet18")
+    cached = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in donor.net.encoder.state_dict().items()}, str(cached))
+    monkeypatch.setattr(baseline, "_hf_cached", lambda repo, revision: cached)
+    model = create_model("unet_resnet34", encoder_name="resnet18", encoder_weights="imagenet")
+    assert torch.equal(model.net.encoder.conv1.weight, donor.net.encoder.conv1.weight)
 
 
 def test_local_encoder_weights_file_is_loaded(tmp_path) -> None:
