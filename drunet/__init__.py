@@ -35,7 +35,11 @@ _EXPORTS = {
     "DRBlock": "drunet.models",
     "DRUNet": "drunet.models",
     "SqueezeExcite": "drunet.models",
+    "SmpModel": "drunet.models",
     "create_model": "drunet.models",
+    "save_pretrained": "drunet.checkpoint",
+    "from_pretrained": "drunet.checkpoint",
+    "load_model": "drunet.checkpoint",
     "ExperimentConfig": "drunet.config",
     "load_config": "drunet.config",
     "train": "drunet.engine.train",
@@ -47,18 +51,23 @@ __all__ = [
     "DRUNet",
     "ExperimentConfig",
     "Predictor",
+    "SmpModel",
     "SqueezeExcite",
     "__version__",
     "create_model",
+    "from_pretrained",
     "load_config",
+    "load_model",
+    "save_pretrained",
     "train",
 ]
 
 if TYPE_CHECKING:
+    from drunet.checkpoint import from_pretrained, load_model, save_pretrained
     from drunet.config import ExperimentConfig, load_config
     from drunet.engine.train import train
     from drunet.inference import Predictor
-    from drunet.models import DRBlock, DRUNet, SqueezeExcite, create_model
+    from drunet.models import DRBlock, DRUNet, SmpModel, SqueezeExcite, create_model
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from drunet.cli.common import console, user_errors
 from drunet.cli.progress import LineReporter
 from drunet.compare import compare_models, write_reports
 from drunet.compare.tables import table_rows
-from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.errors import DrunetError
 
 
@@ -50,10 +50,10 @@ def compare_command(
             )
         cfg = load_config(config) if config is not None else ExperimentConfig()
         flags = {"data.root": data, "train.epochs": epochs, "train.max_minutes": budget_minutes}
-        overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+        typed = {k: v for k, v in flags.items() if v is not None}
         if budget_minutes is not None and epochs is None:
-            overrides.append("train.epochs=100000")  # the budget decides when to stop
-        cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+            typed["train.epochs"] = 100000  # the budget decides when to stop
+        cfg = apply_overrides(set_fields(cfg, typed), set_ or [])
         reports, held_out = compare_models(cfg, names, out, reporter_factory=_reporter)
         paths = write_reports(reports, held_out, out)
     table = Table(title=f"held-out images: {len(held_out)}")

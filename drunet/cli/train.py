@@ -11,7 +11,7 @@ import typer
 
 from drunet.cli.common import console, user_errors
 from drunet.cli.progress import is_main_process, make_reporter
-from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.engine.distributed import launched_by_torchrun
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
@@ -103,8 +103,9 @@ def train_command(
                 "runs_dir": runs_dir,
                 "name": name,
             }
-            overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
-            cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+            # Flags set typed fields as typed (--name 2024 is the text "2024"); --set is YAML.
+            cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
+            cfg = apply_overrides(cfg, set_ or [])
             with make_reporter(console, quiet) as reporter:
                 result = train(cfg, reporter=reporter)
         if not is_main_process():

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from drunet.cli.common import PROBLEMS_FOUND_EXIT, console, user_errors
-from drunet.config import ExperimentConfig, apply_overrides, load_config
+from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.datasets import VerifyReport, discover, format_summary_lines, verify_dataset
 
 ERRORS_FOUND_EXIT = PROBLEMS_FOUND_EXIT
@@ -47,8 +47,8 @@ def verify_command(
             "model.num_classes": num_classes,
             "data.augmentation.patch_size": patch_size,
         }
-        overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
-        cfg = apply_overrides(cfg, [*overrides, *(set_ or [])])
+        cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
+        cfg = apply_overrides(cfg, set_ or [])
         # Explicit --images/--masks without a folder: find the pairs here (a user error, exit 2,
         # when there are neither).
         source = cfg.data.root or discover(None, cfg.data.layout, strict=False)
