@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "device": 2,
     "inference": 3,
     "export": 3,
+    "export_checks": 3,
     "engine": 3,
     "compare": 4,
     "report": 4,

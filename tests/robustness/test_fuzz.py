@@ -33,6 +33,7 @@ from drunet.config import (
     load_config,
 )
 from drunet.datasets import MaskOptions, read_image, read_mask, write_image, write_mask
+from drunet.datasets.io import IMAGE_DTYPES
 from drunet.datasets.masks import decode_mask
 from drunet.errors import ConfigError, DataError
 from tests.datasets.test_formats import _expected, _palette_png
@@ -84,7 +85,7 @@ def check_image_file(data: bytes, name: str) -> None:
             OUTCOMES["DataError"] += 1
             return
     assert isinstance(image, np.ndarray) and image.ndim == 3, getattr(image, "shape", image)
-    assert image.dtype in (np.uint8, np.uint16, np.float32) and min(image.shape) >= 1
+    assert image.dtype in IMAGE_DTYPES and min(image.shape) >= 1
     OUTCOMES["decoded"] += 1
 
 
