@@ -29,7 +29,7 @@ from drunet.datasets.options import (
 from drunet.datasets.problems import Problem
 from drunet.datasets.splits import holdout_split, kfold_split, read_split_file, write_split_file
 from drunet.datasets.synthetic import make_synthetic
-from drunet.datasets.transforms import PRESETS, build_train_transform, seed_transform
+from drunet.datasets.transforms import AUGMENTATION_PRESETS, build_train_transform, seed_transform
 from drunet.datasets.verify import (
     VerifyReport,
     VerifySummary,
@@ -44,7 +44,7 @@ __all__ = [
     "IMAGENET_STD",
     "IMAGE_SUFFIXES",
     "MASK_SUFFIXES",
-    "PRESETS",
+    "AUGMENTATION_PRESETS",
     "AugmentationOptions",
     "DatasetLayout",
     "LayoutOptions",

@@ -27,7 +27,7 @@ _FLIPS = [
     {"name": "VerticalFlip", "p": 0.5},
     {"name": "RandomRotate90", "p": 1.0},
 ]
-PRESETS: dict[str, list[dict[str, Any]]] = {
+AUGMENTATION_PRESETS: dict[str, list[dict[str, Any]]] = {
     "none": [],
     "light": [
         *_FLIPS,
@@ -122,7 +122,7 @@ def build_train_transform(
         A.PadIfNeeded(min_height=size, min_width=size, **border),
         ForegroundCrop(size, options.foreground_share, ignore_index),
     ]
-    ops = PRESETS[options.effective_preset] + (options.ops or [])
+    ops = AUGMENTATION_PRESETS[options.effective_preset] + (options.ops or [])
     steps += [make_op(op, border, f"ops[{i}]") for i, op in enumerate(ops)]
     return A.Compose(steps, mask_interpolation=cv2.INTER_NEAREST)
 

@@ -18,7 +18,7 @@ import pytest
 
 from drunet.datasets import (
     ALLOWED_OPS,
-    PRESETS,
+    AUGMENTATION_PRESETS,
     AugmentationOptions,
     build_train_transform,
     seed_transform,
@@ -72,7 +72,7 @@ def _assert_aligned(image: np.ndarray, mask: np.ndarray, height: int, width: int
     return float(checked.mean())
 
 
-@pytest.mark.parametrize("ops", [*PRESETS, *CUSTOM])
+@pytest.mark.parametrize("ops", [*AUGMENTATION_PRESETS, *CUSTOM])
 @pytest.mark.parametrize(("height", "width"), [(60, 70), (20, 45)])
 def test_mask_follows_the_image_through_presets_and_custom_lists(ops, height, width):
     options = (
@@ -222,6 +222,6 @@ def test_ops_alone_replace_the_preset_and_extend_an_explicit_one():
     assert [type(t).__name__ for t in alone.transforms][2:] == ["Transpose"]
     both = build_train_transform(AugmentationOptions(preset="light", ops=ops, patch_size=8))
     names = [type(t).__name__ for t in both.transforms][2:]
-    assert names == [op["name"] for op in PRESETS["light"]] + ["Transpose"]
+    assert names == [op["name"] for op in AUGMENTATION_PRESETS["light"]] + ["Transpose"]
     default = build_train_transform(AugmentationOptions(patch_size=8))
-    assert len(default.transforms) == 2 + len(PRESETS["light"])
+    assert len(default.transforms) == 2 + len(AUGMENTATION_PRESETS["light"])
