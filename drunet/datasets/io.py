@@ -18,7 +18,7 @@ import numpy as np
 from drunet.atomic import atomic_write_bytes
 from drunet.datasets import opencv
 from drunet.datasets.limits import check_pixels, declared_pixels
-from drunet.datasets.tiff import CodecMissing, encode_tiff, read_tiff
+from drunet.datasets.tiff import CodecMissing, encode_tiff, encode_tiff_stack, read_tiff
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,8 @@ def write_image(path: str | Path, array: np.ndarray) -> None:
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
-    """Write ``(H, W)`` non-negative integer class indices atomically as PNG or TIFF.
+    """Write ``(H, W)`` non-negative integer class indices atomically as PNG or TIFF, or a stack
+    ``(Z, H, W)`` of them as a Z-page TIFF (one page per slice).
 
     Values are stored exactly: 8-bit when the maximum is at most 255, else 16-bit. Binary masks
     are written as 0/1 (read them back unchanged); note that a mask holding only 0 and 255 reads
@@ -295,8 +296,12 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
     """
     path = Path(path)
     suffix = _check_suffix(path, MASK_SUFFIXES)
-    if mask.ndim != 2:
-        raise ValueError(f"cannot write mask {path}: expected shape (H, W), got {mask.shape}")
+    stack = mask.ndim == 3 and suffix in _TIFF_SUFFIXES
+    if mask.ndim != 2 and not stack:
+        raise ValueError(
+            f"cannot write mask {path}: expected shape (H, W) (or (Z, H, W) for a .tif stack), "
+            f"got {mask.shape}"
+        )
     if mask.dtype != np.bool_ and not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(
             f"cannot write mask {path}: expected integer class indices, got {mask.dtype}"
@@ -307,7 +312,9 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
             f"cannot write mask {path}: class indices must lie in [0, 65535], got [{low}, {high}]"
         )
     indices = np.ascontiguousarray(mask, dtype=np.uint8 if high <= 255 else np.uint16)
-    if suffix in _TIFF_SUFFIXES:
+    if stack:
+        atomic_write_bytes(path, encode_tiff_stack(indices))
+    elif suffix in _TIFF_SUFFIXES:
         atomic_write_bytes(path, encode_tiff(indices))
     else:
         opencv.encode_and_write(path, suffix, indices)

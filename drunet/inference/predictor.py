@@ -27,6 +27,7 @@ from torch import nn
 from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig
 from drunet.datasets import normalize, read_image
+from drunet.datasets.stacks import frame_count
 from drunet.device import resolve_device, select_precision
 from drunet.errors import DrunetError
 from drunet.inference.options import PredictOptions
@@ -315,6 +316,21 @@ class Predictor:
             assert result.probabilities is not None
             return result.mask, result.probabilities
         return result.mask
+
+    def predict_stack(
+        self, path: str | Path, on_progress: Progress | None = None
+    ) -> np.ndarray:
+        """Masks ``(Z, H, W)`` of a multi-page TIFF stack, one 2D slice at a time (each page is
+        read on its own, so memory holds one slice). ``on_progress(done, total)`` per slice."""
+        path = Path(path)
+        pages = frame_count(path)
+        masks = []
+        for page in range(pages):
+            image = read_image(path, page=page)
+            masks.append(self.predict(image))
+            if on_progress is not None:
+                on_progress(page + 1, pages)
+        return np.stack(masks)
 
     def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""

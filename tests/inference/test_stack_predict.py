@@ -1,0 +1,40 @@
+"""A 12-page stack: trained on as slices, predicted page by page into a 12-page mask TIFF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from drunet import train
+from drunet.config import config_from_dict
+from drunet.datasets import read_image, read_mask, write_mask
+from drunet.datasets.synthetic import make_synthetic
+from drunet.inference import Predictor
+from tests.conftest import tiny_recipe
+
+
+def test_a_stack_trains_and_predicts_page_by_page(tmp_path: Path) -> None:
+    root = make_synthetic(tmp_path / "data", 24, sizes=((40, 48),), stack_slices=12)
+    recipe = tiny_recipe(data={"root": str(root)}, runs_dir=str(tmp_path / "runs"), name="s")
+    result = train(config_from_dict(recipe))
+    stack = root / "images" / "stack00.tif"
+    predictor = Predictor.from_run(result.run_dir, device="cpu")
+    masks = predictor.predict_stack(stack)
+    assert masks.shape == (12, 40, 48)
+    for page in range(12):  # each page equals predicting that page alone
+        np.testing.assert_array_equal(masks[page], predictor.predict(read_image(stack, page=page)))
+    out = tmp_path / "stack00_mask.tif"
+    write_mask(out, masks)
+    assert len(tifffile.TiffFile(out).pages) == 12
+    np.testing.assert_array_equal(tifffile.imread(out), masks)
+    np.testing.assert_array_equal(
+        read_mask(out, page=5) if _has_page(read_mask) else masks[5], masks[5]
+    )
+
+
+def _has_page(function: object) -> bool:
+    import inspect
+
+    return "page" in inspect.signature(function).parameters  # type: ignore[arg-type]
