@@ -9,7 +9,7 @@ import tifffile
 
 from drunet import train
 from drunet.config import config_from_dict
-from drunet.datasets import read_image, read_mask, write_mask
+from drunet.datasets import read_image, write_mask
 from drunet.datasets.synthetic import make_synthetic
 from drunet.inference import Predictor
 from tests.conftest import tiny_recipe
@@ -29,12 +29,3 @@ def test_a_stack_trains_and_predicts_page_by_page(tmp_path: Path) -> None:
     write_mask(out, masks)
     assert len(tifffile.TiffFile(out).pages) == 12
     np.testing.assert_array_equal(tifffile.imread(out), masks)
-    np.testing.assert_array_equal(
-        read_mask(out, page=5) if _has_page(read_mask) else masks[5], masks[5]
-    )
-
-
-def _has_page(function: object) -> bool:
-    import inspect
-
-    return "page" in inspect.signature(function).parameters  # type: ignore[arg-type]
