@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -82,3 +83,20 @@ def build_scheduler(
         time_progress=time_progress,
     )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def resumed_anchor(
+    schedule: dict[str, Any], scheduler_state: dict[str, Any], epochs: int
+) -> tuple[int, float] | None:
+    """The anchor (see :func:`lr_factor`) a run resumed for ``epochs`` in total decays from.
+
+    ``schedule`` is what ``state.pt`` saved: the total the schedule was built for and its
+    anchor. The same total keeps that anchor; another total anchors at the step the run has
+    reached, with the factor it had there, so the learning rate goes on without a jump. It
+    depends only on the saved state: resuming again after an interrupted resume gives the
+    same schedule.
+    """
+    if epochs == schedule["epochs"]:
+        return schedule["anchor"]
+    step = int(scheduler_state["last_epoch"])
+    return step, scheduler_state["_last_lr"][0] / scheduler_state["base_lrs"][0]

@@ -8,57 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from drunet.atomic import atomic_write_bytes
 from drunet.engine.history import EpochRecord
+from drunet.engine.rng import rng_state, set_rng_state
 from drunet.errors import DrunetError
 
-
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch RNG states as plain values (loadable with weights_only)."""
-    legacy = np.random.get_state(legacy=True)
-    assert isinstance(legacy, tuple)  # the global generator is always MT19937
-    kind, keys, pos, has_gauss, cached = legacy
-    state: dict[str, Any] = {
-        "python": list(random.getstate()[1]) + [random.getstate()[0]],
-        "numpy": {
-            "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": pos,
-            "has_gauss": has_gauss,
-            "cached": cached,
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    python = state["python"]
-    random.setstate((python[-1], tuple(python[:-1]), None))
-    np_state = state["numpy"]
-    np.random.set_state(
-        (
-            np_state["kind"],
-            np_state["keys"].numpy().astype(np.uint32),
-            np_state["pos"],
-            np_state["has_gauss"],
-            np_state["cached"],
-        )
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+# What state.pt holds: entry → accepted types. ``schedule`` ({"epochs": total the schedule
+# was built for, "anchor": [step, factor] or None}) is optional: older runs lack it.
+ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "scaler": dict,
+    "best_epoch": int,
+    "best_score": (int, float),
+    "history": list,
+    "rng": dict,
+}
 
 
 def save_state(
@@ -96,7 +70,9 @@ def save_state(
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Read ``state.pt`` without unpickling code; ``history`` comes back as EpochRecords."""
+    """Read ``state.pt`` without unpickling code and check its entries; ``history`` comes back
+    as EpochRecords and ``schedule`` as ``{"epochs": int | None, "anchor": (step, factor) |
+    None}``. A missing or wrong-typed entry is a one-line ``DrunetError`` naming it."""
     path = Path(path)
     if not path.is_file():
         raise DrunetError(
@@ -107,8 +83,64 @@ def load_state(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unpickling failure means "not our file"
         raise DrunetError(f"cannot resume: {path} is not a readable drunet state ({err})") from None
-    payload["history"] = [EpochRecord(**record) for record in payload["history"]]
+    if not isinstance(payload, dict):
+        raise _damaged(path, "(top level)", f"is {type(payload).__name__}, expected dict")
+    for name, kinds in ENTRIES.items():
+        _require(path, payload, name, kinds)
+    scheduler = payload["scheduler"]
+    _require(path, scheduler, "last_epoch", int, "scheduler.")
+    for name in ("_last_lr", "base_lrs"):
+        if not _require(path, scheduler, name, list, "scheduler."):
+            raise _damaged(path, f"scheduler.{name}", "is empty")
+    for name, kinds in (("python", list), ("numpy", dict), ("torch", torch.Tensor)):
+        _require(path, payload["rng"], name, kinds, "rng.")
+    payload["history"] = [_record(path, i, item) for i, item in enumerate(payload["history"])]
+    payload["schedule"] = _schedule(path, payload)
     return payload
+
+
+def _require(
+    path: Path, mapping: dict, name: str, kinds: type | tuple[type, ...], prefix: str = ""
+) -> Any:
+    if name not in mapping:
+        raise _damaged(path, prefix + name, "is missing")
+    value = mapping[name]
+    accepted = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+        expected = " or ".join(kind.__name__ for kind in accepted)
+        raise _damaged(path, prefix + name, f"is {type(value).__name__}, expected {expected}")
+    return value
+
+
+def _record(path: Path, index: int, item: object) -> EpochRecord:
+    try:
+        return EpochRecord(**item)  # type: ignore[arg-type]
+    except TypeError as err:
+        raise _damaged(path, f"history[{index}]", f"is not an epoch record ({err})") from None
+
+
+def _schedule(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    schedule = payload.get("schedule", {})
+    if not isinstance(schedule, dict):
+        raise _damaged(path, "schedule", f"is {type(schedule).__name__}, expected dict")
+    epochs = schedule.get("epochs")
+    anchor = schedule.get("anchor", payload.get("extra", {}).get("lr_anchor"))  # older runs
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)):
+        raise _damaged(path, "schedule.epochs", f"is {type(epochs).__name__}, expected int")
+    if anchor is not None:
+        try:
+            step, factor = anchor
+            anchor = (int(step), float(factor))
+        except (TypeError, ValueError):
+            raise _damaged(path, "schedule.anchor", "is not a (step, factor) pair") from None
+    return {"epochs": epochs, "anchor": anchor}
+
+
+def _damaged(path: Path, entry: str, problem: str) -> DrunetError:
+    return DrunetError(
+        f"cannot resume: {path} entry '{entry}' {problem}; the file is damaged or was not "
+        "written by drunet — restore it from a copy or start a new run"
+    )
 
 
 def restore_state(
@@ -125,17 +157,30 @@ def restore_state(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved disabled (no float16): keep the fresh scaler
+            scaler.load_state_dict(state["scaler"])
+
+
+def restore_rng(state: dict[str, Any], path: Path) -> None:
+    """:func:`~drunet.engine.rng.set_rng_state` with a damaged entry named, not a traceback."""
+    try:
+        set_rng_state(state["rng"])
+    except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as err:
+        raise _damaged(path, "rng", f"cannot be restored ({_first_line(err)})") from None
 
 
 @contextlib.contextmanager
 def _state_mismatch(path: Path) -> Iterator[None]:
     try:
         yield
-    except (RuntimeError, KeyError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
         raise DrunetError(
             f"cannot resume {path.parent}: {path.name} was written for another model or "
-            f"configuration than {path.parent / 'config.yaml'} ({reason}); restore the run's "
-            "config.yaml or start a new run"
+            f"configuration than {path.parent / 'config.yaml'} ({_first_line(err)}); restore "
+            "the run's config.yaml or start a new run"
         ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -30,10 +30,10 @@ from drunet.engine.data import make_loaders, prepare_config, seed_everything
 from drunet.engine.device import Precision, select_device, select_precision
 from drunet.engine.distributed import DistContext, distributed, wrap_model
 from drunet.engine.history import EpochRecord
-from drunet.engine.optim import build_optimizer, build_scheduler
+from drunet.engine.optim import build_optimizer, build_scheduler, resumed_anchor
 from drunet.engine.run_dir import create_run_dir
 from drunet.engine.run_writer import RunWriter
-from drunet.engine.state import load_state, restore_state, set_rng_state
+from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import DrunetError
 
@@ -81,8 +81,11 @@ def resume(
 ) -> RunResult:
     """Continue a run from its last finished epoch, as if it had never stopped.
 
-    ``epochs`` may raise the total; the learning-rate decay then continues from where it was
-    over the new remaining steps (no jump).
+    ``epochs`` may change the total; the learning-rate decay then continues from where it was
+    over the new remaining steps (no jump). The run folder is not touched before the first new
+    epoch ends: the new total reaches ``config.yaml`` with that epoch's checkpoint, and
+    ``state.pt`` keeps what defines the schedule, so a resume that is interrupted and resumed
+    again trains exactly like one that was not.
     """
     run_dir = Path(run_dir)
     if not (run_dir / runs.CONFIG).is_file():
@@ -90,20 +93,20 @@ def resume(
     config = load_config(run_dir / runs.CONFIG)
     state = load_state(run_dir / runs.STATE)
     remove_stale_temporaries(run_dir)  # half-written files of a killed run
+    total = epochs if epochs is not None else config.train.epochs
     done = int(state["epoch"])
-    if epochs is not None:
-        if epochs < done:
-            raise DrunetError(
-                f"--epochs {epochs} is below the {done} epochs {run_dir} has already finished"
-            )
-        if epochs != config.train.epochs:
-            state["extend_from"] = config.train.epochs
-            config.train.epochs = epochs
+    if total < done:
+        raise DrunetError(
+            f"--epochs {total} is below the {done} epochs {run_dir} has already finished"
+        )
+    # A state.pt older than the schedule entry was trained for the total in config.yaml.
+    schedule = {**state["schedule"], "epochs": state["schedule"]["epochs"] or config.train.epochs}
+    anchor = resumed_anchor(schedule, state["scheduler"], total)
+    config.train.epochs = total
     config, train_pairs, val_pairs = prepare_config(config)
     with distributed(select_device(config.train.device).type) as context:
-        if context.is_main:
-            save_config(config, run_dir / runs.CONFIG)
-        return _run(config, run_dir, (train_pairs, val_pairs), reporter, context, state)
+        data = (train_pairs, val_pairs)
+        return _run(config, run_dir, data, reporter, context, state, anchor)
 
 
 def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
@@ -122,8 +125,10 @@ def _run(
     reporter: Reporter | None,
     context: DistContext,
     state: dict[str, Any] | None = None,
+    anchor: tuple[int, float] | None = None,
 ) -> RunResult:
-    """Wire the parts the configuration describes and fit; ``state`` continues a run."""
+    """Wire the parts the configuration describes and fit; ``state`` continues a run whose
+    schedule decays from ``anchor`` (see :func:`~drunet.engine.optim.resumed_anchor`)."""
     cfg = config.train
     seed_everything(cfg.seed)
     precision = _precision(config, context)
@@ -133,7 +138,6 @@ def _run(
     train_loader, val_loader = make_loaders(config, *data, context.rank, context.world_size)
     optimizer = build_optimizer(model, cfg)
     budget = Budget(cfg.max_minutes * 60) if cfg.max_minutes else None
-    anchor = _lr_anchor(state)
     steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
     progress = budget.progress if budget else None
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch, anchor, progress)
@@ -142,7 +146,8 @@ def _run(
     if state is not None:
         restore_state(state, run_dir / runs.STATE, model, optimizer, scheduler, scaler)
         best.epoch, best.score = int(state["best_epoch"]), float(state["best_score"])
-    writer = RunWriter(run_dir, config, {"anchor": anchor}) if context.is_main else None
+    schedule = {"epochs": cfg.epochs, "anchor": list(anchor) if anchor else None}
+    writer = RunWriter(run_dir, config, schedule) if context.is_main else None
     trainer = Trainer(
         _training_module(model, cfg, context),
         build_criterion(config).to(precision.device),
@@ -165,7 +170,7 @@ def _run(
         budget=budget,
     )
     if state is not None:
-        set_rng_state(state["rng"])  # last: nothing after it may draw random numbers
+        restore_rng(state, run_dir / runs.STATE)  # last: nothing after it may draw numbers
     with _closing(writer), _finite_loss_message(run_dir):
         trainer.fit(cfg.epochs, start_epoch=int(state["epoch"]) + 1 if state else 1)
     finished = trainer.history[-1].epoch if trainer.history else 0
@@ -214,18 +219,3 @@ def _training_module(model: nn.Module, cfg: TrainConfig, context: DistContext) -
     """What the training forward passes call: DDP-wrapped under torchrun, maybe compiled."""
     module = wrap_model(model, context, cfg.sync_bn)
     return cast(nn.Module, torch.compile(module)) if cfg.compile else module
-
-
-def _lr_anchor(state: dict[str, Any] | None) -> tuple[int, float] | None:
-    """Where a resumed schedule restarts its decay: kept from an earlier extension, or set now
-    (at the current step and factor) when this resume raised the epoch count."""
-    if state is None:
-        return None
-    if "extend_from" in state:
-        scheduler = state["scheduler"]
-        step = int(scheduler["last_epoch"])
-        factor = scheduler["_last_lr"][0] / scheduler["base_lrs"][0]
-        return step, factor
-    schedule = state.get("schedule") or {}
-    anchor = schedule.get("anchor", state.get("extra", {}).get("lr_anchor"))
-    return (int(anchor[0]), float(anchor[1])) if anchor else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from drunet.datasets import make_synthetic
 from drunet.engine.history import EpochRecord
 from drunet.engine.state import load_state
 from drunet.engine.train import resume, train
+from drunet.engine.trainer import Trainer
 from drunet.errors import DrunetError
 from tests.conftest import TINY_PARAMS
 
@@ -61,6 +64,39 @@ class StopBefore:
 
     def end_epoch(self, record: EpochRecord) -> None:
         pass
+
+
+class StopAt:
+    """A reporter that interrupts training (like Ctrl-C) at ``step`` of ``epoch``."""
+
+    def __init__(self, epoch: int, step: int = 1) -> None:
+        self.epoch, self.stop_step = epoch, step
+        self.current, self.steps = 0, 0
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        self.current, self.steps = epoch, 0
+
+    def step(self, loss: float) -> None:
+        self.steps += 1
+        if (self.current, self.steps) == (self.epoch, self.stop_step):
+            raise KeyboardInterrupt
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        pass
+
+
+def digests(run: Path) -> dict[str, str]:
+    """Every file in the run folder → its SHA-256."""
+    return {
+        str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
+
+
+def csv_column(run: Path, name: str) -> list[str]:
+    with (run / "metrics.csv").open(newline="") as handle:
+        return [row[name] for row in csv.DictReader(handle)]
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -151,3 +187,46 @@ def test_time_budget_stops_training_early(data: Path, tmp_path: Path) -> None:
     result = train(config(data, tmp_path, "budget", epochs=50, max_minutes=0.01))
     assert result.stopped_early
     assert 1 <= len(result.history) < 50
+
+
+def test_a_resume_that_fails_before_its_first_epoch_leaves_the_run_as_it_was(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = train(config(data, tmp_path, "kept", epochs=2)).run_dir
+    before = digests(run)
+
+    def disk_full(self: Trainer) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "validate", disk_full)  # the first new epoch trains, then fails
+        with pytest.raises(OSError, match="No space left"):
+            resume(run, epochs=4)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the middle of the first new epoch
+        resume(run, epochs=4, reporter=StopAt(3, step=2))
+    assert digests(run) == before  # config.yaml still says 2 epochs; no TensorBoard file either
+
+
+def test_an_interrupted_extension_resumed_again_trains_like_an_uninterrupted_one(
+    data: Path, tmp_path: Path
+) -> None:
+    runs_made = []
+    for name in ("straight", "split"):  # both stopped after epoch 2 of 4: the LR is mid-decay
+        with pytest.raises(KeyboardInterrupt):
+            train(config(data, tmp_path, name), reporter=StopBefore(3))
+        runs_made.append(tmp_path / name)
+    straight, split = runs_made
+    uninterrupted = resume(straight, epochs=6)
+    with pytest.raises(KeyboardInterrupt):
+        resume(split, epochs=6, reporter=StopAt(3, step=2))  # nothing new saved
+    with pytest.raises(KeyboardInterrupt):
+        resume(split, epochs=6, reporter=StopAt(5))  # epochs 3 and 4 saved
+    assert load_state(split / "state.pt")["schedule"]["epochs"] == 6
+    assert "epochs: 6" in (split / "config.yaml").read_text()  # came with epoch 3's checkpoint
+    resumed = resume(split)  # no --epochs: the stored total and anchor carry the schedule
+    assert csv_column(split, "epoch") == ["1", "2", "3", "4", "5", "6"]
+    assert csv_column(split, "lr") == csv_column(straight, "lr")
+    assert [r.lr for r in resumed.history] == [r.lr for r in uninterrupted.history]  # exactly
+    lrs = [r.lr for r in resumed.history]
+    assert lrs[1] > lrs[2] > lrs[3] > lrs[4] > lrs[5] > 0.01 * 0.01  # one decay, no restart
+    assert_same_weights(weights(straight), weights(split))

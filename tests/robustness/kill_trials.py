@@ -5,6 +5,9 @@ run: it is a power cut as far as drunet knows), then checks the recovery:
 
 * training — ``drunet train --resume RUN`` finishes; ``metrics.csv`` lists every epoch once, in
   order; the kill lost at most the epoch in progress; the weights load;
+* extension — a finished run extended with ``--resume RUN --epochs N`` is killed (before or
+  after its first new epoch) and extended again: every epoch once, and the learning rate of every
+  epoch is the one an uninterrupted extension has;
 * prediction — every output file present after the kill is whole; ``--continue`` completes the
   folder without touching the finished files and leaves no temporary files.
 
@@ -29,8 +32,10 @@ import numpy as np
 import yaml
 
 from drunet.atomic import TEMP_SUFFIX
-from drunet.datasets import make_synthetic, read_image, write_image
 from drunet.checkpoint import load_model
+from drunet.config import TrainConfig
+from drunet.datasets import make_synthetic, read_image, write_image
+from drunet.engine.optim import lr_factor
 from drunet.engine.state import load_state
 
 TINY = {
@@ -109,6 +114,49 @@ def training_trial(work: Path, rng: random.Random) -> dict:
     return {"printed_before_kill": printed[-1] if printed else 0, "checkpoint_epoch": saved}
 
 
+def extension_trial(work: Path, rng: random.Random, short: int = 3, total: int = 7) -> dict:
+    """Extend a finished ``short``-epoch run to ``total`` epochs, kill the extension at a random
+    moment, extend again; check every epoch is there once with the uninterrupted LR."""
+    data, recipe = make_data(work)
+    run = work / "runs" / "run"
+    finish(drunet("train", "--data", data, "--config", recipe, "--runs-dir", work / "runs",
+                  "--name", "run", "--quiet", "--epochs", short))  # fmt: skip
+    process = drunet("train", "--resume", run, "--epochs", total, "--quiet")
+    if rng.random() < 0.5:  # during start-up or the first new epoch
+        time.sleep(rng.uniform(0.5, 6.0))
+    elif wait_for(lambda: int(load_state(run / "state.pt")["epoch"]) > short, process):
+        time.sleep(rng.uniform(0.0, 1.5))  # somewhere after the first new checkpoint
+    kill(process)
+    saved = int(load_state(run / "state.pt")["epoch"])
+    finish(drunet("train", "--resume", run, "--epochs", total, "--quiet"))
+    lines = (run / "metrics.csv").read_text().splitlines()
+    columns = lines[0].split(",")
+    rows = [dict(zip(columns, line.split(","), strict=True)) for line in lines[1:]]
+    epochs = [int(row["epoch"]) for row in rows]
+    assert epochs == list(range(1, total + 1)), epochs
+    expected = expected_lrs(short, total)
+    lrs = [float(row["lr"]) for row in rows]
+    assert all(abs(a - b) <= 1e-5 * b for a, b in zip(lrs, expected, strict=True)), (lrs, expected)
+    assert f"epochs: {total}" in (run / "config.yaml").read_text()
+    assert not temporaries(run), temporaries(run)
+    load_model(run / "best.safetensors")
+    load_model(run / "last.safetensors")
+    return {"checkpoint_epoch_at_kill": saved, "short": short, "total": total}
+
+
+def expected_lrs(short: int, total: int) -> list[float]:
+    """LR at the start of each epoch: ``short`` epochs of the recipe's cosine schedule, then the
+    decay continued from where it ended (an anchor) over the extension."""
+    cfg = TrainConfig(**{**TINY["train"], "epochs": short})
+    steps = cfg.steps_per_epoch or 1
+    first = lr_factor(cfg, short * steps, 0)
+    anchor = (short * steps, first(short * steps))
+    extended = lr_factor(cfg, total * steps, 0, anchor=anchor)
+    return [
+        cfg.lr * (first if e <= short else extended)((e - 1) * steps) for e in range(1, total + 1)
+    ]
+
+
 def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count: int = 80) -> dict:
     """Kill prediction of a folder at a random moment; --continue; check."""
     if run is None:
@@ -147,12 +195,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    for kind, trial in (("train", training_trial), ("predict", predict_trial)):
+    kinds = (("train", training_trial), ("extend", extension_trial), ("predict", predict_trial))
+    for kind, trial in kinds:
         for i in range(args.trials):
             with tempfile.TemporaryDirectory() as work:
                 result = trial(Path(work), rng)
             print(f"{kind} trial {i + 1}/{args.trials}: ok {result}", flush=True)
-    print(f"all {2 * args.trials} trials recovered")
+    print(f"all {len(kinds) * args.trials} trials recovered")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""One kill -9 trial of training and of prediction (``kill_trials.py`` runs many)."""
+"""One kill -9 trial of training, of a --resume --epochs extension and of prediction
+(``kill_trials.py`` runs many)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.robustness.kill_trials import predict_trial, training_trial
+from tests.robustness.kill_trials import extension_trial, predict_trial, training_trial
 
 pytestmark = [
     pytest.mark.integration,
@@ -18,6 +19,11 @@ pytestmark = [
 def test_kill_during_training_then_resume(tmp_path) -> None:
     result = training_trial(tmp_path, random.Random(1))
     assert result["checkpoint_epoch"] >= 1
+
+
+def test_kill_during_an_extension_then_extend_again(tmp_path) -> None:
+    result = extension_trial(tmp_path, random.Random(3))
+    assert result["checkpoint_epoch_at_kill"] >= result["short"]
 
 
 def test_kill_during_predict_then_continue(tmp_path, trained_run) -> None:
