@@ -34,11 +34,10 @@ def test_int16_with_a_ct_window_trains_and_predicts(runner, tmp_path: Path) -> N
     stored = yaml.safe_load((tmp_path / "runs" / "ct" / "config.yaml").read_text())
     assert stored["data"]["normalization"]["window"] == [-1000.0, 1000.0]
     out = tmp_path / "preds"
-    inputs = sorted((data / "images").iterdir())[:2]
-    result = runner.invoke(
-        app,
-        ["predict", *map(str, inputs), "--model", str(tmp_path / "runs" / "ct"), "--out", str(out)],
-    )
+    inputs = sorted((data / "images").iterdir())
+    model = str(tmp_path / "runs" / "ct")
+    command = ["predict", str(data / "images"), "--model", model, "--out", str(out)]
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     for path in inputs:
         mask = read_mask(out / f"{path.stem}_mask.png")
