@@ -35,6 +35,7 @@ from drunet import __version__
 from drunet.atomic import atomic_write_bytes, atomic_write_text
 from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig, config_to_dict
+from drunet.device import resolve_device
 from drunet.errors import DrunetError
 from drunet.export_checks import FORMATS, check_opset, check_target
 
@@ -153,18 +154,31 @@ def parity(
     sizes: Sequence[tuple[int, int]] = PARITY_SIZES,
     seed: int = 0,
 ) -> Parity:
-    """Compare ``run`` with ``model`` on seeded standard-normal inputs (batch 2) of ``sizes``."""
+    """Compare ``run`` with ``model`` on seeded standard-normal inputs (batch 2) of ``sizes``;
+    ``model`` runs on the device its parameters are on (in float32, TF32 off)."""
     result = Parity()
     generator = torch.Generator().manual_seed(seed)
+    where = _device_of(model)
     for height, width in sizes:
         x = torch.randn(2, in_channels, height, width, generator=generator)
-        with torch.no_grad():
-            expected = model.eval()(x).numpy()
+        with torch.no_grad(), _full_float32():
+            expected = model.eval()(x.to(where)).float().cpu().numpy()
         got = run(x.numpy())
         result.max_abs_diff[f"{height}x{width}"] = float(np.abs(got - expected).max())
         result.scale = max(result.scale, float(np.abs(expected).max()))
         result.mask_mismatches += int((logits_to_mask(got) != logits_to_mask(expected)).sum())
     return result
+
+
+@contextlib.contextmanager
+def _full_float32() -> Iterator[None]:
+    """TF32 off on CUDA while the reference runs: the export is compared with float32."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 @dataclass
@@ -190,11 +204,7 @@ def describe(
             "name": INPUT_NAME,
             "shape": ["batch", spec.in_channels, "height", "width"],
             "dtype": "float32",
-            "preprocessing": (
-                "RGB channel order; pixels scaled to [0, 1] (uint8 / 255, uint16 / 65535); if "
-                "clip_low/clip_high are set, clipped to them and stretched to [0, 1]; then "
-                "(x - mean) / std per channel (mode 'dataset'; 'imagenet' uses ImageNet's)"
-            ),
+            "preprocessing": _preprocessing(config),
             "normalization": config_to_dict(config)["data"]["normalization"],
         },
         "output": {
@@ -216,6 +226,28 @@ def describe(
     }
 
 
+def _preprocessing(config: ExperimentConfig) -> str:
+    """How to turn a file's pixels into the model's input, in words (the numbers follow)."""
+    norm = config.data.normalization
+    steps = [
+        "RGB channel order; uint8 / 255 and uint16 / 65535 (signed and float pixels keep "
+        "their values)"
+    ]
+    if norm.window is not None:
+        steps.append(f"clip to the window {list(norm.window)} (file values) and stretch to [0, 1]")
+    elif norm.clip_low is not None:
+        steps.append("clip per channel to [clip_low, clip_high] and stretch to [0, 1]")
+    steps.append(
+        {
+            "dataset": "then (x - mean) / std per channel",
+            "zscore": "then (x - mean(x)) / std(x) per image and channel",
+            "imagenet": "then (x - mean) / std with ImageNet's statistics",
+            "none": "no further scaling",
+        }[norm.mode]
+    )
+    return "; ".join(steps)
+
+
 def export_model(
     model: nn.Module,
     config: ExperimentConfig,
@@ -225,8 +257,13 @@ def export_model(
     check: bool = True,
     tolerance: float = TOLERANCE,
     weights: Path | None = None,
+    device: str | torch.device | None = "cpu",
 ) -> ExportResult:
-    """Export ``model`` to ``path`` and write ``<path>.json``; both atomically, after the check."""
+    """Export ``model`` to ``path`` and write ``<path>.json``; both atomically, after the check.
+
+    The graph is made from a CPU copy; ``device`` (``auto``, ``cuda``, …, ``None`` for
+    ``$DRUNET_DEVICE``) is where the PyTorch side of the parity check runs.
+    """
     if format not in FORMATS:
         raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
@@ -241,7 +278,9 @@ def export_model(
     )
     info = describe(config, format, result.opset, weights)
     if check:
-        result.parity = parity(model, runner(data, format), in_channels)
+        where = resolve_device(device)
+        reference = model if _device_of(model) == where else copy.deepcopy(model).to(where)
+        result.parity = parity(reference, runner(data, format), in_channels)
         info["parity"] = {
             "max_abs_diff": result.parity.max_abs_diff,
             "mask_mismatches": result.parity.mask_mismatches,
@@ -268,12 +307,18 @@ def export_run(
     opset: int = DEFAULT_OPSET,
     check: bool = True,
     runs_dir: str | Path = "runs",
+    device: str | torch.device | None = "cpu",
 ) -> ExportResult:
     """Export a run folder's best weights (or a weights file, or the latest run).
 
-    ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights.
+    ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights; ``device`` is where
+    the PyTorch reference of the parity check runs (see :func:`export_model`).
     """
     weights = resolve_weights(run_or_weights, runs_dir)
     model, config = load_model(weights)
     path = Path(out) if out is not None else weights.parent / f"model.{format}"
-    return export_model(model, config, path, format, opset, check, weights=weights)
+    return export_model(model, config, path, format, opset, check, weights=weights, device=device)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))

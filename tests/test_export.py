@@ -180,3 +180,24 @@ def test_check_opset_takes_the_exporters_range(opset: int, ok: bool) -> None:
     else:
         with pytest.raises(DrunetError, match=f"--opset {opset} is not supported"):
             check_opset(opset)
+
+
+@pytest.mark.parametrize(
+    ("normalization", "expected"),
+    [
+        (
+            {"window": [-1000, 400], "mean": [0.3], "std": [0.2]},
+            "clip to the window [-1000.0, 400.0]",
+        ),
+        ({"mode": "zscore"}, "(x - mean(x)) / std(x) per image"),
+        (
+            {"mean": [0.5], "std": [0.25], "clip_low": [0.1], "clip_high": [0.9]},
+            "[clip_low, clip_high]",
+        ),
+    ],
+)
+def test_sidecar_describes_the_run_s_own_normalisation(normalization: dict, expected: str) -> None:
+    config = config_from_dict(
+        {"model": {"in_channels": 1, "num_classes": 2}, "data": {"normalization": normalization}}
+    )
+    assert expected in export_module.describe(config, "onnx", 18, None)["input"]["preprocessing"]
