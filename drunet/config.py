@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from drunet.atomic import atomic_write_text
 from drunet.config_loss import LossTerm
 from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
+from drunet.configs import find_config
 from drunet.datasets.options import (
     AugmentationOptions,
     LayoutOptions,
@@ -150,8 +151,9 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read a YAML experiment file into an :class:`ExperimentConfig`."""
-    path = Path(path)
+    """Read a YAML experiment file, or a bundled one by name (``"isbi2012"``), into an
+    :class:`ExperimentConfig`."""
+    path = find_config(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as err:

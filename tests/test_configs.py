@@ -31,8 +31,8 @@ def test_an_existing_path_is_returned_as_it_is(tmp_path: Path, monkeypatch) -> N
 def test_an_unknown_name_lists_the_bundled_configs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="isbi2012") as err:
         find_config("isbi2013")
-    assert "'isbi2013'" in str(err.value) and "default" in str(err.value)
-    with pytest.raises(ConfigError, match="neither a file nor a bundled config"):
+    assert "config isbi2013:" in str(err.value) and "default" in str(err.value)
+    with pytest.raises(ConfigError, match="no such file, nor a bundled config"):
         find_config(str(tmp_path / "missing.yaml"))
 
 

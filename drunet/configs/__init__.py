@@ -35,6 +35,6 @@ def find_config(name_or_path: str | Path) -> Path:
     if path.exists():  # a folder or a device: load_config says why it cannot be read
         return path
     raise ConfigError(
-        f"config {str(name_or_path)!r} is neither a file nor a bundled config; give a YAML file "
-        f"or one of: {', '.join(bundled_configs())}"
+        f"cannot read config {name_or_path}: no such file, nor a bundled config; give a YAML "
+        f"file or one of: {', '.join(bundled_configs())}"
     )
