@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from drunet.checkpoint import build_model
+from drunet.cli.main import app
 from drunet.config import ExperimentConfig, load_config, set_fields
 from drunet.configs import CONFIG_DIR, bundled_configs, find_config
+from drunet.datasets import make_synthetic
 from drunet.errors import ConfigError
 
 
@@ -64,3 +67,11 @@ def test_config_default_builds_the_default_model() -> None:
     config = load_config(find_config("default"))
     assert config == ExperimentConfig()
     assert _parameters(config) == _parameters(ExperimentConfig())
+
+
+def test_the_cli_takes_a_bundled_name(tmp_path: Path) -> None:
+    data = make_synthetic(tmp_path / "data", num_images=6, sizes=((40, 40),), seed=0)  # 6 folds
+    result = CliRunner().invoke(app, ["verify", str(data), "--config", "isbi2012", "--json"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["verify", str(data), "--config", "isbi2013"])
+    assert result.exit_code == 2 and "isbi2012" in result.output
