@@ -40,9 +40,13 @@ class DemoResult:
     overlay: Path
 
 
-def demo_config(data_dir: Path, runs_dir: Path, epochs: int | None = None) -> ExperimentConfig:
-    """The demo recipe pointed at ``data_dir``."""
+def demo_config(
+    data_dir: Path, runs_dir: Path, epochs: int | None = None, device: str | None = None
+) -> ExperimentConfig:
+    """The demo recipe pointed at ``data_dir`` (training on ``device`` when given)."""
     config = config_from_dict(DEMO_RECIPE, source="demo recipe")
+    if device is not None:
+        config.train.device = device
     config.data.root = data_dir
     config.runs_dir = runs_dir
     if epochs is not None:
@@ -55,13 +59,16 @@ def run_demo(
     epochs: int | None = None,
     seed: int = 0,
     reporter: Reporter | None = None,
+    device: str | None = None,
 ) -> DemoResult:
     """Generate data in ``out_dir/data``, train into ``out_dir/runs``, predict into
-    ``out_dir/predictions`` (one held-out image)."""
+    ``out_dir/predictions`` (one held-out image). ``device``: ``auto``, ``cpu``, ``cuda``,
+    ``cuda:N`` or ``mps`` for training and prediction (``None``: the recipe's ``auto`` for
+    training, ``$DRUNET_DEVICE`` else auto for prediction)."""
     out_dir = Path(out_dir)
     data_dir = make_synthetic(out_dir / "data", seed=seed)
-    result = train(demo_config(data_dir, out_dir / "runs", epochs), reporter=reporter)
-    predictor = Predictor.from_run(result.run_dir)
+    result = train(demo_config(data_dir, out_dir / "runs", epochs, device), reporter=reporter)
+    predictor = Predictor.from_run(result.run_dir, device=device)
     # A fresh image from another seed: never seen in training or validation.
     test_dir = make_synthetic(out_dir / "test", num_images=1, seed=seed + 1000)
     image = next((test_dir / "images").iterdir())

@@ -10,10 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from drunet.cli.common import console, user_errors
+from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import LineReporter
 from drunet.compare import compare_models, write_reports
 from drunet.compare.tables import table_rows
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.device import resolve_device
 from drunet.errors import DrunetError
 
 
@@ -36,6 +38,7 @@ def compare_command(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key for all models.")
     ] = None,
+    device: DeviceOption = None,
 ) -> None:
     """Train each model with the same split, augmentation, loss and budget, evaluate them on
     the same held-out images, and write compare.md/csv/json, curves.png and predictions.png."""
@@ -49,12 +52,20 @@ def compare_command(
                 "(results are never overwritten)"
             )
         cfg = load_config(config) if config is not None else ExperimentConfig()
-        flags = {"data.root": data, "train.epochs": epochs, "train.max_minutes": budget_minutes}
+        flags = {
+            "data.root": data,
+            "train.epochs": epochs,
+            "train.max_minutes": budget_minutes,
+            "train.device": training_device(device, cfg.train.device),
+        }
         typed = {k: v for k, v in flags.items() if v is not None}
         if budget_minutes is not None and epochs is None:
             typed["train.epochs"] = 100000  # the budget decides when to stop
         cfg = apply_overrides(set_fields(cfg, typed), set_ or [])
-        reports, held_out = compare_models(cfg, names, out, reporter_factory=_reporter)
+        show_device(resolve_device(cfg.train.device))  # where training (and scoring) run
+        reports, held_out = compare_models(
+            cfg, names, out, reporter_factory=_reporter, device=cfg.train.device
+        )
         paths = write_reports(reports, held_out, out)
     table = Table(title=f"held-out images: {len(held_out)}")
     rows = table_rows(reports)

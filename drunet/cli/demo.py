@@ -9,8 +9,10 @@ import typer
 from rich.markup import escape
 
 from drunet.cli.common import console, user_errors
+from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import make_reporter
 from drunet.demo import run_demo
+from drunet.device import resolve_device
 
 
 def demo_command(
@@ -19,9 +21,12 @@ def demo_command(
     ] = Path("drunet-demo"),
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
+    device: DeviceOption = None,
 ) -> None:
     """Generate a synthetic dataset, train a small DRUNet on it, and predict a new image."""
     with user_errors():
+        device = training_device(device, "auto")  # the flag, else $DRUNET_DEVICE; checked
+        show_device(resolve_device(device or "auto"))
         console.print(
             f"generating synthetic data in {out}/data and training a small DRUNet …",
             highlight=False,
@@ -29,7 +34,7 @@ def demo_command(
             markup=False,
         )
         with make_reporter(console) as reporter:
-            result = run_demo(out, epochs=epochs, seed=seed, reporter=reporter)
+            result = run_demo(out, epochs=epochs, seed=seed, reporter=reporter, device=device)
         run = result.run
         console.print(
             f"validation Dice [bold]{run.best_score:.4f}[/] (best epoch {run.best_epoch}); "

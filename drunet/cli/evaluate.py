@@ -16,6 +16,7 @@ from drunet.cli.common import (
     print_failures,
     user_errors,
 )
+from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
 from drunet.cli.predict import (
     BatchSize,
     FillHoles,
@@ -64,6 +65,8 @@ def evaluate_command(
     min_size: MinSize = 0,
     fill_holes: FillHoles = False,
     largest: Largest = False,
+    device: DeviceOption = None,
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
     and recall per image and class (per_image.csv), a summary (summary.json) and a table.
@@ -72,6 +75,7 @@ def evaluate_command(
     exit code 3 (2 when no pair could be scored).
     """
     with user_errors():
+        where = chosen_device(device)  # before any work: a missing GPU is a one-line error
         options = prediction_options(
             tile_size,
             overlap,
@@ -83,11 +87,13 @@ def evaluate_command(
             min_size,
             fill_holes,
             largest,
+            precision,
         )
-        predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
+        predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
         console.print(
             f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
         )
+        show_device(predictor.device, predictor.precision.name)
         pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
         console.print(f"data: {source}", highlight=False, soft_wrap=True, markup=False)
         with progress_bar() as bar:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
+from drunet.cli.device import DeviceOption, chosen_device, show_device
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, export_run
 from drunet.export_checks import opset_range
@@ -31,13 +32,25 @@ def export_command(
     runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path(
         "runs"
     ),
+    device: DeviceOption = None,
 ) -> None:
     """Export for deployment: dynamic batch, height and width; normalised float32 input,
     logits out. <file>.json beside it states the opset, the normalisation and the classes."""
     with user_errors():
         if format not in FORMATS:
             raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
-        result = export_run(run, out, format, opset, check, runs_dir)  # type: ignore[arg-type]
+        where = chosen_device(device)  # the PyTorch side of the parity check
+        if check:
+            show_device(where)
+        result = export_run(
+            run,
+            out,
+            format,  # type: ignore[arg-type]
+            opset,
+            check,
+            runs_dir,
+            device=where,
+        )
         what = f"{result.format}, opset {result.opset}" if result.opset else result.format
         console.print(
             f"wrote {result.path} ({what})", highlight=False, soft_wrap=True, markup=False

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
+from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
 from drunet.inference import (
     OutputOptions,
     PostprocessOptions,
@@ -35,6 +36,7 @@ def prediction_options(
     min_size: int,
     fill_holes: bool,
     largest: bool,
+    precision: str = "auto",
 ) -> PredictOptions:
     """The flags shared by ``predict`` and ``evaluate`` as :class:`PredictOptions`."""
     return PredictOptions(
@@ -45,6 +47,7 @@ def prediction_options(
         tta_flips=tta,
         tta_rot90=tta_rot90,
         postprocess=PostprocessOptions(threshold, min_size, fill_holes, largest),
+        precision=precision,
     )
 
 
@@ -128,6 +131,8 @@ def predict_command(
     min_size: MinSize = 0,
     fill_holes: FillHoles = False,
     largest: Largest = False,
+    device: DeviceOption = None,
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten.
 
@@ -136,6 +141,7 @@ def predict_command(
     (2 when no input could be predicted).
     """
     with user_errors():
+        where = chosen_device(device)  # before any work: a missing GPU is a one-line error
         options = prediction_options(
             tile_size,
             overlap,
@@ -147,11 +153,13 @@ def predict_command(
             min_size,
             fill_holes,
             largest,
+            precision,
         )
-        predictor = Predictor.from_run(model, runs_dir=runs_dir, options=options)
+        predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
         console.print(
             f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
         )
+        show_device(predictor.device, predictor.precision.name)
         files = collect_inputs(inputs)
         outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
         with progress_bar() as bar:

@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
+from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import is_main_process, make_reporter
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.device import resolve_device
 from drunet.engine.distributed import launched_by_torchrun
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
@@ -69,6 +71,7 @@ def train_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars: one line per epoch (CI logs).")
     ] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Train a segmentation model on a folder of images and masks.
 
@@ -102,10 +105,13 @@ def train_command(
                 "data.augmentation.patch_size": patch_size,
                 "runs_dir": runs_dir,
                 "name": name,
+                "train.device": training_device(device, cfg.train.device),
             }
             # Flags set typed fields as typed (--name 2024 is the text "2024"); --set is YAML.
             cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
             cfg = apply_overrides(cfg, set_ or [])
+            if is_main_process():
+                show_device(resolve_device(cfg.train.device))
             with make_reporter(console, quiet) as reporter:
                 result = train(cfg, reporter=reporter)
         if not is_main_process():
@@ -133,6 +139,7 @@ def _resume_ignored(args: dict) -> list[tuple[str, object]]:
         "patch_size",
         "runs_dir",
         "name",
+        "device",
     )
     return [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]
 

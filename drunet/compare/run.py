@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from drunet.compare.measure import count_parameters, evaluate_held_out, forward_gflops
 from drunet.config import ExperimentConfig, ModelConfig
 from drunet.datasets import Pair
@@ -65,9 +67,12 @@ def compare_models(
     models: list[str],
     out_dir: str | Path,
     reporter_factory: Callable[[str], Reporter | None] | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[list[ModelReport], list[Pair]]:
     """Train each model in turn into ``out_dir/runs/<model>`` and score it on the held-out
-    (validation) split shared by all of them. Returns the reports and the held-out pairs."""
+    (validation) split shared by all of them. Returns the reports and the held-out pairs.
+    ``device`` is where the held-out images are predicted (``None``: ``$DRUNET_DEVICE``, else
+    auto); training runs on ``base.train.device``."""
     out_dir = Path(out_dir)
     base, _, held_out = prepare_config(base)  # one split, one normalisation for every model
     is_binary = base.model.num_classes == 2
@@ -77,7 +82,7 @@ def compare_models(
         log.info("training %s", name)
         reporter = reporter_factory(name) if reporter_factory else None
         result = train(config, reporter=reporter)
-        predictor = Predictor.from_run(result.run_dir)
+        predictor = Predictor.from_run(result.run_dir, device=device)
         scores, inference_ips, predictions = evaluate_held_out(predictor, held_out, is_binary)
         history = result.history
         samples = sum(r.samples for r in history)
