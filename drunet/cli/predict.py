@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from drunet.checkpoint import resolve_weights
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
 from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
 from drunet.inference import (
@@ -91,11 +93,19 @@ ModelOption = Annotated[
     typer.Option(help="Run folder or .safetensors weights (default: latest run's best)."),
 ]
 RunsDir = Annotated[Path, typer.Option(help="Where to look for the latest run.")]
+ModelsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        help="Run folder or .safetensors weights (default: latest run's best); repeat it for an "
+        "ensemble averaging the runs' probabilities.",
+    ),
+]
 
 
 def predict_command(
     inputs: Annotated[str, typer.Argument(help="An image file, a folder of images, or a glob.")],
-    model: ModelOption = None,
+    model: ModelsOption = None,
     out: Annotated[
         Path, typer.Option(help="Folder for <stem>_mask.png and the other outputs.")
     ] = Path("predictions"),
@@ -155,9 +165,15 @@ def predict_command(
             largest,
             precision,
         )
-        predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
+        predictor, weights = load_predictor(model or [], runs_dir, where, options)
         console.print(
-            f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
+            f"model: {' + '.join(map(str, weights))}"
+            + (
+                f" (ensemble of {len(weights)}, probabilities averaged)" if len(weights) > 1 else ""
+            ),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
         show_device(predictor.device, predictor.precision.name)
         files = collect_inputs(inputs)
@@ -177,6 +193,7 @@ def predict_command(
                 on_done=image_done,
                 outputs=outputs,
                 skip_existing=resume,
+                protected=weights,
                 on_progress=lambda n, total: bar.update(
                     tiles, completed=n, total=total, visible=True
                 ),
@@ -189,6 +206,21 @@ def predict_command(
             print_failures(f"{len(report.failed)} input(s) failed:", report.failed)
             some_done = report.written or report.skipped
             raise typer.Exit(PARTIAL_EXIT if some_done else USER_ERROR_EXIT)
+
+
+def load_predictor(
+    models: list[str], runs_dir: Path, device: torch.device, options: PredictOptions
+) -> tuple[Predictor, list[Path]]:
+    """One ``--model`` (or none: the latest run), or an ensemble of several; and the weights
+    files, which predict never writes over."""
+    if len(models) > 1:
+        weights = [resolve_weights(m) for m in models]
+        return Predictor.from_runs(weights, device=device, options=options), weights
+    predictor = Predictor.from_run(
+        models[0] if models else None, runs_dir=runs_dir, device=device, options=options
+    )
+    assert predictor.weights_path is not None
+    return predictor, [predictor.weights_path]
 
 
 def progress_bar() -> Progress:

@@ -194,8 +194,12 @@ def predict_files(
     outputs: OutputOptions | None = None,
     skip_existing: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    protected: Iterable[Path] = (),
 ) -> PredictionReport:
     """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
+
+    No output may replace an input, the predictor's weights or a file in ``protected`` (e.g.
+    every member of an ensemble), see :func:`check_no_clobber`.
 
     Consecutive inputs of the same size that fit whole are predicted together
     (``predictor.images_per_batch``); larger ones one at a time through the sliding window, so at
@@ -207,6 +211,7 @@ def predict_files(
     check_out_dir(out_dir)
     manifest = Manifest(out_dir)
     weights = [predictor.weights_path] if predictor.weights_path is not None else []
+    weights += list(protected)
     check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
     remove_stale_temporaries(out_dir)  # half-written files of a killed run
     report = PredictionReport()

@@ -14,6 +14,7 @@ from drunet.config import config_from_dict
 from drunet.datasets import read_image, read_mask, write_image
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 from drunet.inference.manifest import MANIFEST
+from tests.conftest import TINY_PARAMS
 
 
 def test_predict_folder_with_the_latest_run(runner, trained_run, tiny_data, tmp_path) -> None:
@@ -208,3 +209,53 @@ def test_predict_help_documents_the_new_options(runner) -> None:
         "--no-overlay",
     ):
         assert option in result.output, option
+
+
+# ---------------------------------------------------------------- ensembles
+
+
+def _three_class_run(root: Path, seed: int) -> Path:
+    """A run folder of a tiny 3-class DRUNet with its own random weights and BatchNorm stats."""
+    config = config_from_dict(
+        {
+            "model": {"in_channels": 1, "num_classes": 3, "params": TINY_PARAMS},
+            "data": {"normalization": {"mean": [0.2], "std": [0.3], "clip_percentiles": None}},
+        }
+    )
+    torch.manual_seed(seed)
+    model = build_model(config)
+    model.train()
+    with torch.no_grad():  # move BatchNorm statistics off their defaults
+        model(torch.randn(2, 1, 16, 16))
+    save_weights(root / "best.safetensors", model.eval(), config)
+    return root
+
+
+def test_repeated_model_predicts_with_the_ensemble(runner, tmp_path) -> None:
+    a, b = _three_class_run(tmp_path / "a", 1), _three_class_run(tmp_path / "b", 2)
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(30, 26), (30, 26), (17, 40)]):
+        write_image(tmp_path / "in" / f"{i}.png", rng.integers(0, 256, size, dtype=np.uint8))
+    out = tmp_path / "out"
+    args = ["predict", str(tmp_path / "in"), "--model", str(a), "--model", str(b)]
+    result = runner.invoke(app, [*args, "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "ensemble of 2" in result.output
+    one_a, one_b = Predictor.from_run(a, device="cpu"), Predictor.from_run(b, device="cpu")
+    disagree = False
+    for path in sorted((tmp_path / "in").iterdir()):
+        image = read_image(path)
+        probs = (one_a.predict_probabilities(image) + one_b.predict_probabilities(image)) / 2
+        assert np.array_equal(read_mask(out / f"{path.stem}_mask.png"), probs.argmax(0))
+        disagree |= bool((one_a.predict(image) != one_b.predict(image)).any())
+    assert disagree  # not trivially one member's answer
+
+
+def test_an_ensemble_never_writes_over_a_members_weights(runner, tmp_path) -> None:
+    a, b = _three_class_run(tmp_path / "a", 1), _three_class_run(tmp_path / "b", 2)
+    write_image(tmp_path / "best.png", np.zeros((8, 8), np.uint8))  # → best_mask.png …
+    (b / "best_mask.png").symlink_to(b / "best.safetensors")  # … which is b's weights
+    args = ["predict", str(tmp_path / "best.png"), "--model", str(a), "--model", str(b)]
+    result = runner.invoke(app, [*args, "--out", str(b), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "would overwrite the model weights" in result.output
