@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drunet.atomic import atomic_write_text
 from drunet.config_loss import LossTerm
@@ -70,6 +70,17 @@ class DataConfig(_Section):
 class TrainConfig(_Section):
     """Optimisation, precision switches and the training loop."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older_precision_keys(cls, data: Any) -> Any:
+        # Runs saved before train.precision stored amp / cpu_bf16; read them as what they meant.
+        if isinstance(data, dict) and ("amp" in data or "cpu_bf16" in data):
+            data = dict(data)
+            amp, cpu_bf16 = data.pop("amp", True), data.pop("cpu_bf16", False)
+            if "precision" not in data:
+                data["precision"] = "bf16" if cpu_bf16 is True else "auto" if amp else "fp32"
+        return data
+
     epochs: int = Field(default=20, ge=1)
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(default=1e-3, gt=0)
@@ -88,8 +99,9 @@ class TrainConfig(_Section):
     seed: int = 0
     deterministic: bool = False  # deterministic kernels (slower on GPU)
     device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler)
-    cpu_bf16: bool = False  # bfloat16 autocast on CPU (opt-in: faster on CPUs with AMX/AVX512-BF16)
+    # auto: mixed precision on CUDA (bf16 on GPUs that run it natively, else fp16 + GradScaler),
+    # float32 elsewhere; fp32 / fp16 / bf16 force one (see drunet.device.select_precision).
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     channels_last: bool = False  # NHWC memory format (helps tensor cores)
     compile: bool = False  # torch.compile the model
     sync_bn: bool = False  # SyncBatchNorm across DDP ranks (small per-GPU batches)
@@ -103,6 +115,9 @@ class TrainConfig(_Section):
     # Fine-tuning: start from these weights (a run folder, save_pretrained folder or
     # .safetensors; read once when the run starts, recorded here). See drunet.checkpoint.init_from.
     init_from: str | None = None
+    # smp encoders: a local .safetensors / .pt state dict, or a pretrained name found in the local
+    # Hugging Face cache (never downloaded); adapted to the input channels. Read once at start.
+    encoder_weights: str | None = None
     freeze_encoder_epochs: int = Field(default=0, ge=0)  # encoder frozen for the first N epochs
     encoder_lr_scale: float = Field(default=1.0, gt=0, le=10)  # encoder LR = lr × this
 

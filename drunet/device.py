@@ -127,8 +127,8 @@ def select_precision(
     """
     if requested not in PRECISIONS:
         raise DrunetError(f"precision {requested!r} is not one of {', '.join(PRECISIONS)}")
-    hardware = hardware or Hardware.of(device)
     if requested == "auto":
+        hardware = hardware or Hardware.of(device)
         if device.type == "cuda":
             native_bf16 = (hardware.cuda_capability or (0, 0)) >= (8, 0)
             requested = "bf16" if native_bf16 else "fp16"

@@ -53,7 +53,8 @@ def test_default_config_values() -> None:
 def test_baseline_config_selects_the_smp_unet() -> None:
     config = load_config(CONFIG_DIR / "baseline.yaml")
     assert config.model.name == "unet_resnet34"
-    assert config.model.params.model_dump() == {"encoder_name": "resnet34", "encoder_depth": 5}
+    pinned = config.model.pinned().params.model_dump()
+    assert pinned == {"encoder_name": "resnet34", "encoder_depth": 5}
 
 
 def test_empty_dict_gives_the_documented_defaults() -> None:
@@ -61,7 +62,7 @@ def test_empty_dict_gives_the_documented_defaults() -> None:
     assert config.name is None
     assert config.data.layout.val_fraction == 0.2 and config.data.batch_size == 4
     assert config.train.epochs == 20 and config.train.warmup_epochs == 0
-    assert config.train.steps_per_epoch is None and config.train.amp is True
+    assert config.train.steps_per_epoch is None and config.train.precision == "auto"
 
 
 @pytest.mark.parametrize(

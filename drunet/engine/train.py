@@ -24,10 +24,10 @@ from drunet.atomic import remove_stale_temporaries
 from drunet.checkpoint import build_model
 from drunet.config import ExperimentConfig, TrainConfig, load_config, save_config
 from drunet.datasets import Pair
+from drunet.device import Precision, resolve_device, select_precision
 from drunet.engine.best import BestTracker
 from drunet.engine.criterion import build_criterion
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
-from drunet.engine.device import Precision, select_device, select_precision
 from drunet.engine.distributed import DistContext, distributed, wrap_model
 from drunet.engine.history import EpochRecord
 from drunet.engine.optim import build_optimizer, build_scheduler, resumed_anchor
@@ -64,7 +64,7 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     """
     config, train_pairs, val_pairs = prepare_config(config)
     build_criterion(config)  # a bad loss spec fails here, before a run folder exists
-    with distributed(select_device(config.train.device).type) as context:
+    with distributed(resolve_device(config.train.device).type) as context:
         run_dir = None
         if context.is_main:
             run_dir = create_run_dir(config.runs_dir, config.name, config.model.name)
@@ -104,7 +104,7 @@ def resume(
     anchor = resumed_anchor(schedule, state["scheduler"], total)
     config.train.epochs = total
     config, train_pairs, val_pairs = prepare_config(config)
-    with distributed(select_device(config.train.device).type) as context:
+    with distributed(resolve_device(config.train.device).type) as context:
         data = (train_pairs, val_pairs)
         return _run(config, run_dir, data, reporter, context, state, anchor)
 
@@ -188,11 +188,11 @@ def _run(
 def _precision(config: ExperimentConfig, context: DistContext) -> Precision:
     """The device this process trains on (its own GPU under DDP), its backend switches, AMP."""
     cfg = config.train
-    device = select_device(cfg.device)
+    device = resolve_device(cfg.device)
     if device.type == "cuda" and context.enabled:
         device = torch.device("cuda", context.local_rank)
     _configure_backends(config, device)
-    return select_precision(device, cfg.amp, cpu_bf16=cfg.cpu_bf16)
+    return select_precision(device, cfg.precision, training=True)
 
 
 @contextlib.contextmanager

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from drunet.checkpoint import unwrap
+from drunet.device import Precision
 from drunet.engine.best import BestTracker
 from drunet.engine.budget import Budget
-from drunet.engine.device import Precision
 from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
 from drunet.engine.hooks import EpochCallback, Reporter, SilentReporter

@@ -317,9 +317,7 @@ class Predictor:
             return result.mask, result.probabilities
         return result.mask
 
-    def predict_stack(
-        self, path: str | Path, on_progress: Progress | None = None
-    ) -> np.ndarray:
+    def predict_stack(self, path: str | Path, on_progress: Progress | None = None) -> np.ndarray:
         """Masks ``(Z, H, W)`` of a multi-page TIFF stack, one 2D slice at a time (each page is
         read on its own, so memory holds one slice). ``on_progress(done, total)`` per slice."""
         path = Path(path)

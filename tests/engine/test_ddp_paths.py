@@ -15,9 +15,9 @@ import torch.distributed as dist
 from torch import nn
 
 from drunet.config import TrainConfig
+from drunet.device import select_precision
 from drunet.engine import distributed
 from drunet.engine.budget import Budget
-from drunet.engine.device import select_precision
 from drunet.engine.distributed import DistContext, check_device_count, init_distributed
 from drunet.engine.optim import lr_factor
 from drunet.engine.trainer import Trainer
@@ -167,7 +167,7 @@ def ddp_trainer(
 ) -> Trainer:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    cpu = select_precision(torch.device("cpu"), amp=False)
+    cpu = select_precision(torch.device("cpu"), "fp32")
     return Trainer(model, MeanLoss(), optimizer, scheduler, train, val, 2, cpu, dist=context,
                    **kwargs)  # fmt: skip
 

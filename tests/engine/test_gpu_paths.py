@@ -13,9 +13,9 @@ from torch import nn
 
 from drunet.config import TrainConfig, config_from_dict
 from drunet.datasets import make_synthetic
+from drunet.device import select_precision
 from drunet.engine import train as train_module
 from drunet.engine.data import make_loaders, prepare_config
-from drunet.engine.device import select_precision
 from drunet.engine.optim import lr_factor
 from drunet.engine.trainer import Trainer
 from tests.engine.test_train import tiny_config
@@ -59,7 +59,7 @@ def make_trainer(device: str, channels_last: bool) -> Trainer:
     model = nn.Conv2d(1, 1, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(TrainConfig(), 1, 0))
-    precision = select_precision(torch.device(device), amp=False)
+    precision = select_precision(torch.device(device), "fp32")
     return Trainer(model, nn.MSELoss(), optimizer, scheduler, [], [], 2, precision,
                    channels_last=channels_last)  # fmt: skip
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from drunet.engine import run_dir as runs
 from drunet.checkpoint import BEST, LAST, latest_run, resolve_weights
+from drunet.engine import run_dir as runs
 from drunet.engine.run_dir import create_run_dir
 from drunet.errors import DrunetError
 
@@ -118,7 +118,7 @@ def test_resolve_weights_of_a_run_folder_falls_back_to_last(tmp_path: Path) -> N
 
 def test_resolve_weights_of_an_empty_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DrunetError, match=f"holds no {BEST} or {LAST}"):
+    with pytest.raises(DrunetError, match=f"holds no {BEST}, {LAST} or model.safetensors"):
         resolve_weights(tmp_path / "empty")
 
 

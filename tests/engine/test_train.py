@@ -14,24 +14,15 @@ from torch.utils.data import DataLoader
 from drunet.checkpoint import load_model, read_weights
 from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.datasets import compute_normalization, discover, make_synthetic
+from drunet.device import select_precision
 from drunet.engine.data import make_loaders, prepare_config, seed_everything
-from drunet.engine.device import select_precision
 from drunet.engine.tensorboard import tensorboard_available
 from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Trainer
-from drunet.errors import DrunetError
 from drunet.losses import DiceCELoss
 from drunet.models import DEFAULT_PRESET
 from tests.conftest import TINY_PARAMS
-
-SIZES = ((48, 48), (64, 40))
-
-
-@pytest.fixture(scope="module")
-def binary_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_synthetic(
-        tmp_path_factory.mktemp("binary") / "data", num_images=6, sizes=SIZES, seed=0
-    )
+from tests.engine.conftest import SIZES
 
 
 def tiny_config(root: Path | None, runs_dir: Path, **sections: dict[str, Any]) -> ExperimentConfig:
@@ -120,7 +111,7 @@ def test_best_weights_reproduce_the_best_score(run: RunResult) -> None:
     model, config = load_model(run.best_weights)
     _, train_pairs, val_pairs = prepare_config(config)
     _, val_loader = make_loaders(config, train_pairs, val_pairs)
-    precision = select_precision(torch.device("cpu"), amp=False)
+    precision = select_precision(torch.device("cpu"), "fp32")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     trainer = Trainer(model, DiceCELoss(), optimizer, scheduler, [], val_loader, 2, precision)
@@ -226,60 +217,6 @@ def test_seed_everything_returns_a_seeded_generator() -> None:
     a = torch.rand(3)
     seed_everything(7)
     assert torch.equal(a, torch.rand(3))
-
-
-# ---------------------------------------------------------------- loaders
-
-
-def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_path: Path) -> None:
-    config, train_pairs, val_pairs = prepare_config(tiny_config(binary_data, tmp_path))
-    assert (len(train_pairs), len(val_pairs)) == (5, 1)  # round(6 × 0.2) = 1 validation image
-    train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
-    batches = list(train_loader)
-    assert len(train_loader) == len(batches) == 2
-    assert all(x.shape == (2, 1, 32, 32) and y.shape == (2, 32, 32) for x, y in batches)
-    (x, y), *rest = list(val_loader)
-    assert rest == [] and x.shape[:2] == (1, 1) and tuple(x.shape[2:]) in SIZES
-
-    config.train.steps_per_epoch = None  # one pass: 5 images in full batches of 2 …
-    config.train.min_steps_per_epoch = 1
-    train_loader, _ = make_loaders(config, train_pairs, val_pairs)
-    assert len(train_loader) == len(list(train_loader)) == 2
-    config.train.min_steps_per_epoch = 7  # … unless that is fewer steps than the minimum
-    train_loader, _ = make_loaders(config, train_pairs, val_pairs)
-    assert len(train_loader) == len(list(train_loader)) == 7
-    assert all(x.shape[0] == 2 for x, _ in train_loader)
-
-
-# ---------------------------------------------------------------- user mistakes
-
-
-def test_in_channels_mismatch_is_an_error(binary_data: Path, tmp_path: Path) -> None:
-    config = tiny_config(binary_data, tmp_path / "runs", model={"in_channels": 3})
-    with pytest.raises(DrunetError, match=r"1 channel\(s\) but the model expects 3"):
-        train(config)
-    assert not (tmp_path / "runs").exists()
-
-
-def test_too_few_classes_is_an_error(tmp_path: Path) -> None:
-    data = make_synthetic(tmp_path / "data", num_images=4, num_classes=3, sizes=SIZES, seed=1)
-    config = tiny_config(data, tmp_path / "runs", model={"num_classes": 2})
-    with pytest.raises(DrunetError, match=r"mask holds value 2 but there are 2 classes"):
-        train(config)
-    assert not (tmp_path / "runs").exists()
-
-
-def test_missing_data_root_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DrunetError, match="no training data"):
-        train(tiny_config(None, tmp_path / "runs"))
-
-
-def test_existing_run_name_is_an_error_and_is_kept(binary_data: Path, tmp_path: Path) -> None:
-    (tmp_path / "taken").mkdir()
-    (tmp_path / "taken" / "notes.txt").write_text("keep me")
-    with pytest.raises(DrunetError, match="already exists"):
-        train(tiny_config(binary_data, tmp_path, name="taken"))
-    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
 
 
 # ---------------------------------------------------------------- multi-class
