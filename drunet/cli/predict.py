@@ -143,6 +143,14 @@ def predict_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Batches read and normalised ahead (in threads) while the network runs, "
+            "outputs written behind it; 0: one batch at a time.",
+        ),
+    ] = 2,
 ) -> None:
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten.
 
@@ -194,6 +202,7 @@ def predict_command(
                 outputs=outputs,
                 skip_existing=resume,
                 protected=weights,
+                prefetch=prefetch,
                 on_progress=lambda n, total: bar.update(
                     tiles, completed=n, total=total, visible=True
                 ),

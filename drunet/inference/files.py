@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from drunet.atomic import can_create_files, file_in_the_way, remove_stale_temporaries
-from drunet.datasets import IMAGE_SUFFIXES, read_image, write_image, write_mask
-from drunet.errors import DataError, DrunetError
+from drunet.datasets import IMAGE_SUFFIXES, write_image, write_mask
+from drunet.errors import DrunetError
 from drunet.inference.manifest import Manifest
 from drunet.inference.overlay import colorize, overlay
 from drunet.inference.predictor import Prediction, Predictor
@@ -56,6 +56,9 @@ class PredictionReport:
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)
+    # Seconds spent, with prefetch: read, normalize (worker threads, summed), compute (the
+    # network), write (post-processing, encoding, writing; the writer thread) and wall.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def collect_inputs(target: str | Path) -> list[Path]:
@@ -183,9 +186,6 @@ def write_outputs(
             write_mask(path, mask)
 
 
-Item = tuple[Path, np.ndarray]
-
-
 def predict_files(
     predictor: Predictor,
     inputs: Iterable[Path],
@@ -195,16 +195,21 @@ def predict_files(
     skip_existing: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     protected: Iterable[Path] = (),
+    prefetch: int = 2,
+    workers: int = 2,
 ) -> PredictionReport:
     """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
 
     No output may replace an input, the predictor's weights or a file in ``protected`` (e.g.
     every member of an ensemble), see :func:`check_no_clobber`.
-
     Consecutive inputs of the same size that fit whole are predicted together
-    (``predictor.images_per_batch``); larger ones one at a time through the sliding window, so at
-    most one batch of images is in memory. ``on_done`` is called once per input, in input order;
-    ``on_progress(tiles done, tiles)`` while a large image goes through the sliding window.
+    (``predictor.images_per_batch``); larger ones one at a time through the sliding window.
+    With ``prefetch`` > 0 (:mod:`drunet.inference.pipeline`), ``workers`` threads read and
+    normalise up to ``prefetch`` batches ahead and a writer thread writes behind the network;
+    with 0, one batch at a time is read, predicted and written. The outputs are the same.
+    ``on_done`` is called once per input, in input order (from the writer thread with
+    prefetch); ``on_progress(tiles done, tiles)`` while a large image goes through the sliding
+    window.
     """
     inputs, out_dir = list(inputs), Path(out_dir)
     outputs = outputs or OutputOptions()
@@ -215,80 +220,47 @@ def predict_files(
     check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
     remove_stale_temporaries(out_dir)  # half-written files of a killed run
     report = PredictionReport()
-    pending: list[Item] = []
+    # The loops build on this module's helpers, hence the import here.
+    from drunet.inference.pipeline import predict_pipelined, predict_sequential
 
-    def done(path: Path) -> None:
-        if on_done is not None:
-            on_done(path)
-
-    def flush() -> None:
-        if pending:
-            _predict_group(predictor, list(pending), manifest, outputs, report, done, on_progress)
-            pending.clear()
-
-    for path in inputs:
-        if skip_existing and outputs_exist(path, out_dir, outputs):
-            flush()
-            report.skipped.append(path)
-            done(path)
-            continue
-        try:
-            image = read_image(path)
-        except DataError as err:
-            flush()
-            _fail(report, path, err)
-            done(path)
-            continue
-        height, width = image.shape[:2]
-        if pending and (
-            pending[0][1].shape != image.shape
-            or len(pending) >= predictor.images_per_batch(height, width)
-        ):
-            flush()
-        pending.append((path, image))
-        if not predictor.fits_whole(height, width):
-            flush()
-    flush()
+    loop = predict_pipelined if prefetch > 0 else predict_sequential
+    loop(
+        predictor,
+        inputs,
+        manifest,
+        outputs,
+        report,
+        on_done,
+        on_progress,
+        skip_existing,
+        prefetch=prefetch,
+        workers=workers,
+    )
     return report
 
 
-def _predict_group(
-    predictor: Predictor,
-    group: list[Item],
+def save_prediction(
+    path: Path,
+    image: np.ndarray,
+    prediction: Prediction,
     manifest: Manifest,
     outputs: OutputOptions,
+    num_classes: int,
     report: PredictionReport,
-    done: Callable[[Path], None],
-    on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
+    """Write one input's outputs into the manifest's folder and record it in ``report``: a
+    file that cannot be written fails this input; a folder that refuses writes raises."""
+    files = output_files(path, manifest.folder, outputs)
     try:
-        predictions = predictor.predict_batch(
-            [image for _, image in group],
-            sources=[str(path) for path, _ in group],
-            return_probabilities=outputs.probabilities,
-            on_progress=on_progress,
-        )
-    except DrunetError as err:
-        if len(group) > 1:  # find the bad input; predict the others one by one
-            for item in group:
-                _predict_group(predictor, [item], manifest, outputs, report, done, on_progress)
-            return
-        _fail(report, group[0][0], err)
-        done(group[0][0])
-        return
-    for (path, image), prediction in zip(group, predictions, strict=True):
-        files = output_files(path, manifest.folder, outputs)
-        try:
-            manifest.record(files.values())  # claimed before written: a kill in between is harmless
-            write_outputs(files, image, prediction, predictor.num_classes)
-        except OSError as err:
-            if folder_refuses_writes(err, manifest.folder):
-                raise  # a full disk or a read-only folder: every other input would fail too
-            name = err.filename or next(iter(files.values()))
-            _fail(report, path, DrunetError(f"cannot write {name}: {err.strerror or err}"))
-        else:
-            report.written.append(files["mask"])
-        done(path)
+        manifest.record(files.values())  # claimed before written: a kill in between is harmless
+        write_outputs(files, image, prediction, num_classes)
+    except OSError as err:
+        if folder_refuses_writes(err, manifest.folder):
+            raise  # a full disk or a read-only folder: every other input would fail too
+        name = err.filename or next(iter(files.values()))
+        fail(report, path, DrunetError(f"cannot write {name}: {err.strerror or err}"))
+    else:
+        report.written.append(files["mask"])
 
 
 # The file system, not the file: no other output could be written either.
@@ -306,6 +278,7 @@ def folder_refuses_writes(err: OSError, folder: Path) -> bool:
     return False
 
 
-def _fail(report: PredictionReport, path: Path, err: Exception) -> None:
+def fail(report: PredictionReport, path: Path, err: Exception) -> None:
+    """Record that ``path`` could not be predicted, and why (logged as a warning)."""
     report.failed[path] = str(err)
     log.warning("skipped %s: %s", path, err)
