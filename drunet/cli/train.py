@@ -37,13 +37,22 @@ def train_command(
         Path | None, typer.Option(help="YAML experiment file (see configs/); flags override it.")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help=f"Model to train: {', '.join(model_names())}.")
+        str | None,
+        typer.Option(help=f"Model to train: {', '.join(model_names())}, or smp:ARCH:ENCODER."),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Number of epochs (with --resume: the new total).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Patches per batch.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from these weights (a run folder, save_pretrained folder or .safetensors): "
+            "matching layers load, a new class or channel count re-initialises the head or "
+            "adapts the stem."
+        ),
+    ] = None,
     patch_size: Annotated[int | None, typer.Option(help="Training patch side in pixels.")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where run folders go.")] = None,
     name: Annotated[
@@ -102,6 +111,7 @@ def train_command(
                 "train.epochs": epochs,
                 "data.batch_size": batch_size,
                 "train.lr": lr,
+                "train.init_from": init_from,
                 "data.augmentation.patch_size": patch_size,
                 "runs_dir": runs_dir,
                 "name": name,
@@ -136,6 +146,7 @@ def _resume_ignored(args: dict) -> list[tuple[str, object]]:
         "model",
         "batch_size",
         "lr",
+        "init_from",
         "patch_size",
         "runs_dir",
         "name",

@@ -12,16 +12,38 @@ from torch import nn
 from drunet.config import TrainConfig
 
 
+def encoder_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules fine-tuning treats as the encoder: an smp model's ``net.encoder``, DRUNet's
+    stem and down-sampling stages (the bottleneck included); none for other models."""
+    net = getattr(model, "net", None)
+    if net is not None and isinstance(getattr(net, "encoder", None), nn.Module):
+        return [net.encoder]
+    if isinstance(getattr(model, "encoders", None), nn.ModuleList):
+        return [model.stem, model.encoders]  # type: ignore[list-item]
+    return []
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, or SGD with Nesterov momentum (nnU-Net's choice). No decay on norms and biases."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
+    """AdamW, or SGD with Nesterov momentum (nnU-Net's choice). No decay on norms and biases.
+
+    With ``encoder_lr_scale`` ≠ 1 or ``freeze_encoder_epochs`` the encoder's parameters get
+    groups of their own (marked ``"encoder": True``), after the others, at ``lr × scale``.
+    """
+    split = cfg.encoder_lr_scale != 1 or cfg.freeze_encoder_epochs > 0
+    encoder = {id(p) for m in encoder_modules(model) for p in m.parameters()} if split else set()
+    buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for param in model.parameters():
         if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
+            buckets.setdefault((id(param) in encoder, param.ndim <= 1), []).append(param)
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": buckets[key],
+            "weight_decay": 0.0 if key[1] else cfg.weight_decay,
+            "lr": cfg.lr * (cfg.encoder_lr_scale if key[0] else 1.0),
+            "encoder": key[0],
+        }
+        for key in ((False, False), (False, True), (True, False), (True, True))
+        if key in buckets
     ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
@@ -74,7 +96,8 @@ def build_scheduler(
     anchor: tuple[int, float] | None = None,
     time_progress: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """The per-step schedule of :func:`lr_factor` over ``cfg.epochs`` epochs."""
+    """The per-step schedule of :func:`lr_factor` over ``cfg.epochs`` epochs; encoder groups
+    stay at 0 for the first ``cfg.freeze_encoder_epochs`` epochs (the encoder is frozen)."""
     factor = lr_factor(
         cfg,
         cfg.epochs * steps_per_epoch,
@@ -82,7 +105,13 @@ def build_scheduler(
         anchor,
         time_progress=time_progress,
     )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    frozen_steps = cfg.freeze_encoder_epochs * steps_per_epoch
+
+    def encoder_factor(step: int) -> float:
+        return 0.0 if step < frozen_steps else factor(step)
+
+    lambdas = [encoder_factor if g.get("encoder") else factor for g in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
 def resumed_anchor(

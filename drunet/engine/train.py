@@ -21,7 +21,7 @@ from torch import nn
 
 from drunet import checkpoint as runs
 from drunet.atomic import remove_stale_temporaries
-from drunet.checkpoint import build_model
+from drunet.checkpoint import build_model, init_from
 from drunet.config import ExperimentConfig, TrainConfig, load_config, save_config
 from drunet.datasets import Pair
 from drunet.device import Precision, resolve_device, select_precision
@@ -35,7 +35,9 @@ from drunet.engine.run_dir import create_run_dir
 from drunet.engine.run_writer import RunWriter
 from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
-from drunet.errors import DrunetError
+from drunet.errors import ConfigError, DrunetError
+from drunet.models import SmpModel
+from drunet.models.baseline import load_encoder_weights
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     """
     config, train_pairs, val_pairs = prepare_config(config)
     build_criterion(config)  # a bad loss spec fails here, before a run folder exists
+    start = _start_weights(config)  # so do unreadable or unfitting weights to start from
     with distributed(resolve_device(config.train.device).type) as context:
         run_dir = None
         if context.is_main:
@@ -73,7 +76,7 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
         if context.is_main:
             save_config(config, run_dir / runs.CONFIG)
         log.info("run folder %s", run_dir)
-        return _run(config, run_dir, (train_pairs, val_pairs), reporter, context)
+        return _run(config, run_dir, (train_pairs, val_pairs), reporter, context, start=start)
 
 
 def resume(
@@ -126,13 +129,17 @@ def _run(
     context: DistContext,
     state: dict[str, Any] | None = None,
     anchor: tuple[int, float] | None = None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> RunResult:
     """Wire the parts the configuration describes and fit; ``state`` continues a run whose
     schedule decays from ``anchor`` (see :func:`~drunet.engine.optim.resumed_anchor`)."""
     cfg = config.train
     seed_everything(cfg.seed)
     precision = _precision(config, context)
-    model = build_model(config).to(precision.device)
+    model = build_model(config)
+    if start is not None:  # fine-tuning: the weights _start_weights prepared
+        model.load_state_dict(start)
+    model = model.to(precision.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_loader, val_loader = make_loaders(config, *data, context.rank, context.world_size)
@@ -183,6 +190,29 @@ def _run(
         stopped_early=finished < cfg.epochs,
         model=model.eval(),
     )
+
+
+def _start_weights(config: ExperimentConfig) -> dict[str, torch.Tensor] | None:
+    """The state a fresh run starts from: ``train.init_from`` (another run's weights, see
+    :func:`~drunet.checkpoint.init_from`) and/or ``train.encoder_weights`` (an smp encoder
+    file). ``None`` trains from scratch. The source is recorded as an absolute path."""
+    cfg = config.train
+    if cfg.init_from is None and cfg.encoder_weights is None:
+        return None
+    model = build_model(config)
+    if cfg.init_from is not None:
+        report = init_from(model, cfg.init_from)
+        cfg.init_from = str(report.source.resolve())
+        log.warning("%s", report.summary())  # shown by the CLI: what was kept from where
+    if cfg.encoder_weights is not None:
+        if not isinstance(model, SmpModel):
+            raise ConfigError(
+                "train.encoder_weights applies to smp models (unet_resnet34, smp:ARCH:ENCODER); "
+                "start a DRUNet from other weights with train.init_from"
+            )
+        encoder = model.hparams["encoder_name"]
+        load_encoder_weights(model.net.encoder, cfg.encoder_weights, encoder)
+    return model.state_dict()
 
 
 def _precision(config: ExperimentConfig, context: DistContext) -> Precision:
