@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from drunet.cli.common import console, user_errors
 from drunet.cli.device import DeviceOption, show_device, training_device
@@ -15,6 +16,7 @@ from drunet.cli.progress import is_main_process, make_reporter
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.device import resolve_device
 from drunet.engine.distributed import launched_by_torchrun
+from drunet.engine.folds import SUMMARY, train_folds
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
 from drunet.models import model_names
@@ -28,7 +30,11 @@ def train_command(
     images: Annotated[Path | None, typer.Option(help="Explicit images folder.")] = None,
     masks: Annotated[Path | None, typer.Option(help="Explicit masks folder.")] = None,
     fold: Annotated[
-        int | None, typer.Option(help="Cross-validation fold (0..folds-1; see data.layout.folds).")
+        str | None,
+        typer.Option(
+            help="Cross-validation fold (0..folds-1; see data.layout.folds), or 'all': every "
+            "fold in turn into one parent folder, then the mean ± std score."
+        ),
     ] = None,
     split_file: Annotated[
         Path | None, typer.Option(help='JSON split: {"train": [names], "val": [names]}.')
@@ -105,7 +111,7 @@ def train_command(
                 "data.root": data,
                 "data.layout.images": images,
                 "data.layout.masks": masks,
-                "data.layout.fold": fold,
+                "data.layout.fold": None if fold == "all" else fold,
                 "data.layout.split_file": split_file,
                 "model.name": model,
                 "train.epochs": epochs,
@@ -122,6 +128,19 @@ def train_command(
             cfg = apply_overrides(cfg, set_ or [])
             if is_main_process():
                 show_device(resolve_device(cfg.train.device))
+            if fold == "all":
+                with make_reporter(console, quiet) as reporter:
+                    folds = train_folds(cfg, reporter=reporter)
+                monitor = cfg.train.monitor
+                console.print(
+                    f"cross-validated {monitor} over {len(folds.runs)} folds: "
+                    f"[bold]{folds.mean:.4f} ± {folds.std:.4f}[/] (mean ± std; "
+                    + ", ".join(f"{s:.4f}" for s in folds.scores)
+                    + f"); runs and {SUMMARY} in {escape(str(folds.parent))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                return
             with make_reporter(console, quiet) as reporter:
                 result = train(cfg, reporter=reporter)
         if not is_main_process():

@@ -93,3 +93,30 @@ def test_encoder_groups_run_at_the_scaled_rate_and_start_frozen() -> None:
         other_rates = [r for r, e in zip(rates, flags, strict=True) if not e]
         assert all(r > 0 for r in other_rates)
         assert all((r == 0) == (step < 6) for r in encoder_rates), (step, rates)
+
+
+def test_fold_all_trains_every_fold_and_reports_mean_and_std(tmp_path: Path) -> None:
+    import csv
+    import json
+    import statistics
+
+    data = make_synthetic(tmp_path / "d", 6, sizes=((40, 40),), seed=4)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_recipe()))
+    args = ["train", "--data", str(data), "--config", str(config), "--fold", "all"]
+    args += ["--set", "data.layout.folds=3", "--runs-dir", str(tmp_path / "runs"), "--name", "cv"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    parent = tmp_path / "runs" / "cv"
+    assert sorted(p.name for p in parent.iterdir()) == ["cv.json", "fold0", "fold1", "fold2"]
+    best = []
+    for fold in range(3):
+        stored = yaml.safe_load((parent / f"fold{fold}" / "config.yaml").read_text())
+        assert stored["data"]["layout"]["fold"] == fold
+        rows = list(csv.DictReader((parent / f"fold{fold}" / "metrics.csv").open()))
+        best.append(max(float(row["dice"]) for row in rows))
+    summary = json.loads((parent / "cv.json").read_text())
+    assert summary["scores"] == pytest.approx({f"fold{k}": best[k] for k in range(3)}, abs=1e-5)
+    assert summary["mean"] == pytest.approx(statistics.fmean(best), abs=1e-5)
+    assert summary["std"] == pytest.approx(statistics.stdev(best), abs=1e-5)
+    assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in result.output
