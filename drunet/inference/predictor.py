@@ -246,10 +246,10 @@ class Predictor:
         except ValueError as err:
             raise DrunetError(str(err)) from None
         mask = postprocess(mask, post) if post.changes_mask else mask
-        probs = None
+        probs: np.ndarray | None = None
         if probabilities:
-            probs = torch.cat([1 - scores, scores]) if scores.shape[0] == 1 else scores
-            probs = probs.numpy()
+            full = torch.cat([1 - scores, scores]) if scores.shape[0] == 1 else scores
+            probs = full.numpy()
         return Prediction(mask, probs)
 
     def predict_batch(

@@ -120,7 +120,7 @@ def _drop_unused_encoder_stages(net: nn.Module, in_channels: int, multiple: int)
     unused = {name for name, p in net.named_parameters() if p.grad is None}
     net.zero_grad(set_to_none=True)
     net.train()
-    encoder = net.encoder
+    encoder = net.get_submodule("encoder")
     for child, module in list(encoder.named_children()):
         names = [f"encoder.{child}.{n}" for n, _ in module.named_parameters()]
         if names and all(n in unused for n in names):
