@@ -247,3 +247,34 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
         for p in sorted(folder.iterdir())
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
     ]
+
+
+def group_channel_files(paths: list[Path]) -> list[tuple[str, list[Path]]] | None:
+    """nnU-Net channel files (``case_0000.png``, ``case_0001.png``, …) grouped per case, in case
+    order, as training reads them: ``[("case", [channel 0, channel 1, …])]``.
+
+    ``None`` when not every file is named ``<case>_<4 digits>`` (the inputs are plain images).
+    A case whose channels are not numbered ``0 … k-1``, or with another count than the other
+    cases, is a ``DataError`` naming the case and the missing file.
+    """
+    cases: dict[str, dict[int, Path]] = {}
+    for path in paths:
+        match = _NNUNET_NAME.fullmatch(path.stem)
+        if match is None:
+            return None
+        cases.setdefault(match["case"], {})[int(match["channel"])] = path
+    counts = {len(channels) for channels in cases.values()}
+    grouped = []
+    for case in sorted(cases):
+        channels = cases[case]
+        expected = max(counts)
+        missing = [k for k in range(expected) if k not in channels]
+        if missing:
+            any_file = next(iter(channels.values()))
+            raise DataError(
+                f"case {case!r} has no channel file {case}_{missing[0]:04d}{any_file.suffix} in "
+                f"{any_file.parent} (other cases have {expected} channels); add it or leave the "
+                "case out"
+            )
+        grouped.append((case, [channels[k] for k in range(expected)]))
+    return grouped
