@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from drunet.datasets.context import context_pairs, expand_normalization, read_context
 from drunet.datasets.folder import Pair, read_pair
 from drunet.datasets.normalization import image_stats, standardize, to_unit
 from drunet.datasets.options import AugmentationOptions, MaskOptions, NormalizationOptions
@@ -35,6 +36,13 @@ class SegmentationDataset(Dataset):
     With ``cache=True`` decoded files are kept in memory in their own dtype (per worker process;
     call ``preload()`` before creating the DataLoader to decode once and share the cache with
     forked workers); the transform still runs on every access.
+
+    With ``context_slices = k > 0`` (2.5D, see ``drunet.datasets.context``) the image is the
+    slice with its ``k`` neighbours on each side stacked along channels, ``((2k+1)·C, H, W)`` in
+    order ``-k … 0 … +k``, edges replicated; every block is normalised with the stored
+    ``C``-channel statistics and all channels get the same geometric augmentation. The mask is
+    the centre slice's alone. A pair that is not a slice of a stack or of a numbered series is a
+    ``DataError`` here, when the dataset is created.
     """
 
     def __init__(
@@ -46,8 +54,12 @@ class SegmentationDataset(Dataset):
         augmentation: AugmentationOptions | None = None,
         cache: bool = False,
         seed: int | None = None,
+        context_slices: int = 0,
     ) -> None:
         self.pairs = list(pairs)
+        self.context_slices = context_slices
+        # (2k+1) pairs per sample whose images are stacked; None without context.
+        self._context = context_pairs(self.pairs, context_slices) if context_slices else None
         self.normalization = normalization
         self.masks = masks or MaskOptions()
         self.transform = (
@@ -77,15 +89,17 @@ class SegmentationDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self._load(index)  # (H, W, C) file dtype, (H, W) uint8/uint16/int64
-        image = to_unit(image, self.normalization, self.pairs[index].image)  # (H, W, C) float32
+        image, mask = self._load(index)  # (H, W, C') file dtype, C' = (2k+1)·C; (H, W) mask
+        blocks = 2 * self.context_slices + 1
+        norm = expand_normalization(self.normalization, blocks, image.shape[2] // blocks)
+        image = to_unit(image, norm, self.pairs[index].image)  # (H, W, C') float32
         # zscore: the whole image's statistics, as prediction sees it, not the patch's
         stats = image_stats(image) if self.normalization.mode == "zscore" else None
         if self.transform is not None:
             self._seed_transform(self.transform, index)
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        image = standardize(image, self.normalization, stats)
+        image = standardize(image, norm, stats)
         image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))
         mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64))
         return image_t, mask_t
@@ -101,6 +115,8 @@ class SegmentationDataset(Dataset):
                 f"image {pair.image} has {image.shape[2]} channel(s) but the normalisation has "
                 f"{expected}; all images need the same number of channels — convert it"
             )
+        if self._context is not None:  # neighbours' images only: the mask stays the centre's
+            image = read_context(self._context[index], centre=image)
         # Smaller in the cache, cheaper to transform, and what OpenCV's warps accept.
         high = int(mask.max()) if mask.size else 0
         if high <= np.iinfo(np.uint8).max:

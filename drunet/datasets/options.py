@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,6 +42,15 @@ INTENSITY_OPS = (
     "Sharpen",
 )
 ALLOWED_OPS = GEOMETRIC_OPS + INTENSITY_OPS
+
+# 2.5D context (``data.context_slices``): neighbours fed on each side of a slice. 8 gives 17
+# slices per input, already more than a 2D network can use; beyond it a 3D network is the tool.
+MAX_CONTEXT_SLICES = 8
+ContextSlices = Annotated[int, Field(ge=0, le=MAX_CONTEXT_SLICES)]
+"""``data.context_slices: k`` — each slice is fed with the images of its ``k`` neighbours above
+and below as extra input channels, ``(2k+1)·C`` in all (see ``drunet.datasets.context``). It is a
+field of ``DataConfig`` itself: it says how slices are stacked into one input, which none of
+the options here (layout, masks, normalisation, augmentation) describes."""
 
 _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 _TRIPLE = re.compile(r"\(?\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)?")

@@ -19,8 +19,9 @@ from drunet.datasets import (
     discover,
     verify_dataset,
 )
+from drunet.datasets.context import context_pairs, context_slices_of
 from drunet.engine.sampling import EpochSampler
-from drunet.errors import DrunetError
+from drunet.errors import ConfigError, DrunetError
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,28 @@ def check_data(config: ExperimentConfig, layout: DatasetLayout) -> VerifyReport:
         data.masks,
         normalization=data.normalization,
         num_classes=model.num_classes,
-        in_channels=model.in_channels,
+        in_channels=slice_channels(config),
         patch_size=data.augmentation.patch_size,
     )
     report.raise_for_errors()
     for problem in report.problems:
         log.warning("%s: %s", problem.path, problem.message)
     return report
+
+
+def slice_channels(config: ExperimentConfig) -> int | None:
+    """The channels of one image slice that ``model.in_channels`` implies: with 2.5D context
+    (``data.context_slices = k``) the network takes ``(2k+1)·C``, so ``C = in_channels / (2k+1)``.
+    ``None`` while ``in_channels`` is to be inferred."""
+    in_channels, k = config.model.in_channels, context_slices_of(config.data)
+    if in_channels is None or k == 0:
+        return in_channels
+    if in_channels % (2 * k + 1):
+        raise ConfigError(
+            f"model.in_channels is {in_channels}, not a multiple of 2·k+1 = {2 * k + 1} input "
+            f"slices (data.context_slices={k}); remove model.in_channels to infer it"
+        )
+    return in_channels // (2 * k + 1)
 
 
 def prepare_data(config: ExperimentConfig) -> PreparedData:
@@ -78,7 +94,9 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     ``data.masks.class_names`` / ``ignore_index`` (from an nnU-Net dataset.json) and
     ``data.normalization`` (measured on the training split). Settings the user gave are
     checked against the data by the same checks as ``drunet verify``; training refuses to
-    start on errors and prints the summary.
+    start on errors and prints the summary. With 2.5D context (``data.context_slices = k``)
+    ``model.in_channels`` is ``(2k+1)·C`` (the stored normalisation stays ``C`` channels), and
+    every pair must be a slice with neighbours (checked here, before a run folder exists).
     """
     layout = find_data(config)
     config = config.model_copy(deep=True)
@@ -88,8 +106,11 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     report = check_data(config, layout)
     summary = report.summary
     assert summary is not None  # raise_for_errors passed, so pairs were read
-    if model.in_channels is None:
-        model.in_channels = summary.channels
+    k = context_slices_of(data)
+    if model.in_channels is None and summary.channels is not None:
+        model.in_channels = (2 * k + 1) * summary.channels
+    if k:
+        context_pairs([*layout.train, *layout.val], k)  # a 2D image without neighbours raises
     if model.num_classes is None:
         model.num_classes = max(summary.num_classes, 2)
     if data.masks.class_names is None and summary.class_names:
@@ -131,11 +152,16 @@ def make_loaders(
         augmentation=data.augmentation,
         cache=data.cache,
         seed=seed,
+        context_slices=context_slices_of(data),
     )
     # Whole images, rank r taking every world_size-th from r: shares differ by one at most and
     # may be empty (validation runs no collective per image; see Trainer.validate).
     val_set = SegmentationDataset(
-        val_pairs[rank::world_size], data.normalization, masks=data.masks, cache=data.cache
+        val_pairs[rank::world_size],
+        data.normalization,
+        masks=data.masks,
+        cache=data.cache,
+        context_slices=context_slices_of(data),
     )
     if data.cache and data.num_workers > 0:
         train_set.preload()  # decode once; forked workers share the arrays

@@ -26,7 +26,15 @@ from torch import nn
 
 from drunet.checkpoint import load_model, resolve_weights
 from drunet.config import ExperimentConfig
-from drunet.datasets import normalize, read_image
+from drunet.datasets import Pair, normalize, read_image, read_pair_image
+from drunet.datasets.context import (
+    context_pairs,
+    context_slices_of,
+    expand_normalization,
+    iter_with_context,
+    numbered_slices,
+    read_context,
+)
 from drunet.datasets.stacks import frame_count
 from drunet.device import resolve_device, select_precision
 from drunet.errors import DrunetError
@@ -86,6 +94,17 @@ class Predictor:
         self.in_channels = spec.in_channels
         self.num_classes = spec.num_classes
         self.normalization = norm
+        # 2.5D context (data.context_slices = k): the network takes a slice with k neighbours on
+        # each side, (2k+1)·C channels; the stored one-slice normalisation is tiled over them.
+        self.context_slices = context_slices_of(config.data)
+        blocks = 2 * self.context_slices + 1
+        if self.in_channels % blocks:
+            raise DrunetError(
+                f"the weights take {self.in_channels} input channels, not a multiple of the "
+                f"{blocks} slices of data.context_slices={self.context_slices}"
+            )
+        self.slice_channels = self.in_channels // blocks
+        self.input_normalization = expand_normalization(norm, blocks, self.slice_channels)
         self.weights_path: Path | None = None
 
     @classmethod
@@ -152,6 +171,14 @@ class Predictor:
         """
         if image.ndim == 2:
             image = image[:, :, None]
+        if self.context_slices and image.ndim == 3 and image.shape[2] == self.slice_channels:
+            k = self.context_slices
+            raise DrunetError(
+                f"{source} is one slice, but the model (data.context_slices={k}) takes each "
+                f"slice with its {k} neighbour(s) on each side: predict a TIFF stack with "
+                "predict_stack, a folder of numbered slices with predict_slices, or pass the "
+                f"{2 * k + 1} slices stacked along channels ({self.in_channels} channels)"
+            )
         if image.ndim != 3 or image.shape[2] != self.in_channels:
             channels = image.shape[2] if image.ndim == 3 else image.ndim
             raise DrunetError(
@@ -165,7 +192,7 @@ class Predictor:
                 "numpy.nan_to_num) before predicting"
             )
         try:
-            x = normalize(image, self.normalization, source=source)  # (H, W, C) float32
+            x = normalize(image, self.input_normalization, source=source)  # (H, W, C) float32
         except ValueError as err:  # e.g. a 16-bit image for a run that stored no clip window
             raise DrunetError(
                 f"{source} cannot be normalised like the training images: {err}"
@@ -319,16 +346,68 @@ class Predictor:
 
     def predict_stack(self, path: str | Path, on_progress: Progress | None = None) -> np.ndarray:
         """Masks ``(Z, H, W)`` of a multi-page TIFF stack, one 2D slice at a time (each page is
-        read on its own, so memory holds one slice). ``on_progress(done, total)`` per slice."""
+        read on its own, so memory holds one slice). ``on_progress(done, total)`` per slice.
+
+        With 2.5D context (``data.context_slices = k``) each page is fed with pages
+        ``page ± 1 … k`` (edges replicated, as in training); memory holds ``2k+1`` pages."""
         path = Path(path)
         pages = frame_count(path)
+        return self._predict_series(
+            pages,
+            lambda page: read_image(path, page=page),
+            lambda page: f"{path} page {page}",
+            on_progress,
+        )
+
+    def predict_slices(
+        self, slices: str | Path | Sequence[str | Path], on_progress: Progress | None = None
+    ) -> np.ndarray:
+        """Masks ``(Z, H, W)`` of a volume stored as 2D files: a folder of numbered slices
+        (every image file's stem an integer, ``00.png … 29.png``, taken in numeric order) or a
+        list of files in slice order. With 2.5D context each slice is fed with its neighbours
+        in that order (edges replicated), as in training; without it each file on its own."""
+        if isinstance(slices, str | Path):
+            folder = Path(slices)
+            files = numbered_slices(folder) if folder.is_dir() else None
+            if files is None:
+                raise DrunetError(
+                    f"{folder} is not a folder of numbered slices (image files named 00.png, "
+                    "01.png, …); pass the slice files in order instead"
+                )
+        else:
+            files = [Path(f) for f in slices]
+            if not files:
+                raise DrunetError("predict_slices got no slice files")
+        return self._predict_series(
+            len(files), lambda i: read_image(files[i]), lambda i: str(files[i]), on_progress
+        )
+
+    def _predict_series(
+        self,
+        count: int,
+        read: Callable[[int], np.ndarray],
+        name: Callable[[int], str],
+        on_progress: Progress | None,
+    ) -> np.ndarray:
         masks = []
-        for page in range(pages):
-            image = read_image(path, page=page)
-            masks.append(self.predict(image))
+        images = iter_with_context(count, read, self.context_slices, name)
+        for index, image in enumerate(images):  # (H, W, (2k+1)·C) file dtype
+            (result,) = self.predict_batch([image], sources=[name(index)])
+            masks.append(result.mask)
             if on_progress is not None:
-                on_progress(page + 1, pages)
+                on_progress(index + 1, count)
         return np.stack(masks)
+
+    def with_context(self, pair: Pair, image: np.ndarray | None = None) -> np.ndarray:
+        """The network's input image for a dataset pair: its image (``image`` when read
+        already), with its neighbours' images stacked along channels under 2.5D context
+        (neighbours as in training, :mod:`drunet.datasets.context`)."""
+        if image is None:
+            image = read_pair_image(pair)
+        if not self.context_slices:
+            return image
+        (neighbours,) = context_pairs([pair], self.context_slices)
+        return read_context(neighbours, centre=image)
 
     def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""
