@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from bench_inference import default_config
 
-from drunet.datasets import write_image
 from drunet.checkpoint import save_weights
+from drunet.datasets import write_image
 from drunet.models import create_model
 
 

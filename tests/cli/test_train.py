@@ -7,8 +7,8 @@ import shutil
 
 import yaml
 
-from drunet.cli.main import app
 from drunet.checkpoint import read_weights
+from drunet.cli.main import app
 
 
 def test_train_writes_a_complete_run_folder(trained_run) -> None:

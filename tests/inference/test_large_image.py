@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from drunet.checkpoint import build_model, save_weights
 from drunet.config import config_from_dict
 from drunet.datasets import read_mask, write_image
-from drunet.checkpoint import build_model, save_weights
 from tests.conftest import TINY_PARAMS
 
 SIDE = 10_000

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from drunet.config import ExperimentConfig, config_from_dict
 from drunet.checkpoint import build_model
+from drunet.config import ExperimentConfig, config_from_dict
 from drunet.errors import DrunetError
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
 from drunet.inference.sliding import tile_grid

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from drunet.checkpoint import build_model, save_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.datasets import write_image
-from drunet.checkpoint import build_model, save_weights
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
 from tests.conftest import TINY_PARAMS, randomise_batch_norms

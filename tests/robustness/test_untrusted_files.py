@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from drunet.checkpoint import from_pretrained, save_pretrained
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
 from drunet.models import DRUNet, create_model
@@ -72,11 +73,11 @@ def test_predict_with_pickled_weights_does_not_run_them(trained_run, tmp_path, n
 def test_from_pretrained_with_a_pickle_does_not_run_it(tmp_path) -> None:
     marker = tmp_path / "pwned"
     folder = tmp_path / "model"
-    DRUNet(1, 1, init_features=4, depth=2).save_pretrained(folder)
+    save_pretrained(DRUNet(1, 1, init_features=4, depth=2), folder)
     with (folder / "model.safetensors").open("wb") as handle:
         pickle.dump(Payload(marker), handle)
     with pytest.raises(DrunetError, match="model.safetensors"):
-        DRUNet.from_pretrained(folder)
+        from_pretrained(folder)
     assert not marker.exists()
 
 
