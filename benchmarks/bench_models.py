@@ -1,26 +1,34 @@
 """DRUNet presets against the smp baseline: speed, FLOPs, efficiency and memory on this machine.
 
-For every model and input shape, measured alternately in one process (the model order rotates
-each round, so a busy moment on the machine does not land on one model only):
+For every model, input shape and precision (float32, and bfloat16 autocast as
+``--precision bf16`` runs it), measured alternately in one process — every round times every
+case once, in an order that rotates each round, so a busy moment on the machine does not land
+on one case only:
   * training images/s — full steps as the trainer takes them on CPU (forward, BCE loss,
-    backward, AdamW), float32;
+    backward, AdamW);
   * inference images/s — batched forward in eval mode, and with BatchNorm folded into the convs
     (``drunet.models.fuse_conv_bn``) for DRUNet;
-  * peak memory of a training step and of an inference pass (PyTorch's CPU allocator, plus the
-    parameters, optimiser state and batch that were already held);
-  * parameters, forward GFLOPs per image and training (forward + backward) GFLOPs per image
-    counted by ``torch.utils.flop_counter``;
-  * achieved GFLOP/s (counted FLOPs × images/s) and its ratio to the machine's float32 matmul
-    rate, measured in each round.
+  * achieved GFLOP/s (counted FLOPs × images/s) against the machine's **conv peak in the same
+    precision** (``conv_peak.py``: a large channels-last 3 × 3 conv), measured every round, and
+    speed ratios to the baseline and bf16 ÷ fp32 — each a median of per-round ratios, with the
+    min–max over rounds;
+  * peak memory of a float32 training step and inference pass (PyTorch's CPU allocator, plus
+    the parameters, optimiser state and batch already held), parameters and FLOPs per image
+    (``torch.utils.flop_counter``).
+The 1-minute load average is read every round and printed with the table: on a shared machine
+the numbers are only as good as it is quiet.
 
-Writes ``benchmarks/results/models.json`` (every timing sample) and ``models.md`` (the table the
-README shows) and prints the table.
+Writes ``benchmarks/results/models.json`` (every sample) and ``models.md`` (the table the README
+shows) and prints the table. The default (4 models, one shape, 8 rounds) takes about 5 minutes on
+a quiet 2-core machine; ``drunet_ref`` and 512² inputs are opt-in:
 
-    python benchmarks/bench_models.py                        # presets + baseline, 2 shapes
-    python benchmarks/bench_models.py --models drunet unet_resnet34 --rounds 5
+    python benchmarks/bench_models.py
+    python benchmarks/bench_models.py --models drunet unet_resnet34 --rounds 10
+    python benchmarks/bench_models.py --models drunet drunet_ref --inputs 2x1x512x512
     python benchmarks/bench_models.py --models "drunet:init_features=24,se_reduction=0"
 
-Models are registry names, optionally with keyword arguments after a colon.
+Models are registry names, optionally with keyword arguments after a colon (and ``@channels_last``
+for NHWC model and batch).
 """
 
 from __future__ import annotations
@@ -30,19 +38,18 @@ import ast
 import datetime
 import json
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from conv_peak import ConvPeak, cpu_native_bf16
 from model_measure import (
     allocated_peak_bytes,
     flops_per_image,
     make_inference,
     make_train_step,
-    matmul_peak_gflops,
     optimizer_state_bytes,
     tensor_bytes,
     time_calls,
@@ -51,44 +58,35 @@ from model_measure import (
 
 from drunet.atomic import atomic_write_text
 from drunet.models import create_model, fuse_conv_bn, model_names
-from drunet.models.presets import DEFAULT_PRESET, PRESETS
+from drunet.models.presets import DEFAULT_PRESET
 
 BASELINE = "unet_resnet34"
-DEFAULT_MODELS = ("drunet", *(n for n in PRESETS if n != DEFAULT_PRESET), BASELINE)
-DEFAULT_INPUTS = ("8x3x256x256", "2x1x512x512")  # 512²: batch 2 keeps the pixels per step equal
+DEFAULT_MODELS = ("drunet", "drunet_m", "drunet_l", BASELINE)
+DEFAULT_INPUTS = ("8x3x256x256",)
+PRECISIONS = ("fp32", "bf16")
 RESULTS = Path(__file__).resolve().parent / "results"
 NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as train.channels_last does
-QUIET = 0.1  # a call is "quiet" when other processes kept < 10 % of the CPUs busy
+Samples = list[float]
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a key of the timed functions
 class Case:
-    """One model at one input shape, with its timing samples."""
+    """One model at one input shape in one precision, with its per-round seconds."""
 
     spec: str
     shape: tuple[int, int, int, int]  # (N, C, H, W)
+    precision: str
     params: int = 0
     fwd_flops: float = 0.0  # per image
     train_flops: float = 0.0  # per image, forward + backward
     train_peak: int | None = None
     infer_peak: int | None = None
-    # (seconds, share of the CPUs other processes used meanwhile) per timed call
-    train_times: list[tuple[float, float | None]] = field(default_factory=list)
-    infer_times: list[tuple[float, float | None]] = field(default_factory=list)
-    fused_times: list[tuple[float, float | None]] = field(default_factory=list)
+    seconds: dict[str, Samples] = field(default_factory=lambda: {"train": [], "infer": []})
+    others: Samples = field(default_factory=list)  # CPU share other processes used meanwhile
 
-    def quiet(self, samples: list[tuple[float, float | None]]) -> list[float]:
-        """Seconds of the calls no other process interfered with (all calls if none was)."""
-        quiet = [s for s, others in samples if others is None or others <= QUIET]
-        return quiet or [s for s, _ in samples]
-
-    def rate(self, samples: list[tuple[float, float | None]]) -> float | None:
-        """Images/s of the median quiet call."""
-        return self.shape[0] / statistics.median(self.quiet(samples)) if samples else None
-
-    def spread(self, samples: list[tuple[float, float | None]]) -> tuple[float, float]:
-        times = self.quiet(samples)
-        return self.shape[0] / max(times), self.shape[0] / min(times)
+    @property
+    def best_infer(self) -> str:
+        return "fused" if self.seconds.get("fused") else "infer"
 
 
 def parse_model(spec: str) -> tuple[str, dict]:
@@ -110,70 +108,80 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     return parts  # type: ignore[return-value]
 
 
-class Runner:
-    """Builds one case's model, batch, training step and inference functions (kept for reuse)."""
+def set_up(spec: str, shape: tuple[int, int, int, int], precisions: list[str]) -> dict:
+    """One model's cases (one per precision) and their timed functions: ``{case: {kind: fn}}``."""
+    name, kwargs = parse_model(spec)
+    n, c, h, w = shape
+    torch.manual_seed(0)
+    model = create_model(name, in_channels=c, out_channels=1, **kwargs)
+    x, y = torch.randn(n, c, h, w), (torch.rand(n, 1, h, w) < 0.22).float()  # ISBI's share
+    if spec.endswith(NHWC):
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    params = sum(p.numel() for p in model.parameters())
+    fwd, train = (flops_per_image(model, x[:1], train=t) for t in (False, True))
+    held = tensor_bytes([*model.parameters(), *model.buffers(), x, y])
+    fused = None if spec.startswith(BASELINE) else fuse_conv_bn(model)
+    cases = {}
+    for precision in precisions:
+        case = Case(spec, shape, precision, params, fwd, train)
+        fns = {
+            "train": make_train_step(model, x, y, precision),
+            "infer": make_inference(model, x, precision),
+        }
+        if fused is not None:
+            fns["fused"] = make_inference(fused, x, precision)
+            case.seconds["fused"] = []
+        fns["train"]()  # warm-up; creates the optimiser state
+        if precision == "fp32":
+            if (step := allocated_peak_bytes(fns["train"])) is not None:
+                optimizer = fns["train"].optimizer  # type: ignore[attr-defined]
+                case.train_peak = held + optimizer_state_bytes(optimizer) + step
+            model.zero_grad(set_to_none=True)
+            fns["infer"]()
+            if (infer := allocated_peak_bytes(fns["infer"])) is not None:
+                case.infer_peak = held + infer
+        for kind, fn in fns.items():
+            if kind != "train":
+                fn()  # warm-up (oneDNN picks its kernels per precision)
+        cases[case] = fns
+    return cases
 
-    def __init__(self, case: Case, fused: bool) -> None:
-        name, kwargs = parse_model(case.spec)
-        n, c, h, w = case.shape
-        torch.manual_seed(0)
-        self.model = create_model(name, in_channels=c, out_channels=1, **kwargs)
-        self.x = torch.randn(n, c, h, w)
-        self.y = (torch.rand(n, 1, h, w) < 0.22).float()  # ISBI's membrane share
-        if case.spec.endswith(NHWC):
-            self.model = self.model.to(memory_format=torch.channels_last)
-            self.x = self.x.contiguous(memory_format=torch.channels_last)
-        self.train = make_train_step(self.model, self.x, self.y)
-        self.infer = make_inference(self.model, self.x)
-        self.fused = None
-        case.params = sum(p.numel() for p in self.model.parameters())
-        case.fwd_flops = flops_per_image(self.model, self.x[:1], train=False)
-        case.train_flops = flops_per_image(self.model, self.x[:1], train=True)
-        self.train()  # warm-up; creates the optimiser state
-        held = tensor_bytes([*self.model.parameters(), *self.model.buffers(), self.x, self.y])
-        step_peak = allocated_peak_bytes(self.train)
-        if step_peak is not None:
-            case.train_peak = held + optimizer_state_bytes(self.train.optimizer) + step_peak
-        self.model.zero_grad(set_to_none=True)
-        self.infer()
-        infer_peak = allocated_peak_bytes(self.infer)
-        if infer_peak is not None:
-            case.infer_peak = held + infer_peak
-        if fused:
-            self.fused = make_inference(fuse_conv_bn(self.model), self.x)
-            self.fused()
 
-
-def run(specs: list[str], shapes: list[tuple], rounds: int, steps: int, wait: float) -> dict:
-    cases = [Case(spec, shape) for shape in shapes for spec in specs]
-    runners = {}
-    for case in cases:
-        print(f"setting up {case.spec} at {'×'.join(map(str, case.shape))} …", flush=True)
-        runners[id(case)] = Runner(case, fused=not case.spec.startswith(BASELINE))
-    peaks, loads = [], []
-    for r in range(rounds):
-        start, waited = time.perf_counter(), wait_until_quiet(QUIET, wait)
-        peaks.append(matmul_peak_gflops())
+def run(args: argparse.Namespace, shapes: list[tuple[int, int, int, int]]) -> dict:
+    fns: dict[Case, dict] = {}
+    for shape in shapes:
+        for spec in args.models:
+            print(f"setting up {spec} at {'×'.join(map(str, shape))} …", flush=True)
+            fns.update(set_up(spec, shape, args.precisions))
+    conv = ConvPeak()
+    peaks: dict[str, Samples] = {p: [] for p in args.precisions}
+    loads: Samples = []
+    for r in range(args.rounds):
+        start, waited = time.perf_counter(), wait_until_quiet(0.1, args.wait)
         loads.append(os.getloadavg()[0])
+        for precision in args.precisions:
+            peaks[precision].append(statistics.median(conv.gflops(precision, 3)))
         for shape in shapes:
-            group = [c for c in cases if c.shape == shape]
+            group = [c for c in fns if c.shape == shape]
             for case in group[r % len(group) :] + group[: r % len(group)]:  # rotate the order
-                runner = runners[id(case)]
-                waited += wait_until_quiet(QUIET, wait)
-                case.train_times += time_calls(runner.train, steps, QUIET, retries=steps)
-                case.infer_times += time_calls(runner.infer, steps, QUIET, retries=steps)
-                if runner.fused is not None:
-                    case.fused_times += time_calls(runner.fused, steps, QUIET, retries=steps)
+                waited += wait_until_quiet(0.1, args.wait)
+                for kind, fn in fns[case].items():
+                    samples = time_calls(fn, args.steps)
+                    case.seconds[kind].append(statistics.median(s for s, _ in samples))
+                    case.others += [o for _, o in samples if o is not None]
+        conv_text = ", ".join(f"{p} {v[-1]:.0f}" for p, v in peaks.items())
         print(
-            f"round {r + 1}/{rounds}: {time.perf_counter() - start:.0f} s ({waited:.0f} s "
-            f"waiting for other jobs), matmul {peaks[-1]:.0f} GFLOP/s, load {loads[-1]:.2f}",
+            f"round {r + 1}/{args.rounds}: {time.perf_counter() - start:.0f} s ({waited:.0f} s "
+            f"waiting), conv peak GFLOP/s {conv_text}, load {loads[-1]:.2f}",
             flush=True,
         )
-    return summarise(cases, peaks, loads, rounds, steps)
+    loads.append(os.getloadavg()[0])
+    return summarise(list(fns), peaks, loads, args)
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+    cpu = "CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -183,97 +191,121 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, float32"
+        f"torch {torch.__version__}, native bf16 {'yes' if cpu_native_bf16() else 'no'}"
     )
 
 
-def summarise(cases: list[Case], peaks: list[float], loads: list[float], rounds, steps) -> dict:
-    peak = statistics.median(peaks)
+def stat(values: Samples) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def ratios(num: Samples, den: Samples) -> dict[str, float]:
+    """Median and range of the per-round ratios ``num[r] / den[r]``."""
+    return stat([a / b for a, b in zip(num, den, strict=True)])
+
+
+def summarise(cases: list[Case], peaks: dict[str, Samples], loads: Samples, args) -> dict:
+    def find(spec: str, case: Case, precision: str) -> Case | None:
+        match = (
+            c for c in cases if (c.spec, c.shape, c.precision) == (spec, case.shape, precision)
+        )
+        return next(match, None)
+
     rows = []
     for case in cases:
-        base = next(
-            (c for c in cases if c.shape == case.shape and c.spec == BASELINE),
-            None,
-        )
-        train, infer = case.rate(case.train_times), case.rate(case.infer_times)
-        fused = case.rate(case.fused_times)
-        best_infer = max(r for r in (infer, fused) if r is not None)
-        row = {
+        n, base, fp32 = case.shape[0], find(BASELINE, case, case.precision), None
+        if case.precision != "fp32":
+            fp32 = find(case.spec, case, "fp32")
+        train, infer = case.seconds["train"], case.seconds[case.best_infer]
+        peak = peaks[case.precision]
+        row: dict = {
             "model": case.spec,
             "input": "×".join(map(str, case.shape)),
+            "precision": case.precision,
             "params": case.params,
             "fwd_gflops": case.fwd_flops / 1e9,
             "train_gflops": case.train_flops / 1e9,
-            "train_img_s": train,
-            "train_img_s_range": case.spread(case.train_times),
-            "infer_img_s": infer,
-            "infer_img_s_range": case.spread(case.infer_times),
-            "fused_infer_img_s": fused,
-            "train_gflop_s": train * case.train_flops / 1e9,
-            "train_peak_fraction": train * case.train_flops / 1e9 / peak,
-            "infer_gflop_s": best_infer * case.fwd_flops / 1e9,
-            "infer_peak_fraction": best_infer * case.fwd_flops / 1e9 / peak,
-            "train_vs_baseline": train / base.rate(base.train_times) if base else None,
-            "infer_vs_baseline": best_infer / base.rate(base.infer_times) if base else None,
+            "train_img_s": stat([n / s for s in train]),
+            "infer_img_s": stat([n / s for s in case.seconds["infer"]]),
+            "fused_infer_img_s": stat([n / s for s in case.seconds["fused"]])
+            if case.best_infer == "fused"
+            else None,
+            "train_gflop_s": n * case.train_flops / 1e9 / statistics.median(train),
+            "infer_gflop_s": n * case.fwd_flops / 1e9 / statistics.median(infer),
+            # per round: achieved ÷ that round's conv peak
+            "train_conv_peak": ratios([n * case.train_flops / 1e9 / s for s in train], peak),
+            "infer_conv_peak": ratios([n * case.fwd_flops / 1e9 / s for s in infer], peak),
+            "train_vs_baseline": ratios(base.seconds["train"], train) if base else None,
+            "infer_vs_baseline": ratios(base.seconds["infer"], infer) if base else None,
+            "train_vs_fp32": ratios(fp32.seconds["train"], train) if fp32 else None,
+            "infer_vs_fp32": ratios(fp32.seconds[fp32.best_infer], infer) if fp32 else None,
             "train_peak_mb": case.train_peak / 2**20 if case.train_peak else None,
             "infer_peak_mb": case.infer_peak / 2**20 if case.infer_peak else None,
-            "quiet_calls": {
-                kind: f"{len(case.quiet(t))}/{len(t)}"
-                for kind, t in (("train", case.train_times), ("infer", case.infer_times))
-            },
-            "samples_s": {
-                "train": case.train_times,
-                "infer": case.infer_times,
-                "fused": case.fused_times,
-            },
+            "others_cpu_share": statistics.median(case.others) if case.others else None,
+            "seconds": case.seconds,
         }
         rows.append(row)
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
-        "matmul_peak_gflop_s": peak,
-        "matmul_peak_samples": peaks,
+        "conv_peak_gflop_s": {p: stat(v) for p, v in peaks.items()},
+        "conv_peak_samples": peaks,
         "load_average_1min": loads,
-        "rounds": rounds,
-        "steps_per_round": steps,
+        "rounds": args.rounds,
+        "steps_per_round": args.steps,
         "default_preset": DEFAULT_PRESET,
         "rows": rows,
     }
 
 
-def fmt(value: float | None, spec: str = ".2f") -> str:
-    return "n/a" if value is None else format(value, spec)
+def fmt(value: dict | None, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> str:
+    """``median (min–max)`` of a :func:`stat` dict, or ``—``."""
+    if value is None:
+        return "—"
+    lo, mid, hi = (format(value[k] * scale, spec) for k in ("min", "median", "max"))
+    return f"{mid}{unit} ({lo}–{hi})"
 
 
 def markdown(result: dict) -> str:
-    peaks = result["matmul_peak_samples"]
+    conv = ", ".join(
+        f"{p} {v['median']:.0f} GFLOP/s ({v['min']:.0f}–{v['max']:.0f})"
+        for p, v in result["conv_peak_gflop_s"].items()
+    )
+    loads = result["load_average_1min"]
     lines = [
-        f"Machine: {result['machine']}; float32 matmul peak {result['matmul_peak_gflop_s']:.0f} "
-        f"GFLOP/s (median of {len(peaks)} rounds, {min(peaks):.0f}–{max(peaks):.0f}); "
-        f"1-min load average {min(result['load_average_1min']):.1f}–"
-        f"{max(result['load_average_1min']):.1f}; {result['date']}.",
-        f"Medians of {result['rounds']} rounds × {result['steps_per_round']} steps (min–max in "
-        f"parentheses); `drunet` is the default preset `{result['default_preset']}`.",
+        f"Machine: {result['machine']}; {result['date']}.",
+        f"Conv peak (3×3, 256→256, 8×64×64, channels-last; median of the rounds): {conv}.",
+        f"1-min load average {min(loads):.2f}–{max(loads):.2f} during the run.",
+        f"Medians of {result['rounds']} alternating rounds × {result['steps_per_round']} step(s) "
+        f"(min–max over rounds in parentheses; ratios are per-round ratios); `drunet` is the "
+        f"default preset `{result['default_preset']}`; inference is with BatchNorm folded "
+        "where the model has it.",
         "",
-        "| model | input N×C×H×W | params (M) | fwd GFLOP/img | train img/s | train × baseline "
-        "| train GFLOP/s | % matmul peak | infer img/s (fused BN) | infer × baseline "
-        "| peak MB train / infer |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| model | input N×C×H×W | precision | params (M) | fwd GFLOP/img | train img/s "
+        "| train × baseline | train % conv peak | infer img/s | infer × baseline "
+        "| infer % conv peak | × fp32 train / infer | peak MB train / infer |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in result["rows"]:
-        lo, hi = row["train_img_s_range"]
-        fused = f" ({fmt(row['fused_infer_img_s'])})" if row["fused_infer_img_s"] else ""
+        infer = row["fused_infer_img_s"] or row["infer_img_s"]
+        vs_fp32 = "—"
+        if row["train_vs_fp32"]:
+            vs_fp32 = f"{fmt(row['train_vs_fp32'])} / {fmt(row['infer_vs_fp32'])}"
+        memory = "—"
+        if row["train_peak_mb"] is not None:
+            memory = f"{row['train_peak_mb']:.0f} / {row['infer_peak_mb'] or 0:.0f}"
         lines.append(
-            f"| {row['model']} | {row['input']} | {row['params'] / 1e6:.2f} "
-            f"| {row['fwd_gflops']:.1f} | {row['train_img_s']:.2f} ({lo:.2f}–{hi:.2f}) "
-            f"| {fmt(row['train_vs_baseline'])}× | {row['train_gflop_s']:.0f} "
-            f"| {100 * row['train_peak_fraction']:.0f} % | {row['infer_img_s']:.2f}{fused} "
-            f"| {fmt(row['infer_vs_baseline'])}× "
-            f"| {fmt(row['train_peak_mb'], '.0f')} / {fmt(row['infer_peak_mb'], '.0f')} |"
+            f"| {row['model']} | {row['input']} | {row['precision']} "
+            f"| {row['params'] / 1e6:.2f} | {row['fwd_gflops']:.1f} "
+            f"| {fmt(row['train_img_s'])} | {fmt(row['train_vs_baseline'])} "
+            f"| {fmt(row['train_conv_peak'], '.0f', 100, ' %')} | {fmt(infer)} "
+            f"| {fmt(row['infer_vs_baseline'])} "
+            f"| {fmt(row['infer_conv_peak'], '.0f', 100, ' %')} | {vs_fp32} | {memory} |"
         )
     lines += [
         "",
-        "Sliding-window overhead and batched folder prediction: `benchmarks/bench_inference.py`.",
+        "Sliding-window overhead, batched folder prediction and onnxruntime: "
+        "`benchmarks/bench_inference.py`.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -282,10 +314,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--inputs", nargs="+", default=list(DEFAULT_INPUTS), help="NxCxHxW")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per model and round")
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds (≥ 8)")
+    parser.add_argument("--steps", type=int, default=1, help="timed calls per case and round")
     parser.add_argument(
-        "--wait", type=float, default=30, help="max seconds to wait for other jobs per model"
+        "--wait", type=float, default=0, help="max seconds to wait for other jobs per model"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for models.json/.md")
@@ -294,9 +327,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if BASELINE not in [s.split(":")[0] for s in args.models]:
-        print(f"note: {BASELINE} is not among --models, so the × baseline columns are n/a")
-    shapes = [parse_shape(s) for s in args.inputs]
-    result = run(args.models, shapes, args.rounds, args.steps, args.wait)
+        print(f"note: {BASELINE} is not among --models, so the × baseline columns are empty")
+    result = run(args, [parse_shape(s) for s in args.inputs])
     table = markdown(result)
     atomic_write_text(args.out / f"{args.name}.json", json.dumps(result, indent=1) + "\n")
     atomic_write_text(args.out / f"{args.name}.md", table)

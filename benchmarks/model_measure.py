@@ -1,10 +1,14 @@
-"""Measurements behind ``bench_models.py``: matmul peak, step timings, FLOPs and peak memory.
+"""Measurements behind ``bench_models.py``: step timings, FLOPs and peak memory.
 
-Everything here runs on the CPU in float32, the way ``drunet train`` runs without a GPU.
+Everything here runs on the CPU, the way ``drunet train`` runs without a GPU: in float32, or
+with ``precision="bf16"`` under ``torch.autocast("cpu", dtype=torch.bfloat16)`` as
+``--precision bf16`` does (the loss and the optimiser stay in float32). The yardstick the
+achieved GFLOP/s are divided by is the conv peak of ``conv_peak.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -16,43 +20,42 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def matmul_peak_gflops(sizes: Iterable[int] = (2048, 4096), repeats: int = 3) -> float:
-    """The machine's float32 matmul rate: best GFLOP/s of square ``n × n`` products.
-
-    A large matmul is the most efficient thing a CPU does with floats, so it is the yardstick
-    the models' achieved GFLOP/s are divided by.
-    """
-    best = 0.0
-    for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b  # warm-up: thread pool, page faults
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return best
+def autocast(precision: str) -> contextlib.AbstractContextManager[object]:
+    """``fp32``: nothing; ``bf16``: CPU autocast to bfloat16."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"precision {precision!r}: expected fp32 or bf16")
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
-def make_train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    """One training step as the trainer does it on CPU: forward, BCE loss, backward, AdamW."""
+def make_train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
+) -> Callable[[], None]:
+    """One training step as the trainer does it on CPU: forward (under ``precision``), BCE loss
+    in float32, backward, AdamW."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        F.binary_cross_entropy_with_logits(model(x), y).backward()
+        with autocast(precision):
+            out = model(x)
+        F.binary_cross_entropy_with_logits(out.float(), y).backward()
         optimizer.step()
 
     step.optimizer = optimizer  # type: ignore[attr-defined]  # for the memory accounting
     return step
 
 
-def make_inference(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def make_inference(
+    model: nn.Module, x: torch.Tensor, precision: str = "fp32"
+) -> Callable[[], None]:
     """One batched forward pass in eval mode without autograd (prediction's inner loop)."""
 
     def infer() -> None:
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision):
             model(x)
 
     return infer
