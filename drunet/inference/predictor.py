@@ -428,4 +428,6 @@ def _disagreement(a: ExperimentConfig, b: ExperimentConfig) -> str | None:
         return f"{sa.num_classes} vs {sb.num_classes} classes"
     if a.data.normalization != b.data.normalization:
         return "their normalisation differs (data.normalization)"
+    if (ka := context_slices_of(a.data)) != (kb := context_slices_of(b.data)):
+        return f"data.context_slices {ka} vs {kb} (neighbour slices per side)"
     return None

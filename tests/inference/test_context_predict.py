@@ -85,3 +85,14 @@ def test_with_context_gives_evaluation_the_training_input(trained):
     predictor = Predictor.from_run(run_dir, device="cpu")
     pair = Pair(stack, stack.parent.parent / "masks" / stack.name, page=PAGES - 1)
     np.testing.assert_array_equal(predictor.with_context(pair), _by_hand(stack, PAGES - 1))
+
+
+def test_runs_with_other_context_do_not_ensemble():
+    from drunet.inference.predictor import _disagreement
+
+    def config(k: int):
+        model = {"in_channels": 3, "num_classes": 2}
+        return config_from_dict(tiny_recipe(model=model, data={"context_slices": k}))
+
+    assert _disagreement(config(1), config(1)) is None
+    assert "context_slices 1 vs 0" in (_disagreement(config(1), config(0)) or "")
