@@ -56,8 +56,10 @@ def test_predict_stack_feeds_each_page_with_its_neighbours(trained):
     assert masks.shape == (PAGES, 40, 48)
     for page in range(PAGES):
         np.testing.assert_array_equal(masks[page], predictor.predict(_by_hand(stack, page)))
-    probs = [predictor.predict_probabilities(_by_hand(stack, p)) for p in (0, 1)]
-    assert not np.array_equal(probs[0], probs[1])  # the neighbours do reach the network
+    with_neighbours = _by_hand(stack, 5)
+    centre_only = np.repeat(with_neighbours[:, :, 1:2], 3, axis=2)
+    probs = [predictor.predict_probabilities(x) for x in (with_neighbours, centre_only)]
+    assert not np.allclose(probs[0], probs[1])  # the neighbours do reach the network
 
 
 def test_a_folder_of_numbered_slices_predicts_like_the_stack(trained, tmp_path):
