@@ -20,7 +20,9 @@ from drunet.inference import (
     collect_inputs,
     predict_files,
 )
+from drunet.inference.files import check_no_clobber, check_out_dir
 from drunet.inference.options import DEFAULT_MAX_PIXELS
+from drunet.inference.shard import parse_shard, select_shard
 
 _TTA = "Test-time augmentation"
 _POST = "Post-processing"
@@ -143,6 +145,14 @@ def predict_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="I/N: predict only the inputs whose index in the sorted list is I modulo N, so N "
+            "jobs (0/N … N-1/N) cover the inputs exactly once.",
+            show_default=False,
+        ),
+    ] = None,
     prefetch: Annotated[
         int,
         typer.Option(
@@ -160,6 +170,7 @@ def predict_command(
     """
     with user_errors():
         where = chosen_device(device)  # before any work: a missing GPU is a one-line error
+        part = parse_shard(shard) if shard is not None else None
         options = prediction_options(
             tile_size,
             overlap,
@@ -186,6 +197,8 @@ def predict_command(
         show_device(predictor.device, predictor.precision.name)
         files = collect_inputs(inputs)
         outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
+        if part is not None:
+            files = shard_of(files, part, out, outputs, weights)
         with progress_bar() as bar:
             task = bar.add_task("images", total=len(files))
             tiles = bar.add_task("tiles", total=None, visible=False)  # large images only
@@ -230,6 +243,27 @@ def load_predictor(
     )
     assert predictor.weights_path is not None
     return predictor, [predictor.weights_path]
+
+
+def shard_of(
+    files: list[Path],
+    shard: tuple[int, int],
+    out: Path,
+    outputs: OutputOptions,
+    weights: list[Path],
+) -> list[Path]:
+    """The inputs of ``--shard I/N``, after checking the outputs of every shard (two inputs of
+    one stem in different shards would write the same files)."""
+    index, count = shard
+    check_out_dir(out)
+    check_no_clobber(files, out, outputs, protected=weights)
+    selected = select_shard(files, index, count)
+    console.print(
+        f"shard {index}/{count}: {len(selected)} of {len(files)} input(s)",
+        highlight=False,
+        markup=False,
+    )
+    return selected
 
 
 def progress_bar() -> Progress:

@@ -259,3 +259,60 @@ def test_an_ensemble_never_writes_over_a_members_weights(runner, tmp_path) -> No
     result = runner.invoke(app, [*args, "--out", str(b), "--device", "cpu"])
     assert result.exit_code == 2
     assert "would overwrite the model weights" in result.output
+
+
+# ---------------------------------------------------------------- shards
+
+
+def _masks(out: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.png")}
+
+
+def test_three_shards_write_every_input_exactly_once(runner, trained_run, tmp_path) -> None:
+    folder = tmp_path / "in"
+    rng = np.random.default_rng(2)
+    for i in range(10):  # 10 inputs: shards of 4, 3 and 3
+        write_image(folder / f"{i:02d}.png", rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    out = tmp_path / "out"
+    args = ["predict", str(folder), "--model", str(trained_run), "--out", str(out)]
+    new_by_shard = []
+    for index in range(3):
+        before = _masks(out) if out.exists() else {}
+        result = runner.invoke(app, [*args, "--shard", f"{index}/3"])
+        assert result.exit_code == 0, result.output
+        assert f"shard {index}/3: {4 if index == 0 else 3} of 10 input(s)" in result.output
+        new_by_shard.append(set(_masks(out)) - set(before))
+    expected = [{f"{i:02d}_mask.png" for i in range(10) if i % 3 == s} for s in range(3)]
+    assert new_by_shard == expected  # index % N == I, disjoint, together every input
+    done = _masks(out)
+    assert len(done) == 10
+    for index in range(3):  # a re-run with --continue writes nothing new
+        result = runner.invoke(app, [*args, "--shard", f"{index}/3", "--continue"])
+        assert result.exit_code == 0, result.output
+        assert "wrote 0 mask(s)" in result.output
+    assert _masks(out) == done
+
+
+def test_bad_shards_are_one_line_errors(runner, trained_run, tiny_data) -> None:
+    folder = str(tiny_data / "images")
+    for shard, message in [
+        ("3/3", "--shard 3/3: need 0 <= I < N (the shards are 0/3 to 2/3)"),
+        ("0/0", "--shard 0/0: need 0 <= I < N"),
+        ("1-3", "--shard '1-3' is not I/N"),
+        ("-1/3", "--shard '-1/3' is not I/N"),
+        ("1/3/4", "--shard '1/3/4' is not I/N"),
+    ]:
+        args = ["predict", folder, "--model", str(trained_run), "--shard", shard]
+        result = runner.invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 2, (shard, result.output)
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], (shard, result.output)
+
+
+def test_a_stem_shared_across_shards_is_refused(runner, trained_run, tmp_path) -> None:
+    folder = tmp_path / "in"
+    for name in ("a.png", "a.tif"):  # sorted: a.png (shard 0/2), a.tif (shard 1/2)
+        write_image(folder / name, np.zeros((8, 8), np.uint8))
+    args = ["predict", str(folder), "--model", str(trained_run), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*args, "--shard", "1/2"])
+    assert result.exit_code == 2 and "same name stem" in result.output
