@@ -47,6 +47,7 @@ __all__ = [
     "iter_with_context",
     "numbered_slices",
     "read_context",
+    "series_files",
     "stack_context",
 ]
 
@@ -77,6 +78,23 @@ def numbered_slices(folder: Path) -> list[Path] | None:
     if not files or not all(_is_number(path.stem) for path in files):
         return None
     return sorted(files, key=lambda path: (int(path.stem), path.name))
+
+
+def series_files(slices: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The files of a series: a folder's numbered slices (:func:`numbered_slices`), or the
+    given files in their order. A folder that is not numbered slices is a ``DataError``."""
+    if not isinstance(slices, str | Path):
+        if not slices:
+            raise DataError("no slice files given; pass a folder of numbered slices or files")
+        return [Path(f) for f in slices]
+    folder = Path(slices)
+    files = numbered_slices(folder) if folder.is_dir() else None
+    if files is None:
+        raise DataError(
+            f"{folder} is not a folder of numbered slices (image files named 00.png, 01.png, "
+            "…); pass the slice files in order instead"
+        )
+    return files
 
 
 def _is_number(stem: str) -> bool:

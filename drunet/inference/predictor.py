@@ -32,8 +32,8 @@ from drunet.datasets.context import (
     context_slices_of,
     expand_normalization,
     iter_with_context,
-    numbered_slices,
     read_context,
+    series_files,
 )
 from drunet.datasets.stacks import frame_count
 from drunet.device import resolve_device, select_precision
@@ -366,18 +366,7 @@ class Predictor:
         (every image file's stem an integer, ``00.png … 29.png``, taken in numeric order) or a
         list of files in slice order. With 2.5D context each slice is fed with its neighbours
         in that order (edges replicated), as in training; without it each file on its own."""
-        if isinstance(slices, str | Path):
-            folder = Path(slices)
-            files = numbered_slices(folder) if folder.is_dir() else None
-            if files is None:
-                raise DrunetError(
-                    f"{folder} is not a folder of numbered slices (image files named 00.png, "
-                    "01.png, …); pass the slice files in order instead"
-                )
-        else:
-            files = [Path(f) for f in slices]
-            if not files:
-                raise DrunetError("predict_slices got no slice files")
+        files = series_files(slices)
         return self._predict_series(
             len(files), lambda i: read_image(files[i]), lambda i: str(files[i]), on_progress
         )
