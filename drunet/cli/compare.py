@@ -17,6 +17,7 @@ from drunet.compare.tables import table_rows
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.device import resolve_device
 from drunet.errors import DrunetError
+from drunet.report.markdown import markdown
 
 
 def compare_command(
@@ -41,7 +42,8 @@ def compare_command(
     device: DeviceOption = None,
 ) -> None:
     """Train each model with the same split, augmentation, loss and budget, evaluate them on
-    the same held-out images, and write compare.md/csv/json, curves.png and predictions.png."""
+    the same held-out images, and write compare.md/csv/json, curves.png, predictions.png and
+    report.html (the models side by side)."""
     with user_errors():
         names = [m.strip() for m in models.split(",") if m.strip()]
         if len(names) < 1:
@@ -67,20 +69,29 @@ def compare_command(
             cfg, names, out, reporter_factory=_reporter, device=cfg.train.device
         )
         paths = write_reports(reports, held_out, out)
-    table = Table(title=f"held-out images: {len(held_out)}")
-    rows = table_rows(reports)
-    for title in rows[0]:
-        table.add_column(title, justify="left" if title == "model" else "right")
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row.values()))  # model names as typed
-    console.print(table)
+    print_table(table_rows(reports), f"held-out images: {len(held_out)}")
     console.print(
         f"tables: {paths['md']}, {paths['csv']}; curves: {paths['curves']}; "
-        f"figure: {paths['figure']}",
+        f"figure: {paths['figure']}; report: {paths['report']}",
         highlight=False,
         soft_wrap=True,
         markup=False,
     )
+
+
+def print_table(rows: list[dict[str, str]], title: str) -> None:
+    """Rich on a terminal; Markdown in a log file or pipe, where a rich table would cut
+    numbers and names (``0.7…``) to fit a guessed width."""
+    if not console.is_terminal:
+        text = f"{title}\n\n{markdown(rows)}"
+        console.print(text, highlight=False, soft_wrap=True, markup=False, end="")
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row.values()))  # model names as typed
+    console.print(table)
 
 
 def _reporter(name: str) -> LineReporter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -33,9 +34,22 @@ from drunet.cli.predict import (
     prediction_options,
     progress_bar,
 )
+from drunet.errors import DrunetError
 from drunet.inference import Predictor
 from drunet.inference.evaluate import Evaluation, evaluate, evaluation_pairs, write_evaluation
+from drunet.inference.evaluate_folder import count_classes, evaluate_folder
 from drunet.inference.options import DEFAULT_MAX_PIXELS
+from drunet.report import CaseCollector, write_evaluation_report
+from drunet.report.markdown import markdown
+
+Spacing = Annotated[
+    tuple[float, float] | None,
+    typer.Option(
+        metavar="SY SX", help="Pixel height and width: HD95 in their unit (implies --hd95)."
+    ),
+]
+Scored = tuple[Evaluation, CaseCollector | None, dict[str, str], Path | None]
+CollectorFactory = Callable[[int, int | None], CaseCollector] | None  # (classes, ignore_index)
 
 
 def evaluate_command(
@@ -48,11 +62,31 @@ def evaluate_command(
         str,
         typer.Option(help="all: every pair; train / val / test: the run's split of the folder."),
     ] = "all",
-    out: Annotated[Path, typer.Option(help="Folder for per_image.csv and summary.json.")] = Path(
-        "evaluation"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for per_image.csv, summary.json (and report.html).")
+    ] = Path("evaluation"),
     hd95: Annotated[
         bool, typer.Option("--hd95", help="Also the 95th-percentile Hausdorff distance (px).")
+    ] = False,
+    spacing: Spacing = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report", help="Also report.html: one self-contained page to look at."),
+    ] = False,
+    worst: Annotated[int, typer.Option(min=0, help="Worst cases pictured in the report.")] = 12,
+    pred: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score this folder of predictions (<stem>_mask.png or the masks' own names) "
+            "instead of a model; needs --truth."
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="With --pred: the reference masks (or a dataset folder with masks/)."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout (nothing else).")
     ] = False,
     runs_dir: RunsDir = Path("runs"),
     tile_size: TileSize = None,
@@ -71,48 +105,149 @@ def evaluate_command(
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
     and recall per image and class (per_image.csv), a summary (summary.json) and a table.
 
+    --pred PRED_DIR --truth MASK_DIR scores a folder of existing predictions instead (no model).
+    --report adds report.html: summary, a sortable table, the worst cases pictured.
+
     A pair that cannot be read or scored is listed at the end and the others are still scored:
     exit code 3 (2 when no pair could be scored).
     """
     with user_errors():
-        where = chosen_device(device)  # before any work: a missing GPU is a one-line error
-        options = prediction_options(
-            tile_size,
-            overlap,
-            batch_size,
-            max_pixels,
-            tta,
-            tta_rot90,
-            threshold,
-            min_size,
-            fill_holes,
-            largest,
-            precision,
-        )
-        predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
-        console.print(
-            f"model: {predictor.weights_path}", highlight=False, soft_wrap=True, markup=False
-        )
-        show_device(predictor.device, predictor.precision.name)
-        pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
-        console.print(f"data: {source}", highlight=False, soft_wrap=True, markup=False)
-        with progress_bar() as bar:
-            task = bar.add_task("evaluating", total=len(pairs))
-            evaluation = evaluate(predictor, pairs, hd95, on_done=lambda _: bar.advance(task))
+
+        def say(text: str) -> None:
+            if not json_output:
+                console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+        hd95 = hd95 or spacing is not None
+        collector = (lambda n, ignore: CaseCollector(n, ignore, worst)) if report else None
+        if pred is not None:
+            if truth is None:
+                raise DrunetError("--pred needs --truth MASK_DIR: the masks to score against")
+            if model is not None or data is not None:
+                raise DrunetError("--pred scores existing predictions: drop --model and --data")
+            scored = _score_folder(pred, truth, hd95, spacing, collector)
+        else:
+            if truth is not None:
+                raise DrunetError("--truth goes with --pred PRED_DIR; with a model use --data")
+            where = chosen_device(device)  # before any work: a missing GPU is a one-line error
+            options = prediction_options(
+                tile_size,
+                overlap,
+                batch_size,
+                max_pixels,
+                tta,
+                tta_rot90,
+                threshold,
+                min_size,
+                fill_holes,
+                largest,
+                precision,
+            )
+            predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
+            say(f"model: {predictor.weights_path}")
+            if not json_output:
+                show_device(predictor.device, predictor.precision.name)
+            scored = _score_model(predictor, data, split, hd95, spacing, collector, say)
+        evaluation, cases, extra, run_dir = scored
         if not evaluation.num_images:
-            print_failures(f"no pair could be scored ({len(pairs)}):", evaluation.failed)
+            tried = evaluation.num_images + len(evaluation.failed)
+            print_failures(f"no pair could be scored ({tried}):", evaluation.failed)
             raise typer.Exit(USER_ERROR_EXIT)
-        extra = {"model": str(predictor.weights_path), "data": source, "split": split}
         csv_path, json_path = write_evaluation(evaluation, out, extra)
-        console.print(score_table(evaluation))
-        console.print(
-            f"wrote {csv_path} and {json_path}", highlight=False, soft_wrap=True, markup=False
-        )
+        written = [csv_path, json_path]
+        if cases is not None:
+            meta = [f"{key}: {value}" for key, value in extra.items()]
+            written.append(write_evaluation_report(evaluation, cases, out, meta, run_dir))
+        if json_output:
+            typer.echo(json_path.read_text(encoding="utf-8"), nl=False)
+        else:
+            print_scores(evaluation)
+            say("wrote " + ", ".join(str(path) for path in written))
         if evaluation.failed:
             print_failures(
                 f"{len(evaluation.failed)} pair(s) could not be scored:", evaluation.failed
             )
             raise typer.Exit(PARTIAL_EXIT)
+
+
+def _score_model(
+    predictor: Predictor,
+    data: Path | None,
+    split: str,
+    hd95: bool,
+    spacing: tuple[float, float] | None,
+    collector: CollectorFactory,
+    say: Callable[[str], None],
+) -> Scored:
+    pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
+    say(f"data: {source}")
+    ignore = predictor.config.data.masks.ignore_index
+    cases = collector(predictor.num_classes, ignore) if collector else None
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=len(pairs))
+        evaluation = evaluate(
+            predictor,
+            pairs,
+            hd95,
+            on_done=lambda _: bar.advance(task),
+            spacing=spacing,
+            on_case=cases,
+        )
+    extra = {"model": str(predictor.weights_path), "data": source, "split": split}
+    run = predictor.weights_path.parent if predictor.weights_path is not None else None
+    has_history = run is not None and (run / "metrics.csv").is_file()
+    return evaluation, cases, extra, run if has_history else None
+
+
+def _score_folder(
+    pred: Path,
+    truth: Path,
+    hd95: bool,
+    spacing: tuple[float, float] | None,
+    collector: CollectorFactory,
+) -> Scored:
+    num_classes = count_classes(pred, truth)
+    cases = collector(num_classes, None) if collector else None
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=None)
+        evaluation = evaluate_folder(
+            pred,
+            truth,
+            hd95,
+            spacing,
+            num_classes,
+            on_done=lambda _: bar.advance(task),
+            on_case=cases,
+        )
+    return evaluation, cases, {"predictions": str(pred), "truth": str(truth)}, None
+
+
+def print_scores(evaluation: Evaluation) -> None:
+    """The score table: rich on a terminal; Markdown in a log file or pipe, where a rich
+    table would cut numbers and names to fit a guessed width."""
+    if console.is_terminal:
+        console.print(score_table(evaluation))
+        return
+    summary = evaluation.summary()
+    unit = summary["hd95"]["unit"] if "hd95" in summary else None
+    rows = []
+    for c, (name, scores) in enumerate(summary["per_class"].items()):
+        rows.append(_cells(f"{c} {name}", scores, unit))
+    mean = dict(summary["mean"], hd95=summary["hd95"]["mean"] if unit else None)
+    rows.append(_cells("mean (foreground)", mean, unit))
+    text = f"{evaluation.num_images} image(s)\n\n{markdown(rows)}"
+    console.print(text, highlight=False, soft_wrap=True, markup=False, end="")
+
+
+def _cells(label: str, scores: dict, unit: str | None) -> dict[str, str]:
+    row = {"class": label}
+    row.update({title: f"{scores[key]:.4f}" for title, key in _COLUMNS})
+    if unit is not None:
+        hd = scores.get("hd95")
+        row[f"HD95 ({unit})"] = "—" if hd is None else f"{hd:.2f}"
+    return row
+
+
+_COLUMNS = (("Dice", "dice"), ("IoU", "iou"), ("precision", "precision"), ("recall", "recall"))
 
 
 def score_table(evaluation: Evaluation) -> Table:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from drunet.cli.common import console, user_errors
 from drunet.cli.device import DeviceOption, chosen_device, show_device
 from drunet.errors import DrunetError
-from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, export_run
+from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, ExportResult, export_run
 from drunet.export_checks import opset_range
 
 
@@ -32,6 +33,12 @@ def export_command(
     runs_dir: Annotated[Path, typer.Option(help="Where to look for the latest run.")] = Path(
         "runs"
     ),
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the files written and the parity check as JSON on stdout."
+        ),
+    ] = False,
     device: DeviceOption = None,
 ) -> None:
     """Export for deployment: dynamic batch, height and width; normalised float32 input,
@@ -40,7 +47,7 @@ def export_command(
         if format not in FORMATS:
             raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
         where = chosen_device(device)  # the PyTorch side of the parity check
-        if check:
+        if check and not json_output:
             show_device(where)
         result = export_run(
             run,
@@ -51,6 +58,9 @@ def export_command(
             runs_dir,
             device=where,
         )
+        if json_output:
+            typer.echo(json.dumps(export_json(result), indent=2))
+            return
         what = f"{result.format}, opset {result.opset}" if result.opset else result.format
         console.print(
             f"wrote {result.path} ({what})", highlight=False, soft_wrap=True, markup=False
@@ -70,3 +80,21 @@ def export_command(
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def export_json(result: ExportResult) -> dict[str, Any]:
+    """What ``--json`` prints: the files written, the format and the parity check."""
+    parity = None
+    if result.parity is not None:
+        parity = {
+            "max_abs_diff": result.parity.max_abs_diff,
+            "mask_mismatches": result.parity.mask_mismatches,
+            "tolerance": TOLERANCE,
+        }
+    return {
+        "path": str(result.path),
+        "sidecar": str(result.sidecar),
+        "format": result.format,
+        "opset": result.opset,
+        "parity": parity,
+    }
