@@ -11,18 +11,27 @@ on them) behind a :class:`~drunet.inference.Predictor` trained at ``--tile``² p
     is timed as well (fewer tiles);
   * **folder prediction** — ``--images`` grayscale images of ``--small``² through
     ``predict_batch`` with one image per forward pass against 4 per pass (same-sized images share
-    forward passes), in images/s.
+    forward passes), in images/s;
+  * **backends** — the network alone on ``--batch`` × ``--tile``² tiles: onnxruntime
+    (:func:`drunet.inference.onnx_backend.onnx_model`, the graph of the same weights) against
+    PyTorch float32 and PyTorch bfloat16 autocast, both with BatchNorm folded as the Predictor
+    runs them. Ratios are medians of per-round ratios with their min–max; the 1-minute load
+    average is printed with them (on a busy machine the numbers are noise).
 
     python benchmarks/bench_inference.py [--size 1024] [--tile 256] [--images 32] [--small 256]
+    python benchmarks/bench_inference.py --parts backends [--batch 4] [--rounds 8]
 
-Writes ``benchmarks/results/inference.json`` and prints a Markdown table.
+Writes ``benchmarks/results/inference.json`` (and ``inference_backends.json``) and prints
+Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +40,12 @@ import numpy as np
 import torch
 
 from drunet.atomic import atomic_write_text
+from drunet.checkpoint import save_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.inference import PredictOptions, Predictor
+from drunet.inference.onnx_backend import onnx_model
 from drunet.inference.sliding import tile_grid
-from drunet.models import create_model
+from drunet.models import create_model, fuse_conv_bn
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -78,16 +89,8 @@ def bare_forward(predictor: Predictor, tiles: int, tile: int, batch: int) -> Cal
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1024, help="large image side")
-    parser.add_argument("--tile", type=int, default=256, help="training patch / tile side")
-    parser.add_argument("--images", type=int, default=32, help="small images in the folder")
-    parser.add_argument("--small", type=int, default=256, help="small image side")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-
+def predictor_part(args: argparse.Namespace) -> None:
+    """Sliding-window overhead and batched folder prediction."""
     rng = np.random.default_rng(0)
     large = rng.integers(0, 256, (args.size, args.size), dtype=np.uint8)
     small = [rng.integers(0, 256, (args.small, args.small), dtype=np.uint8) for _ in range(64)]
@@ -106,14 +109,7 @@ def main() -> None:
         "folder, 1 per pass": lambda: single.predict_batch(small),
         "folder, 4 per pass": lambda: whole.predict_batch(small),
     }
-    for fn in cases.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for r in range(args.rounds):
-        names = list(cases)
-        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order
-            times[name].append(seconds(cases[name]))
-        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    times = alternate(cases, args.rounds)
     median = {name: statistics.median(t) for name, t in times.items()}
 
     overhead = median["sliding window, overlap 0.5"] / median["bare forward, same tiles"]
@@ -151,6 +147,96 @@ def main() -> None:
         f"| {result['batching_speedup']:.2f}× |\n"
     )
     print(f"written: {args.out / 'inference.json'}")
+
+
+def alternate(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of every case in every round, the order rotating each round (after a warm-up)."""
+    for fn in cases.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(seconds(cases[name]))
+        print(f"round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
+    return times
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def backends_part(args: argparse.Namespace) -> None:
+    """onnxruntime vs PyTorch fp32 vs PyTorch bf16 autocast on ``batch`` tiles of the default
+    model (random weights, saved so that the onnxruntime backend builds its graph from them)."""
+    config = default_config(args.tile)
+    torch.manual_seed(0)
+    model = create_model("drunet", in_channels=1, out_channels=1).eval()
+    fused = fuse_conv_bn(model)
+    x = torch.randn(args.batch, 1, args.tile, args.tile)
+    with tempfile.TemporaryDirectory() as folder:
+        save_weights(Path(folder) / "model.safetensors", model, config)
+        print("building and checking the ONNX graph …", flush=True)
+        ort = onnx_model(folder)
+
+        def torch_run(dtype: torch.dtype | None) -> Callable[[], object]:
+            def run() -> object:
+                with torch.inference_mode(), torch.autocast("cpu", dtype, enabled=bool(dtype)):
+                    return fused(x)
+
+            return run
+
+        cases = {
+            "torch fp32": torch_run(None),
+            "torch bf16": torch_run(torch.bfloat16),
+            "onnxruntime": lambda: ort(x),
+        }
+        load_before = os.getloadavg()[0]
+        times = alternate(cases, args.rounds)
+    loads = (load_before, os.getloadavg()[0])
+    fp32 = times["torch fp32"]
+    ratios = {name: [a / b for a, b in zip(fp32, t, strict=True)] for name, t in times.items()}
+    result = {
+        "model": "drunet (default preset), 1 channel, BatchNorm folded for torch",
+        "batch": f"{args.batch}x1x{args.tile}x{args.tile}",
+        "threads": torch.get_num_threads(),
+        "load_average_1min": loads,
+        "seconds": times,
+        "speed_vs_torch_fp32": ratios,
+    }
+    atomic_write_text(args.out / "inference_backends.json", json.dumps(result, indent=1) + "\n")
+    lines = [
+        f"Default DRUNet, {args.batch} × {args.tile}² grayscale tiles per call, "
+        f"{torch.get_num_threads()} threads, medians of {args.rounds} alternating rounds "
+        f"(min–max); 1-min load average {loads[0]:.2f} → {loads[1]:.2f}.",
+        "",
+        "| backend | seconds per call | tiles/s | speed × torch fp32 |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, t in times.items():
+        rate = [args.batch / s for s in t]
+        lines.append(f"| {name} | {spread(t)} | {spread(rate)} | {spread(ratios[name])} |")
+    print("\n" + "\n".join(lines) + "\n")
+    print(f"written: {args.out / 'inference_backends.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024, help="large image side")
+    parser.add_argument("--tile", type=int, default=256, help="training patch / tile side")
+    parser.add_argument("--images", type=int, default=32, help="small images in the folder")
+    parser.add_argument("--small", type=int, default=256, help="small image side")
+    parser.add_argument("--batch", type=int, default=4, help="tiles per call (backends)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument(
+        "--parts", nargs="+", choices=("predictor", "backends"), default=["predictor", "backends"]
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if "predictor" in args.parts:
+        predictor_part(args)
+    if "backends" in args.parts:
+        backends_part(args)
 
 
 if __name__ == "__main__":
