@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -133,6 +134,12 @@ def predict_command(
         bool,
         typer.Option("--continue", help="Skip inputs whose outputs all exist already."),
     ] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print what was written, skipped and failed as JSON on stdout."
+        ),
+    ] = False,
     tile_size: TileSize = None,
     overlap: Overlap = 0.5,
     batch_size: BatchSize = 4,
@@ -185,16 +192,19 @@ def predict_command(
             precision,
         )
         predictor, weights = load_predictor(model or [], runs_dir, where, options)
-        console.print(
-            f"model: {' + '.join(map(str, weights))}"
-            + (
-                f" (ensemble of {len(weights)}, probabilities averaged)" if len(weights) > 1 else ""
-            ),
-            highlight=False,
-            soft_wrap=True,
-            markup=False,
-        )
-        show_device(predictor.device, predictor.precision.name)
+        if not json_output:
+            console.print(
+                f"model: {' + '.join(map(str, weights))}"
+                + (
+                    f" (ensemble of {len(weights)}, probabilities averaged)"
+                    if len(weights) > 1
+                    else ""
+                ),
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+            show_device(predictor.device, predictor.precision.name)
         files = collect_inputs(inputs)
         outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
         if part is not None:
@@ -223,7 +233,17 @@ def predict_command(
         done = f"wrote {len(report.written)} mask(s) to {out}/"
         if report.skipped:
             done += f"; skipped {len(report.skipped)} already predicted (--continue)"
-        console.print(done, highlight=False, soft_wrap=True, markup=False)
+        if json_output:
+            written = {
+                "models": [str(path) for path in weights],
+                "out": str(out),
+                "written": [str(path) for path in report.written],
+                "skipped": [str(path) for path in report.skipped],
+                "failed": {str(path): reason for path, reason in report.failed.items()},
+            }
+            typer.echo(json.dumps(written, indent=2))
+        else:
+            console.print(done, highlight=False, soft_wrap=True, markup=False)
         if report.failed:
             print_failures(f"{len(report.failed)} input(s) failed:", report.failed)
             some_done = report.written or report.skipped
