@@ -15,7 +15,7 @@ from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import is_main_process, make_reporter
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.device import resolve_device
-from drunet.engine.distributed import launched_by_torchrun
+from drunet.engine.distributed import check_device_count, launched_by_torchrun
 from drunet.engine.folds import SUMMARY, train_folds
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
@@ -94,6 +94,8 @@ def train_command(
     (.safetensors) and state.pt (for --resume).
     """
     if devices > 1 and not launched_by_torchrun():
+        with user_errors():  # one GPU per process: more processes than GPUs fail here, once
+            check_device_count(devices, resolve_device(device).type)
         raise typer.Exit(relaunch_with_torchrun(devices))
     with user_errors():
         if resume_dir is not None:

@@ -144,3 +144,21 @@ def test_a_misspelt_model_argument_is_named_before_a_run_folder(
     assert result.exit_code == 2
     assert "model.params.init_featurs" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_more_processes_than_gpus_is_refused_before_torchrun(runner, monkeypatch, tmp_path):
+    import torch
+
+    from drunet.cli import train as train_cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    launched = []
+    monkeypatch.setattr(train_cli, "relaunch_with_torchrun", lambda n: launched.append(n) or 0)
+    result = runner.invoke(
+        app, ["train", "--devices", "2", "--device", "cuda", "--runs-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--devices 2 needs 2 GPUs" in result.output and "1 CUDA GPU(s)" in result.output
+    assert launched == [] and not any(tmp_path.iterdir())
