@@ -16,6 +16,7 @@ from rich.progress import (
 )
 
 from drunet.engine.history import EpochRecord
+from drunet.engine.hooks import SilentReporter
 
 
 class LineReporter:
@@ -48,23 +49,17 @@ def epoch_line(record: EpochRecord) -> str:
     )
 
 
-class NullReporter(LineReporter):
-    """DDP ranks other than 0 stay silent (rank 0 reports for the job)."""
-
-    def end_epoch(self, record: EpochRecord) -> None:
-        pass
-
-
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
 def make_reporter(
     console: Console, quiet: bool = False
-) -> RichReporter | LineReporter | NullReporter:
-    """Progress bars on a terminal; plain lines when quiet or when output is not a terminal."""
+) -> RichReporter | LineReporter | SilentReporter:
+    """Progress bars on a terminal; plain lines when quiet or when output is not a terminal;
+    nothing on DDP ranks other than 0 (rank 0 reports for the job)."""
     if not is_main_process():
-        return NullReporter(console)
+        return SilentReporter()
     if quiet or not console.is_terminal:
         return LineReporter(console)
     return RichReporter(console)
