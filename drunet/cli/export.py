@@ -47,8 +47,6 @@ def export_command(
         if format not in FORMATS:
             raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
         where = chosen_device(device)  # the PyTorch side of the parity check
-        if check and not json_output:
-            show_device(where)
         result = export_run(
             run,
             out,
@@ -61,6 +59,8 @@ def export_command(
         if json_output:
             typer.echo(json.dumps(export_json(result), indent=2))
             return
+        if check:  # after the export, so that an error stays the only line
+            show_device(where)
         what = f"{result.format}, opset {result.opset}" if result.opset else result.format
         console.print(
             f"wrote {result.path} ({what})", highlight=False, soft_wrap=True, markup=False
