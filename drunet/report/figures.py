@@ -109,7 +109,8 @@ def panels(
     """Image (when given), ground truth, prediction and error map, each shrunk to ``max_side``."""
     out = {}
     if image is not None:
-        out["image"] = shrink(to_display(image), max_side)
+        image = to_display(image)  # once: the error map is drawn over it too
+        out["image"] = shrink(image, max_side)
     out["ground truth"] = shrink(mask_rgb(reference, num_classes, ignore_index), max_side, True)
     out["prediction"] = shrink(mask_rgb(prediction, num_classes), max_side, True)
     out["errors"] = shrink(error_map(prediction, reference, image, ignore_index), max_side)

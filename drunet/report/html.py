@@ -66,7 +66,10 @@ function setUp() {
   for (const table of document.querySelectorAll("table.sortable")) {
     for (const th of table.tHead.rows[0].cells) {
       th.addEventListener("click", () => {
-        sortTable(table, th.dataset.key, th.getAttribute("aria-sort") === "ascending");
+        const descending = th.getAttribute("aria-sort") === "ascending";
+        sortTable(table, th.dataset.key, descending);
+        const hash = "#sort=" + (descending ? "-" : "") + th.dataset.key;
+        history.replaceState(null, "", hash);  // the sorted view is a link
       });
     }
   }
