@@ -10,6 +10,11 @@ IO (read + decode + post-process/encode/write, summed over threads), normalisati
 (the network). Wall time below IO + compute is the overlap achieved. The masks of both loops
 are checked to be byte-equal.
 
+On a loaded machine run it with ``OMP_WAIT_POLICY=PASSIVE``: by default libgomp's threads spin at
+every barrier, which on oversubscribed cores makes the network several times slower — and less
+so once the writer thread's own torch calls make libgomp throttle its spinning, so the pipeline
+would gain for a reason that has nothing to do with overlap. The policy is printed.
+
     python benchmarks/bench_predict_pipeline.py [--count 64] [--size 256] [--rounds 5]
 """
 
@@ -104,7 +109,8 @@ def main() -> None:
     print(
         f"{args.count} images {args.size}x{args.size} RGB, {args.model}, batch {args.batch_size},"
         f" prefetch {args.prefetch}, {args.workers} reader(s), {args.rounds} alternating rounds,"
-        f" torch threads {torch.get_num_threads()}, {os.cpu_count()} CPU(s)"
+        f" torch threads {torch.get_num_threads()}, {os.cpu_count()} CPU(s),"
+        f" OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset: active spinning)')}"
     )
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f},"
           f" after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
