@@ -231,8 +231,11 @@ def main() -> None:
     parser.add_argument(
         "--parts", nargs="+", choices=("predictor", "backends"), default=["predictor", "backends"]
     )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if "predictor" in args.parts:
         predictor_part(args)
     if "backends" in args.parts:

@@ -30,7 +30,7 @@ from drunet.atomic import atomic_write_bytes
 from drunet.checkpoint import load_model, weights_path
 from drunet.config import ExperimentConfig
 from drunet.errors import DrunetError
-from drunet.export import DEFAULT_OPSET, TOLERANCE, Runner, parity, runner, to_onnx
+from drunet.export import DEFAULT_OPSET, INPUT_NAME, TOLERANCE, Runner, parity, to_onnx
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,17 @@ class OnnxModel(nn.Module):
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         logits = torch.from_numpy(np.asarray(self.run(array)))
         return logits.to(x.device)
+
+
+def session_runner(data: bytes) -> Runner:
+    """An onnxruntime CPU session of ``data`` with as many threads as PyTorch uses (so that
+    ``torch.set_num_threads`` and ``--threads`` govern both backends alike)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {INPUT_NAME: x})[0]
 
 
 def onnx_graph(
@@ -154,7 +165,7 @@ def _check(
 ) -> tuple[str | None, Runner | None]:
     """``(None, runner)`` when the graph loads and agrees with ``model``, else ``(why, None)``."""
     try:
-        run = runner(graph.data, "onnx")
+        run = session_runner(graph.data)
     except Exception as err:  # onnxruntime raises its own exception types for a bad graph
         return f"onnxruntime cannot load it ({type(err).__name__}: {err})", None
     result = parity(model, run, in_channels)
