@@ -118,6 +118,16 @@ def load_model(path: str | Path) -> tuple[nn.Module, ExperimentConfig]:
     """Rebuild the model stored at ``path`` (any of the three forms) with its weights, eval, CPU."""
     path = weights_path(path)
     state, config = read_weights(path)
+    # Untrusted: a few bytes can declare a DRUNet of gigabytes; count it on the meta device
+    # first (smp models, of bounded size, run a forward pass when built: not on meta).
+    if config.model.params.family == "drunet":
+        with torch.device("meta"):
+            declared = sum(t.numel() for t in build_model(config).state_dict().values())
+        if declared > (held := sum(t.numel() for t in state.values())):
+            raise DrunetError(
+                f"weights in {path} do not fit the model they describe: its configuration "
+                f"declares {declared:,} values, the file holds {held:,}"
+            )
     model = build_model(config)
     try:
         model.load_state_dict(state)
