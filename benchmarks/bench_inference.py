@@ -207,7 +207,9 @@ def backends_part(args: argparse.Namespace) -> None:
     atomic_write_text(args.out / "inference_backends.json", json.dumps(result, indent=1) + "\n")
     lines = [
         f"Default DRUNet, {args.batch} × {args.tile}² grayscale tiles per call, "
-        f"{torch.get_num_threads()} threads, medians of {args.rounds} alternating rounds "
+        f"{torch.get_num_threads()} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, medians of "
+        f"{args.rounds} alternating rounds "
         f"(min–max); 1-min load average {loads[0]:.2f} → {loads[1]:.2f}.",
         "",
         "| backend | seconds per call | tiles/s | speed × torch fp32 |",

@@ -191,7 +191,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, native bf16 {'yes' if cpu_native_bf16() else 'no'}"
+        f"torch {torch.__version__}, native bf16 {'yes' if cpu_native_bf16() else 'no'}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
     )
 
 

@@ -11,7 +11,9 @@ models' achieved GFLOP/s are divided by (``bench_models.py``), per precision:
 GFLOP/s = 2·N·Cout·H·W·Cin·9 / seconds, the median of ``--repeats`` (≥ 8) timed calls after a
 warm-up. Also reports whether the CPU runs bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in
 ``/proc/cpuinfo``; without them bfloat16 is emulated and usually slower than float32) and the
-1-minute load average (on a busy machine every number here is low).
+1-minute load average (on a busy machine every number here is low; run it with
+``OMP_WAIT_POLICY=PASSIVE`` there, or OpenMP threads spinning against other jobs slow it
+several-fold).
 
     python benchmarks/conv_peak.py [--repeats 8] [--batch 8] [--channels 256] [--size 64]
 """
@@ -112,6 +114,7 @@ def measure(shape: ConvShape, repeats: int) -> dict[str, object]:
         "native_bf16": cpu_native_bf16(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
     }
     for precision in PRECISIONS:
         if not peak.supported(precision):
@@ -131,7 +134,8 @@ def measure(shape: ConvShape, repeats: int) -> dict[str, object]:
 def table(result: dict[str, object], repeats: int) -> str:
     before, after = result["load_average_1min"]  # type: ignore[misc]
     lines = [
-        f"{result['conv']}; {result['threads']} torch threads, torch {result['torch']}; "
+        f"{result['conv']}; {result['threads']} torch threads, torch {result['torch']}, "
+        f"OMP_WAIT_POLICY={result['omp_wait_policy']}; "
         f"native bf16 (avx512_bf16/amx_bf16): {'yes' if result['native_bf16'] else 'no'}; "
         f"1-min load average {before:.2f} → {after:.2f}; median of {repeats} calls after "
         "warm-up.",
