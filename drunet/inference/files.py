@@ -222,7 +222,18 @@ def predict_files(
     report = PredictionReport()
     # The loops build on this module's helpers, hence the import here.
     from drunet.inference.pipeline import predict_pipelined, predict_sequential
+    from drunet.inference.stack_files import predict_stacks, split_stacks
 
+    stacks, inputs = split_stacks(inputs)
+    predict_stacks(
+        predictor,
+        stacks,
+        manifest,
+        skip_existing,
+        report.written,
+        lambda path, err: fail(report, path, err),
+        on_done,
+    )
     loop = predict_pipelined if prefetch > 0 else predict_sequential
     loop(
         predictor,

@@ -29,3 +29,27 @@ def test_a_stack_trains_and_predicts_page_by_page(tmp_path: Path) -> None:
     write_mask(out, masks)
     assert len(tifffile.TiffFile(out).pages) == 12
     np.testing.assert_array_equal(tifffile.imread(out), masks)
+
+
+def test_drunet_predict_of_a_stack_writes_a_mask_stack(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from drunet.cli.main import app
+
+    root = make_synthetic(tmp_path / "data", 24, sizes=((40, 48),), stack_slices=12)
+    recipe = tiny_recipe(data={"root": str(root)}, runs_dir=str(tmp_path / "runs"), name="s")
+    run = train(config_from_dict(recipe)).run_dir
+    stack = root / "images" / "stack01.tif"
+    out = tmp_path / "out"
+    args = ["predict", str(stack), "--model", str(run), "--out", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = tifffile.imread(out / "stack01_mask.tif")
+    assert written.shape == (12, 40, 48)
+    predictor = Predictor.from_run(run, device="cpu")
+    for page in range(12):  # each page equals predicting that page alone
+        np.testing.assert_array_equal(
+            written[page], predictor.predict(read_image(stack, page=page))
+        )
+    again = CliRunner().invoke(app, [*args, "--continue"])
+    assert again.exit_code == 0, again.output

@@ -1,0 +1,58 @@
+"""Multi-page TIFF stacks in ``drunet predict``: one ``<stem>_mask.tif`` per stack, one mask
+page per image page (predicted slice by slice, with 2.5D context when the run was trained so)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from drunet.datasets import write_mask
+from drunet.datasets.stacks import frame_count
+from drunet.errors import DrunetError
+from drunet.inference.manifest import Manifest
+from drunet.inference.predictor import Predictor
+
+STACK_MASK_SUFFIX = "_mask.tif"
+
+
+def split_stacks(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``(stacks, images)``: TIFF files of more than one frame, and everything else."""
+    stacks = [path for path in inputs if frame_count(path) > 1]
+    chosen = set(stacks)
+    return stacks, [path for path in inputs if path not in chosen]
+
+
+def stack_mask_path(stack: Path, out_dir: Path) -> Path:
+    return out_dir / f"{stack.stem}{STACK_MASK_SUFFIX}"
+
+
+def predict_stacks(
+    predictor: Predictor,
+    stacks: list[Path],
+    manifest: Manifest,
+    skip_existing: bool,
+    written: list[Path],
+    fail: Callable[[Path, Exception], None],
+    on_done: Callable[[Path], None] | None = None,
+) -> None:
+    """Predict each stack into ``manifest.folder``; a stack that fails is reported through
+    ``fail`` and the others go on. A mask file drunet did not write is never replaced."""
+    for stack in stacks:
+        out = stack_mask_path(stack, manifest.folder)
+        if skip_existing and out.is_file() and manifest.owns(out):
+            continue
+        try:
+            if out.exists() and manifest.foreign(out):
+                raise DrunetError(
+                    f"{out} exists and drunet did not write it; the mask of {stack} would "
+                    "replace it — choose another --out"
+                )
+            masks = predictor.predict_stack(stack)  # (Z, H, W)
+            manifest.record([out])
+            write_mask(out, masks)
+        except (DrunetError, ValueError, OSError) as err:
+            fail(stack, err)
+            continue
+        written.append(out)
+        if on_done is not None:
+            on_done(stack)
