@@ -63,7 +63,9 @@ class DataConfig(_Section):
     normalization: NormalizationOptions = Field(default_factory=NormalizationOptions)
     augmentation: AugmentationOptions = Field(default_factory=AugmentationOptions)
     batch_size: int = Field(default=4, ge=1)
-    num_workers: int = Field(default=0, ge=0)
+    # Loader processes; None: by the training device (4 at most on CUDA, where the GPU must not
+    # wait for decoding; 0 on the CPU, where workers would take cores from the network).
+    num_workers: int | None = Field(default=None, ge=0, le=64)
     cache: bool = False  # keep decoded images in memory
 
 

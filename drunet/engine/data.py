@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from drunet.datasets import (
     verify_dataset,
 )
 from drunet.datasets.context import context_pairs, context_slices_of
+from drunet.device import resolve_device
 from drunet.engine.sampling import EpochSampler
 from drunet.errors import ConfigError, DrunetError
 
@@ -134,6 +136,13 @@ def prepare_config(config: ExperimentConfig) -> tuple[ExperimentConfig, list[Pai
     return prepared.config, prepared.train, prepared.val
 
 
+def loader_workers(requested: int | None, cuda: bool) -> int:
+    """``data.num_workers``, or when unset: up to 4 on CUDA, 0 on the CPU."""
+    if requested is not None:
+        return requested
+    return min(4, os.cpu_count() or 1) if cuda else 0
+
+
 def make_loaders(
     config: ExperimentConfig,
     train_pairs: list[Pair],
@@ -163,7 +172,10 @@ def make_loaders(
         cache=data.cache,
         context_slices=context_slices_of(data),
     )
-    if data.cache and data.num_workers > 0:
+    # Page-locked buffers make host→GPU copies asynchronous: only when training on CUDA.
+    pin = resolve_device(config.train.device).type == "cuda"
+    workers = loader_workers(data.num_workers, pin)
+    if data.cache and workers > 0:
         train_set.preload()  # decode once; forked workers share the arrays
         val_set.preload()
     steps = config.train.steps_per_epoch
@@ -177,8 +189,7 @@ def make_loaders(
         rank=rank,
         world_size=world_size,
     )
-    workers = data.num_workers
-    pin = torch.cuda.is_available()  # page-locked buffers make host→GPU copies asynchronous
+
     # Not persistent: workers are re-forked each epoch so they see the dataset's epoch.
     train_loader = DataLoader(
         train_set,

@@ -36,6 +36,7 @@ from drunet.engine.run_writer import RunWriter
 from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import ConfigError, DrunetError
+from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.models import SmpModel
 from drunet.models.baseline import load_encoder_weights
 
@@ -175,6 +176,7 @@ def _run(
         ignore_index=config.data.masks.ignore_index,
         dist=context,
         budget=budget,
+        val_tiles=(config.data.augmentation.patch_size, DEFAULT_MAX_PIXELS),
     )
     if state is not None:
         restore_rng(state, run_dir / runs.STATE)  # last: nothing after it may draw numbers

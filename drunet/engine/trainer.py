@@ -7,6 +7,7 @@ loaders and switches already built from the configuration (see :mod:`drunet.engi
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterable, Iterator
 
@@ -21,6 +22,7 @@ from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
 from drunet.engine.hooks import EpochCallback, Reporter, SilentReporter
 from drunet.errors import DrunetError
+from drunet.inference.sliding import sliding_window
 from drunet.metrics import ConfusionMeter, logits_to_labels
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) float, masks (N, H, W) int64
@@ -66,6 +68,7 @@ class Trainer:
         ignore_index: int | None = None,
         dist: DistContext | None = None,
         budget: Budget | None = None,
+        val_tiles: tuple[int, int] | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -90,6 +93,9 @@ class Trainer:
         self.ignore_index = ignore_index
         self.dist = dist or DistContext()
         self.budget = budget
+        # (tile side, max pixels): validation images larger than max pixels go through the
+        # sliding window, as prediction does, so one large image cannot exhaust GPU memory.
+        self.val_tiles = val_tiles
         self.last_epoch_throughput = (0, 0.0)  # (training samples, seconds) of the last epoch
 
     def _to_device(self, batch: Batch) -> Batch:
@@ -112,9 +118,10 @@ class Trainer:
         """Forward and backward one batch; step the optimiser when ``step_optimizer``."""
         with self._gradient_sync(step_optimizer):
             loss, _, _ = self._forward_loss(batch)
-            if not torch.isfinite(loss):
+            value = loss.item()  # the step's one host sync: the check and the report share it
+            if not math.isfinite(value):
                 raise NonFiniteLoss(
-                    f"training loss became {loss.item()}; lower train.lr or set train.grad_clip, "
+                    f"training loss became {value}; lower train.lr or set train.grad_clip, "
                     "and check the images for NaN/Inf"
                 )
             self.scaler.scale(loss / self.accumulate).backward()
@@ -126,7 +133,7 @@ class Trainer:
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             self.scheduler.step()  # the schedule is per optimiser step
-        return {"loss": loss.item()}
+        return {"loss": value}
 
     def _gradient_sync(self, sync: bool) -> contextlib.AbstractContextManager:
         """DDP averages gradients in every backward; a micro-batch that does not end an
@@ -141,9 +148,31 @@ class Trainer:
     def validation_step(self, batch: Batch, meter: ConfusionMeter) -> dict[str, float]:
         # The bare module: a DDP forward may run a collective (buffer broadcast), and ranks
         # hold different numbers of validation images.
-        loss, logits, masks = self._forward_loss(batch, unwrap(self.model))
+        model = unwrap(self.model)
+        images = batch[0]
+        if self.val_tiles is not None and images.shape[-2] * images.shape[-1] > self.val_tiles[1]:
+            loss, logits, masks = self._tiled_forward_loss(batch, model)
+        else:
+            loss, logits, masks = self._forward_loss(batch, model)
         meter.update(logits_to_labels(logits), masks)
         return {"loss": loss.item()}
+
+    def _tiled_forward_loss(
+        self, batch: Batch, model: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits of images too large to go through whole, blended from overlapping tiles."""
+        assert self.val_tiles is not None
+        images, masks = batch
+
+        def forward(tiles: torch.Tensor) -> torch.Tensor:
+            tiles = tiles.to(self.device, memory_format=self.memory_format)
+            with self.precision.autocast():
+                return model(tiles).float()
+
+        tile = self.val_tiles[0]
+        logits = torch.stack([sliding_window(image, forward, tile) for image in images])
+        logits, masks = logits.to(self.device), masks.to(self.device)
+        return self.loss_fn(logits, masks), logits, masks
 
     def optimizer_steps_per_epoch(self) -> int:
         return len(self.train_loader) // self.accumulate  # type: ignore[arg-type]

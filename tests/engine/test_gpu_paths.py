@@ -7,6 +7,8 @@ only to a CUDA device, channels_last batches when asked — not the GPU's own be
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -46,13 +48,27 @@ def test_cpu_leaves_cudnn_alone() -> None:
     assert torch.backends.cudnn.benchmark is False
 
 
-@pytest.mark.parametrize("cuda", [False, True])
-def test_loaders_pin_memory_only_with_cuda(tmp_path, monkeypatch, cuda: bool) -> None:
+@pytest.mark.parametrize(
+    ("cuda", "device", "pinned", "workers"),
+    [
+        (False, "auto", False, 0),
+        (True, "auto", True, min(4, os.cpu_count() or 1)),
+        (True, "cpu", False, 0),  # a GPU machine training on the CPU: nothing to pin for
+    ],
+)
+def test_loaders_pin_memory_and_add_workers_only_for_cuda_training(
+    tmp_path, monkeypatch, cuda: bool, device: str, pinned: bool, workers: int
+) -> None:
     data = make_synthetic(tmp_path / "data", num_images=4, sizes=((32, 32),), seed=0)
-    config, train_pairs, val_pairs = prepare_config(tiny_config(data, tmp_path / "runs"))
+    recipe = tiny_config(data, tmp_path / "runs")
+    config, train_pairs, val_pairs = prepare_config(recipe)
+    config.train.device = device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(cuda))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
-    assert train_loader.pin_memory is cuda and val_loader.pin_memory is cuda
+    assert train_loader.pin_memory is pinned and val_loader.pin_memory is pinned
+    assert train_loader.num_workers == workers
 
 
 def make_trainer(device: str, channels_last: bool) -> Trainer:
