@@ -189,13 +189,43 @@ def predict_trial(work: Path, rng: random.Random, run: Path | None = None, count
     }
 
 
+def concurrent_trial(work: Path, rng: random.Random, count: int = 60) -> dict:
+    """Two `predict --continue` on one folder at once, one killed at a random moment; the other
+    completes, then a third --continue finishes: every mask exactly once, whole, no temporaries."""
+    data, recipe = make_data(work)
+    finish(drunet("train", "--data", data, "--config", recipe, "--runs-dir", work / "runs",
+                  "--name", "run", "--quiet", "--epochs", "1"))  # fmt: skip
+    run, images, out = work / "runs" / "run", work / "images", work / "out"
+    pixels = np.random.default_rng(rng.randrange(2**32))
+    for i in range(count):
+        write_image(images / f"{i:03d}.png", pixels.integers(0, 256, (128, 128), np.uint8))
+    args = ("predict", images, "--model", run, "--out", out, "--continue", "--batch-size", "1")
+    first, second = drunet(*args), drunet(*args)
+    if wait_for(lambda: out.is_dir() and any(out.glob("*_mask.png")), first):
+        time.sleep(rng.uniform(0.0, 0.5))
+    kill(first)
+    finish(second)
+    finish(drunet(*args))
+    masks = sorted(p.name for p in out.glob("*_mask.png"))
+    assert masks == [f"{i:03d}_mask.png" for i in range(count)], masks
+    for path in out.glob("*.png"):  # every file whole
+        read_image(path)
+    assert not temporaries(out), temporaries(out)
+    return {"count": count}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    kinds = (("train", training_trial), ("extend", extension_trial), ("predict", predict_trial))
+    kinds = (
+        ("train", training_trial),
+        ("extend", extension_trial),
+        ("predict", predict_trial),
+        ("concurrent", concurrent_trial),
+    )
     for kind, trial in kinds:
         for i in range(args.trials):
             with tempfile.TemporaryDirectory() as work:
