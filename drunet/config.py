@@ -8,6 +8,7 @@ into each run folder and stored inside the weights, so prediction rebuilds the e
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,6 +137,34 @@ class ExperimentConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 80, 80
+MAX_VALUES = 100_000  # values in one config document, YAML aliases expanded
+
+
+def _short(value: object) -> str:
+    """A bounded repr: an error about a huge value must not be huge itself."""
+    return _REPR.repr(value)
+
+
+def check_size(data: object, source: str) -> None:
+    """Refuse a document holding more than ``MAX_VALUES`` values once its YAML aliases are
+    expanded (a few lines of aliases can stand for billions: "billion laughs")."""
+    count, stack = 0, [data]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(
+                f"config {source} holds more than {MAX_VALUES:,} values once its YAML aliases "
+                "(*name) are expanded; write the values out, without aliases of aliases"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
@@ -146,7 +175,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
-            lines.append(f"'{key}': {item['msg']} (got {item.get('input')!r})")
+            lines.append(f"'{key}': {item['msg']} (got {_short(item.get('input'))})")
     return f"invalid configuration in {source}: " + "; ".join(lines)
 
 
@@ -188,6 +217,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    check_size(data, str(path))
     return config_from_dict(data, source=str(path))
 
 
@@ -243,6 +273,7 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
             value = raw
         if isinstance(value, str):
             value = _number(value)
+        check_size(value, f"override {key}")
         _set(data, key, value, f"override {item!r}")
     return config_from_dict(data, source="overrides " + " ".join(overrides))
 

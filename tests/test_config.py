@@ -310,3 +310,19 @@ def test_device_names_are_validated_but_not_probed() -> None:
         assert (
             apply_overrides(ExperimentConfig(), [f"train.device={device}"]).train.device == device
         )
+
+
+def test_yaml_aliases_that_expand_to_billions_are_refused(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")  # 9^9 ≈ 387 million strings once expanded
+    with pytest.raises(ConfigError, match="more than 100,000 values once its YAML aliases") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_error_about_a_huge_value_stays_short() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"epochs": list(range(50_000))}})
+    assert "'train.epochs'" in str(info.value) and len(str(info.value)) < 500
