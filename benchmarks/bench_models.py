@@ -34,7 +34,6 @@ for NHWC model and batch).
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import json
 import os
@@ -46,18 +45,22 @@ from pathlib import Path
 import torch
 from conv_peak import ConvPeak, cpu_native_bf16
 from model_measure import (
+    NHWC,
     allocated_peak_bytes,
     flops_per_image,
+    machine,
     make_inference,
     make_train_step,
     optimizer_state_bytes,
+    parse_model,
+    parse_shape,
     tensor_bytes,
     time_calls,
     wait_until_quiet,
 )
 
 from drunet.atomic import atomic_write_text
-from drunet.models import create_model, fuse_conv_bn, model_names
+from drunet.models import create_model, fuse_conv_bn
 from drunet.models.presets import DEFAULT_PRESET
 
 BASELINE = "unet_resnet34"
@@ -65,7 +68,6 @@ DEFAULT_MODELS = ("drunet", "drunet_m", "drunet_l", BASELINE)
 DEFAULT_INPUTS = ("8x3x256x256",)
 PRECISIONS = ("fp32", "bf16")
 RESULTS = Path(__file__).resolve().parent / "results"
-NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as train.channels_last does
 Samples = list[float]
 
 
@@ -87,25 +89,6 @@ class Case:
     @property
     def best_infer(self) -> str:
         return "fused" if self.seconds.get("fused") else "infer"
-
-
-def parse_model(spec: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value,key=value"`` → (registry name, keyword arguments)."""
-    name, _, args = spec.removesuffix(NHWC).partition(":")
-    if name not in model_names():
-        raise SystemExit(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
-    kwargs = {}
-    for item in filter(None, args.split(",")):
-        key, _, value = item.partition("=")
-        kwargs[key.strip()] = ast.literal_eval(value.strip())
-    return name, kwargs
-
-
-def parse_shape(text: str) -> tuple[int, int, int, int]:
-    parts = tuple(int(p) for p in text.lower().split("x"))
-    if len(parts) != 4:
-        raise SystemExit(f"input {text!r}: expected NxCxHxW, e.g. 8x3x256x256")
-    return parts  # type: ignore[return-value]
 
 
 def set_up(spec: str, shape: tuple[int, int, int, int], precisions: list[str]) -> dict:
@@ -180,22 +163,6 @@ def run(args: argparse.Namespace, shapes: list[tuple[int, int, int, int]]) -> di
     return summarise(list(fns), peaks, loads, args)
 
 
-def machine() -> str:
-    cpu = "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, native bf16 {'yes' if cpu_native_bf16() else 'no'}, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
-    )
-
-
 def stat(values: Samples) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -248,7 +215,7 @@ def summarise(cases: list[Case], peaks: dict[str, Samples], loads: Samples, args
         rows.append(row)
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(cpu_native_bf16()),
         "conv_peak_gflop_s": {p: stat(v) for p, v in peaks.items()},
         "conv_peak_samples": peaks,
         "load_average_1min": loads,

@@ -8,6 +8,7 @@ achieved GFLOP/s are divided by is the conv peak of ``conv_peak.py``.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import time
@@ -18,6 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
+
+from drunet.models import model_names
+
+NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as train.channels_last does
 
 
 def autocast(precision: str) -> contextlib.AbstractContextManager[object]:
@@ -174,3 +179,38 @@ def allocated_peak_bytes(fn: Callable[[], None]) -> int | None:
         return peak
     except (ImportError, AttributeError, RuntimeError):
         return None
+
+
+def parse_model(spec: str) -> tuple[str, dict]:
+    """``"name"`` or ``"name:key=value,key=value"`` → (registry name, keyword arguments)."""
+    name, _, args = spec.removesuffix(NHWC).partition(":")
+    if name not in model_names():
+        raise SystemExit(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    kwargs = {}
+    for item in filter(None, args.split(",")):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = ast.literal_eval(value.strip())
+    return name, kwargs
+
+
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    parts = tuple(int(p) for p in text.lower().split("x"))
+    if len(parts) != 4:
+        raise SystemExit(f"input {text!r}: expected NxCxHxW, e.g. 8x3x256x256")
+    return parts  # type: ignore[return-value]
+
+
+def machine(native_bf16: bool) -> str:
+    cpu = "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, native bf16 {'yes' if native_bf16 else 'no'}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+    )

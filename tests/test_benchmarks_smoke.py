@@ -48,7 +48,7 @@ def test_ratios_are_per_round() -> None:
 
 @pytest.mark.slow
 def test_bench_models_end_to_end(tmp_path: Path) -> None:
-    args = ["--models", "drunet:init_features=4,depth=2", "unet_resnet34", "--inputs", "1x1x32x32"]
+    args = ["--models", "drunet:init_features=4,depth=2", "unet_resnet34", "--inputs", "2x1x64x64"]
     args += ["--rounds", "2", "--out", str(tmp_path), "--name", "smoke"]
     subprocess.run(
         [sys.executable, "bench_models.py", *args], cwd=BENCHMARKS, check=True, timeout=600
