@@ -19,8 +19,8 @@ The 1-minute load average is read every round and printed with the table: on a s
 the numbers are only as good as it is quiet.
 
 Writes ``benchmarks/results/models.json`` (every sample) and ``models.md`` (the table the README
-shows) and prints the table. The default (4 models, one shape, 8 rounds) takes about 5 minutes on
-a quiet 2-core machine; ``drunet_ref`` and 512² inputs are opt-in:
+shows) and prints the table. The default (4 models, one shape, 8 rounds) should take about 5
+minutes on a quiet 2-core machine (estimated); ``drunet_ref`` and 512² inputs are opt-in:
 
     python benchmarks/bench_models.py
     python benchmarks/bench_models.py --models drunet unet_resnet34 --rounds 10
