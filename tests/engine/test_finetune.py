@@ -120,3 +120,30 @@ def test_fold_all_trains_every_fold_and_reports_mean_and_std(tmp_path: Path) -> 
     assert summary["mean"] == pytest.approx(statistics.fmean(best), abs=1e-5)
     assert summary["std"] == pytest.approx(statistics.stdev(best), abs=1e-5)
     assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in result.output
+
+
+def test_encoder_weights_start_an_smp_run_and_are_refused_for_drunet(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from drunet.checkpoint import build_model
+    from drunet.engine.train import _start_weights
+    from drunet.errors import ConfigError
+
+    smp = {"name": "unet_resnet34", "in_channels": 1, "num_classes": 2,
+           "params": {"encoder_name": "resnet18", "encoder_depth": 3}}  # fmt: skip
+    donor = build_model(config_from_dict({"model": {**smp, "in_channels": 3}}))
+    encoder = {k: v.contiguous() for k, v in donor.net.encoder.state_dict().items()}
+    path = tmp_path / "encoder.safetensors"
+    save_file(encoder, str(path))
+    config = config_from_dict({"model": smp, "train": {"encoder_weights": str(path)}})
+    start = _start_weights(config)
+    assert start is not None
+    stem = start["net.encoder.conv1.weight"]
+    torch.testing.assert_close(stem, encoder["conv1.weight"].sum(1, keepdim=True))  # 3 → 1
+    torch.testing.assert_close(start["net.encoder.layer1.0.conv1.weight"],
+                               encoder["layer1.0.conv1.weight"])  # fmt: skip
+    drunet = config_from_dict(
+        {"model": {"in_channels": 1, "num_classes": 2}, "train": {"encoder_weights": str(path)}}
+    )
+    with pytest.raises(ConfigError, match="train.encoder_weights applies to smp models"):
+        _start_weights(drunet)
