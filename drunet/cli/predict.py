@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from drunet.checkpoint import resolve_weights
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
 from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
+from drunet.errors import DrunetError
 from drunet.inference import (
     OutputOptions,
     PostprocessOptions,
@@ -152,6 +153,13 @@ def predict_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch, or onnxruntime: the exported graph (built once, cached beside the "
+            "weights, parity-checked), float32 on the CPU.",
+        ),
+    ] = "torch",
     shard: Annotated[
         str | None,
         typer.Option(
@@ -191,7 +199,7 @@ def predict_command(
             largest,
             precision,
         )
-        predictor, weights = load_predictor(model or [], runs_dir, where, options)
+        predictor, weights = load_predictor(model or [], runs_dir, where, options, backend)
         if not json_output:
             console.print(
                 f"model: {' + '.join(map(str, weights))}"
@@ -251,15 +259,25 @@ def predict_command(
 
 
 def load_predictor(
-    models: list[str], runs_dir: Path, device: torch.device, options: PredictOptions
+    models: list[str],
+    runs_dir: Path,
+    device: torch.device,
+    options: PredictOptions,
+    backend: str = "torch",
 ) -> tuple[Predictor, list[Path]]:
     """One ``--model`` (or none: the latest run), or an ensemble of several; and the weights
     files, which predict never writes over."""
     if len(models) > 1:
+        if backend != "torch":
+            raise DrunetError("--backend onnxruntime runs one model; drop it for an ensemble")
         weights = [resolve_weights(m) for m in models]
         return Predictor.from_runs(weights, device=device, options=options), weights
     predictor = Predictor.from_run(
-        models[0] if models else None, runs_dir=runs_dir, device=device, options=options
+        models[0] if models else None,
+        runs_dir=runs_dir,
+        device=device,
+        options=options,
+        backend=backend,
     )
     assert predictor.weights_path is not None
     return predictor, [predictor.weights_path]

@@ -114,12 +114,25 @@ class Predictor:
         runs_dir: str | Path = "runs",
         device: str | torch.device | None = "auto",
         options: PredictOptions | None = None,
+        backend: str = "torch",
     ) -> Predictor:
         """Load a run folder (its best weights), a ``save_pretrained`` folder, a ``.safetensors``
         file, or (``None``) the latest run. ``device``: ``auto`` (CUDA, then MPS, then CPU),
-        ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``None`` for ``$DRUNET_DEVICE``."""
+        ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``None`` for ``$DRUNET_DEVICE``.
+        ``backend="onnxruntime"`` runs the exported graph (built once, cached beside the weights
+        and parity-checked, see :mod:`drunet.inference.onnx_backend`) in float32 on the CPU."""
         weights = resolve_weights(run_or_weights, runs_dir)
-        model, config = load_model(weights)
+        model: nn.Module
+        if backend == "onnxruntime":
+            from drunet.inference.onnx_backend import onnx_model
+
+            onnx = onnx_model(weights)
+            model, config, device = onnx, onnx.config, "cpu"
+            options = dataclasses.replace(options or PredictOptions(), precision="fp32")
+        elif backend == "torch":
+            model, config = load_model(weights)
+        else:
+            raise DrunetError(f"unknown backend {backend!r}; choose torch or onnxruntime")
         predictor = cls(model, config, device, options)
         predictor.weights_path = weights
         return predictor
