@@ -21,6 +21,7 @@ from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
 from drunet.configs import find_config
 from drunet.datasets.options import (
     AugmentationOptions,
+    ContextSlices,
     LayoutOptions,
     MaskOptions,
     NormalizationOptions,
@@ -68,6 +69,9 @@ class DataConfig(_Section):
     # wait for decoding; 0 on the CPU, where workers would take cores from the network).
     num_workers: int | None = Field(default=None, ge=0, le=64)
     cache: bool = False  # keep decoded images in memory
+    # 2.5D: each slice fed with its k neighbour slices per side as extra channels
+    # (stack pages or numbered files, edges repeated; drunet/datasets/context.py).
+    context_slices: ContextSlices = 0
 
 
 class TrainConfig(_Section):

@@ -206,6 +206,7 @@ def describe(
             "dtype": "float32",
             "preprocessing": _preprocessing(config),
             "normalization": config_to_dict(config)["data"]["normalization"],
+            "context_slices": config.data.context_slices,
         },
         "output": {
             "name": OUTPUT_NAME,

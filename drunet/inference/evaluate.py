@@ -205,7 +205,7 @@ def evaluate(
         try:
             image, reference = read_pair(pair, predictor.config.data.masks)
             started = time.perf_counter()
-            prediction = predictor.predict(image)
+            prediction = predictor.predict(predictor.with_context(pair, image))
             evaluation.predict_seconds += time.perf_counter() - started
             score_case(evaluation, pair.name, pair.mask, prediction, reference)
             if on_scored is not None:
