@@ -49,6 +49,10 @@ class TestDRUNetS(ModelTester):
     kwargs = preset("drunet_s", init_features=8, depth=3)
     multiple = 8
 
+    @pytest.mark.integration
+    def test_onnx_export_matches_pytorch_at_two_sizes(self) -> None:
+        self.check_onnx_export()  # in the default suite (the others run it with -m slow)
+
 
 class TestDRUNetM(ModelTester):
     name = "drunet_m"
@@ -71,6 +75,10 @@ class TestUnetResnet34(ModelTester):
     model_class = SmpModel
     kwargs = {}
     in_channels = 1
+
+    @pytest.mark.integration
+    def test_onnx_export_matches_pytorch_at_two_sizes(self) -> None:
+        self.check_onnx_export()  # in the default suite (the others run it with -m slow)
 
 
 class TestUnetResnet18(ModelTester):
