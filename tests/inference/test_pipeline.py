@@ -195,5 +195,6 @@ def test_prefetch_reads_at_most_its_window_ahead(predictor, tmp_path, monkeypatc
     monkeypatch.setattr(pipeline_module, "read_image", counting_read)
     monkeypatch.setattr(Predictor, "scores", scores)
     predict_files(predictor, inputs, tmp_path / "out", prefetch=2)
-    # Before the first batch (3 images) runs: it plus at most 2 batches of 3 more were read.
-    assert ahead[0] <= 3 + 2 * 3
+    # Before the first batch (3 images) runs: it, the image that showed the batch was full, and
+    # at most 2 batches of 3 more were read (threads may not have reached them all yet).
+    assert 3 <= ahead[0] <= 3 + 1 + 2 * 3
