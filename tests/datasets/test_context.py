@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from drunet.config import DataConfig, config_from_dict
+from drunet.config import config_from_dict
 from drunet.datasets import NormalizationOptions, Pair, SegmentationDataset
 from drunet.datasets.context import (
     context_indices,
@@ -25,10 +25,6 @@ from tests.conftest import tiny_recipe
 
 # Raw [0, 1] units, nothing measured: a uint8 pixel v comes out as v / 255.
 RAW = NormalizationOptions(mode="none", clip_percentiles=None)
-needs_config_key = pytest.mark.skipif(
-    "context_slices" not in DataConfig.model_fields,
-    reason="DataConfig has no context_slices field yet (drunet/config.py)",
-)
 
 
 def _numbered_stack(root: Path, pages: int = 12, size: int = 8) -> list[Pair]:
@@ -180,7 +176,6 @@ def test_neighbour_pairs_point_at_neighbour_pages(tmp_path):
     assert {p.mask for p in first} == {pairs[0].mask}
 
 
-@needs_config_key
 def test_the_model_takes_every_slice_s_channels(tmp_path):
     root = make_synthetic(tmp_path / "data", 12, sizes=((40, 48),), stack_slices=12)
     recipe = tiny_recipe(data={"root": str(root), "context_slices": 1})

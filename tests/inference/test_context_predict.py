@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 
 from drunet import train
-from drunet.config import DataConfig, config_from_dict, load_config
+from drunet.config import config_from_dict, load_config
 from drunet.datasets import Pair, read_image
 from drunet.datasets.synthetic import make_synthetic
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
 from tests.conftest import tiny_recipe
 
-pytestmark = pytest.mark.skipif(
-    "context_slices" not in DataConfig.model_fields,
-    reason="DataConfig has no context_slices field yet (drunet/config.py)",
-)
 PAGES = 12
 
 
