@@ -195,7 +195,7 @@ def weights_path(model: str | Path) -> Path:
         )
     if path.is_file():
         return path
-    raise DrunetError(f"--model {path}: no such run folder or weights file")
+    raise DrunetError(f"{path}: no such run folder or weights file")
 
 
 def latest_run(runs_dir: str | Path) -> Path:
