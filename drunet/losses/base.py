@@ -1,4 +1,5 @@
-"""Input checking shared by every loss: the mode, the valid-pixel mask, class weights, arguments.
+"""Input checking shared by every loss (the mode, the valid-pixel mask, class weights, arguments)
+and :class:`PixelLoss`, the base of the per-pixel losses.
 
 Nothing here is public; :mod:`drunet.losses` documents the conventions.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
+from torch import nn
 
 from drunet.metrics.confusion import check_ignore_index
 
@@ -161,3 +163,33 @@ def one_hot(prep: Prepared, num_classes: int) -> torch.Tensor:
 def masked_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``Σ weight·values / Σ weight``; 0 (not NaN) when every weight is 0 (all ignored)."""
     return (values * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+class PixelLoss(nn.Module):
+    """What every per-pixel loss takes and checks alike: ``ignore_index``, ``class_weights`` and
+    ``mode``; :meth:`prepare` is the first step of its ``forward``."""
+
+    def __init__(
+        self,
+        ignore_index: int | None = None,
+        class_weights: Sequence[float] | None = None,
+        mode: LossMode = "auto",
+    ) -> None:
+        super().__init__()
+        self.ignore_index = ignore_index
+        self.class_weights = check_weights(class_weights)
+        self.mode = check_mode(mode)
+
+    def extra_repr(self) -> str:
+        return (
+            f"mode={self.mode!r}, ignore_index={self.ignore_index}, "
+            f"class_weights={self.class_weights}"
+        )
+
+    def prepare(
+        self, logits: torch.Tensor, target: torch.Tensor
+    ) -> tuple[Prepared, torch.Tensor | None]:
+        """The checked batch (see :class:`Prepared`) and its class weights on ``logits``'s
+        device, or ``None``."""
+        prep = prepare(logits, target, self.mode, self.ignore_index)
+        return prep, weights_tensor(self.class_weights, prep.num_weights, logits)

@@ -6,18 +6,8 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from drunet.losses.base import (
-    LossMode,
-    Prepared,
-    check_mode,
-    check_number,
-    check_weights,
-    masked_mean,
-    prepare,
-    weights_tensor,
-)
+from drunet.losses.base import LossMode, PixelLoss, Prepared, check_number, masked_mean
 
 
 def _cross_entropy(logits: torch.Tensor, prep: Prepared) -> torch.Tensor:
@@ -52,7 +42,7 @@ def _pow(base: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.where(positive, torch.where(positive, base, 1.0).pow(gamma), 0.0)
 
 
-class CELoss(nn.Module):
+class CELoss(PixelLoss):
     """Cross-entropy averaged over the non-ignored pixels (multilabel: elements).
 
     * binary: ``F.binary_cross_entropy_with_logits(logits[:, 0], target)``;
@@ -75,24 +65,14 @@ class CELoss(nn.Module):
         class_weights: Sequence[float] | None = None,
         mode: LossMode = "auto",
     ) -> None:
-        super().__init__()
-        self.ignore_index = ignore_index
-        self.class_weights = check_weights(class_weights)
-        self.mode = check_mode(mode)
-
-    def extra_repr(self) -> str:
-        return (
-            f"mode={self.mode!r}, ignore_index={self.ignore_index}, "
-            f"class_weights={self.class_weights}"
-        )
+        super().__init__(ignore_index, class_weights, mode)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        prep = prepare(logits, target, self.mode, self.ignore_index)
-        weights = weights_tensor(self.class_weights, prep.num_weights, logits)
+        prep, weights = self.prepare(logits, target)
         return masked_mean(_cross_entropy(logits, prep), _element_weights(prep, weights, logits))
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(PixelLoss):
     """Focal loss ``(1 - p_t)^gamma · (-log p_t)``, averaged like :class:`CELoss`.
 
     ``p_t`` is the probability given to the true label: the sigmoid of each element (binary,
@@ -123,24 +103,17 @@ class FocalLoss(nn.Module):
         class_weights: Sequence[float] | None = None,
         mode: LossMode = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, class_weights, mode)
         self.gamma = check_number("gamma", gamma)
         self.alpha = None if alpha is None else check_number("alpha", alpha, high=1.0)
-        self.ignore_index = ignore_index
-        self.class_weights = check_weights(class_weights)
-        self.mode = check_mode(mode)
         if self.alpha is not None and self.mode == "multiclass":
             raise ValueError(_ALPHA_MULTICLASS)
 
     def extra_repr(self) -> str:
-        return (
-            f"gamma={self.gamma}, alpha={self.alpha}, mode={self.mode!r}, "
-            f"ignore_index={self.ignore_index}, class_weights={self.class_weights}"
-        )
+        return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        prep = prepare(logits, target, self.mode, self.ignore_index)
-        weights = weights_tensor(self.class_weights, prep.num_weights, logits)
+        prep, weights = self.prepare(logits, target)
         ce = _cross_entropy(logits, prep)  # (N, 1, H, W) or (N, C, H, W)
         # 1 - p_t = 1 - exp(-ce), accurate when p_t is close to 1.
         loss = _pow(-torch.expm1(-ce), self.gamma) * ce

@@ -5,20 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from drunet.losses.base import (
-    LossMode,
-    check_mode,
-    check_number,
-    check_weights,
-    one_hot,
-    prepare,
-    weights_tensor,
-)
+from drunet.losses.base import LossMode, PixelLoss, check_number, one_hot
 
 
-class TverskyLoss(nn.Module):
+class TverskyLoss(PixelLoss):
     """``1 - Tversky index``, the sums taken over the whole batch (``N, H, W`` together).
 
     Per class, with ``tp = Σ p·t``, ``fp = Σ p·(1 - t)`` and ``fn = Σ (1 - p)·t`` over the
@@ -52,26 +43,19 @@ class TverskyLoss(nn.Module):
         mode: LossMode = "auto",
         eps: float = 1e-7,
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, class_weights, mode)
         self.alpha = check_number("alpha", alpha)
         self.beta = check_number("beta", beta)
         if self.alpha + self.beta == 0:
             raise ValueError("alpha and beta cannot both be 0 (the index would always be 1)")
         self.smooth = check_number("smooth", smooth)
         self.eps = check_number("eps", eps, low_open=True)
-        self.ignore_index = ignore_index
-        self.class_weights = check_weights(class_weights)
-        self.mode = check_mode(mode)
 
     def extra_repr(self) -> str:
-        return (
-            f"alpha={self.alpha}, beta={self.beta}, smooth={self.smooth}, mode={self.mode!r}, "
-            f"ignore_index={self.ignore_index}, class_weights={self.class_weights}"
-        )
+        return f"alpha={self.alpha}, beta={self.beta}, smooth={self.smooth}, {super().extra_repr()}"
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        prep = prepare(logits, target, self.mode, self.ignore_index)
-        weights = weights_tensor(self.class_weights, prep.num_weights, logits)
+        prep, weights = self.prepare(logits, target)
         if prep.mode == "multiclass":
             probs = torch.softmax(logits, dim=1)  # (N, C, H, W)
             truth = one_hot(prep, logits.shape[1])  # (N, C, H, W)

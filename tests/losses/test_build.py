@@ -183,3 +183,16 @@ def test_multilabel_allows_one_channel() -> None:
     loss = build_loss([{"name": "dice", "class_weights": [1]}], num_classes=1, mode="multilabel")
     logits, target = random_case(2, 1, 8, seed=5, multilabel=True)
     assert torch.isfinite(loss(logits, target))
+
+
+def test_repr_names_each_loss_options_then_the_shared_ones() -> None:
+    assert repr(CELoss(ignore_index=255, class_weights=[1, 2])) == (
+        "CELoss(mode='auto', ignore_index=255, class_weights=(1.0, 2.0))"
+    )
+    assert repr(FocalLoss(gamma=1.5, alpha=0.25, mode="binary")) == (
+        "FocalLoss(gamma=1.5, alpha=0.25, mode='binary', ignore_index=None, class_weights=None)"
+    )
+    assert repr(SoftDiceLoss(smooth=1.0)) == (
+        "SoftDiceLoss(alpha=0.5, beta=0.5, smooth=1.0, mode='auto', ignore_index=None, "
+        "class_weights=None)"
+    )
