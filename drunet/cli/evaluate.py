@@ -36,7 +36,14 @@ from drunet.cli.predict import (
 )
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
-from drunet.inference.evaluate import Evaluation, evaluate, evaluation_pairs, write_evaluation
+from drunet.inference.evaluate import (
+    PER_STACK_CSV,
+    Evaluation,
+    evaluate,
+    evaluation_pairs,
+    per_stack_path,
+    write_evaluation,
+)
 from drunet.inference.evaluate_folder import count_classes, evaluate_folder
 from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.report import CaseCollector, write_evaluation_report
@@ -104,6 +111,8 @@ def evaluate_command(
 ) -> None:
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
     and recall per image and class (per_image.csv), a summary (summary.json) and a table.
+    Multi-page TIFF stacks are scored per slice and per stack (per_stack.csv: each stack's
+    summed counts, scored).
 
     --pred PRED_DIR --truth MASK_DIR scores a folder of existing predictions instead (no model).
     --report adds report.html: summary, a sortable table, the worst cases pictured.
@@ -154,6 +163,8 @@ def evaluate_command(
             raise typer.Exit(USER_ERROR_EXIT)
         csv_path, json_path = write_evaluation(evaluation, out, extra)
         written = [csv_path, json_path]
+        if evaluation.has_stacks:
+            written.insert(1, per_stack_path(out))
         if cases is not None:
             meta = [f"{key}: {value}" for key, value in extra.items()]
             written.append(write_evaluation_report(evaluation, cases, out, meta, run_dir))
@@ -161,6 +172,7 @@ def evaluate_command(
             typer.echo(json_path.read_text(encoding="utf-8"), nl=False)
         else:
             print_scores(evaluation)
+            print_stacks(evaluation)
             say("wrote " + ", ".join(str(path) for path in written))
         if evaluation.failed:
             print_failures(
@@ -234,7 +246,7 @@ def print_scores(evaluation: Evaluation) -> None:
         rows.append(_cells(f"{c} {name}", scores, unit))
     mean = dict(summary["mean"], hd95=summary["hd95"]["mean"] if unit else None)
     rows.append(_cells("mean (foreground)", mean, unit))
-    text = f"{evaluation.num_images} image(s)\n\n{markdown(rows)}"
+    text = f"{_title(evaluation)}\n\n{markdown(rows)}"
     console.print(text, highlight=False, soft_wrap=True, markup=False, end="")
 
 
@@ -254,7 +266,7 @@ def score_table(evaluation: Evaluation) -> Table:
     """Per-class scores (counts summed over the images) and the foreground mean."""
     summary = evaluation.summary()
     with_hd95 = "hd95" in summary
-    table = Table(title=f"{evaluation.num_images} image(s)")
+    table = Table(title=_title(evaluation))
     for column in ("class", "Dice", "IoU", "precision", "recall", *(["HD95 (px)"] * with_hd95)):
         table.add_column(column, justify="left" if column == "class" else "right")
 
@@ -271,3 +283,46 @@ def score_table(evaluation: Evaluation) -> Table:
         mean["hd95"] = summary["hd95"]["mean"]
     table.add_row("[bold]mean (foreground)[/]", *cells(mean))
     return table
+
+
+def _title(evaluation: Evaluation) -> str:
+    """``N image(s)``; with stacks ``N slice(s) of K stack(s)`` (and the 2D images apart)."""
+    if not evaluation.has_stacks:
+        return f"{evaluation.num_images} image(s)"
+    slices = sum(stack is not None for stack in evaluation.stacks)
+    title = f"{slices} slice(s) of {len(set(evaluation.stacks) - {None})} stack(s)"
+    images = evaluation.num_images - slices
+    return title + (f" and {images} image(s)" if images else "")
+
+
+MAX_STACK_ROWS = 10  # more stacks: the lowest foreground Dice ones (all in per_stack.csv)
+
+
+def print_stacks(evaluation: Evaluation) -> None:
+    """Per-stack foreground means when there is more than one stack (at most
+    ``MAX_STACK_ROWS`` rows, the worst by Dice when there are more)."""
+    stacks = evaluation.stack_scores() if evaluation.has_stacks else []
+    if len(stacks) < 2:
+        return
+    title = f"per stack ({len(stacks)}): Dice etc. of each stack's summed counts"
+    if len(stacks) > MAX_STACK_ROWS:
+        stacks = sorted(stacks, key=lambda s: (s.mean["dice"], s.name))[:MAX_STACK_ROWS]
+        title += f"; the {MAX_STACK_ROWS} lowest Dice (all in {PER_STACK_CSV})"
+    rows = [
+        {
+            "stack": stack.name,
+            "slices": str(stack.slices),
+            **{column: f"{stack.mean[key]:.4f}" for column, key in _COLUMNS},
+        }
+        for stack in stacks
+    ]
+    if console.is_terminal:
+        table = Table(title=title)
+        for column in rows[0]:
+            table.add_column(column, justify="left" if column == "stack" else "right")
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row.values()))
+        console.print(table)
+        return
+    text = f"\n{title}\n\n{markdown(rows)}"
+    console.print(text, highlight=False, soft_wrap=True, markup=False, end="")

@@ -9,6 +9,10 @@ The summary gives every reduction of :mod:`drunet.metrics`; its headline ``mean`
 counts summed over the images, each foreground class scored, the classes averaged — the number
 training reports for validation. :mod:`drunet.inference.evaluate_folder` scores a folder of
 existing predictions the same way.
+
+Slices of multi-page TIFF stacks are scored one by one (named ``<stack>#<page>``, e.g.
+``cell#0003``) and, per stack, from their summed counts (:mod:`drunet.inference.stack_scores`):
+``per_stack.csv`` and the summary's ``per_stack`` section, only when there are stacks.
 """
 
 from __future__ import annotations
@@ -32,11 +36,18 @@ from drunet.datasets import LayoutOptions, Pair, discover, read_pair
 from drunet.errors import DataError, DrunetError
 from drunet.inference.distance import Spacing, hd95_per_class
 from drunet.inference.predictor import Predictor
+from drunet.inference.stack_scores import (
+    SCORES,
+    StackScores,
+    stack_rows,
+    stack_scores,
+    stack_summary,
+)
 from drunet.metrics import REDUCTIONS, StatsMeter, scores_from_counts
 
 Split = Literal["all", "train", "val", "test"]
 SPLITS: tuple[str, ...] = ("all", "train", "val", "test")
-SCORES = ("dice", "iou", "precision", "recall")
+PER_STACK_CSV = "per_stack.csv"
 
 
 def evaluation_pairs(
@@ -93,6 +104,8 @@ class Evaluation:
     ignore_index: int | None = None
     spacing: Spacing | None = None  # HD95 unit: pixels when None
     names: list[str] = field(default_factory=list)  # the pairs' names, in ``stats`` order
+    stacks: list[str | None] = field(default_factory=list)  # each image's stack (None: 2D)
+    slices: list[int | None] = field(default_factory=list)  # its page in that stack
     meter: StatsMeter | None = None
     hd95: list[list[float]] | None = None  # (N, C) when computed
     failed: dict[Path, str] = field(default_factory=dict)
@@ -102,15 +115,30 @@ class Evaluation:
     def num_images(self) -> int:
         return len(self.names)
 
+    @property
+    def has_stacks(self) -> bool:
+        """Whether any scored image is a slice of a stack."""
+        return any(stack is not None for stack in self.stacks)
+
+    def stack_scores(self) -> list[StackScores]:
+        """Every stack's scores from its slices' summed counts, sorted by name."""
+        assert self.meter is not None
+        return stack_scores(self.meter.stats, self.stacks, self.meter.foreground)
+
     def rows(self) -> list[dict[str, Any]]:
-        """One row per image and class: counts, scores and HD95 (NaN when undefined)."""
+        """One row per image and class: counts, scores and HD95 (NaN when undefined); with
+        stacks also each image's ``stack`` and ``slice`` (empty for a 2D image)."""
         assert self.meter is not None
         stats = self.meter.stats
         per_image = scores_from_counts(*stats[:3])  # (N, C) each
+        stacked = self.has_stacks
         rows = []
         for i, name in enumerate(self.names):
             for c in range(self.num_classes):
-                row: dict[str, Any] = {"image": name, "class": c, "name": self.class_names[c]}
+                row: dict[str, Any] = {"image": name}
+                if stacked:
+                    row["stack"], row["slice"] = self.stacks[i] or "", _blank(self.slices[i])
+                row.update({"class": c, "name": self.class_names[c]})
                 row.update({k: float(per_image[k][i, c]) for k in SCORES})
                 row.update({k: int(getattr(stats, k)[i, c]) for k in ("tp", "fp", "fn")})
                 if self.hd95 is not None:
@@ -119,7 +147,8 @@ class Evaluation:
         return rows
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary: ``mean`` (macro, foreground), ``per_class``, every reduction."""
+        """A JSON-ready summary: ``mean`` (macro, foreground), ``per_class``, every reduction
+        (and ``hd95``, and ``per_stack`` when images are stack slices: see ``stack_summary``)."""
         assert self.meter is not None
         macro = self.meter.compute("macro")
         per_class = {
@@ -152,7 +181,13 @@ class Evaluation:
                 "per_class": class_means,
                 "undefined": int(np.isnan(values[:, 1:]).sum()),
             }
+        if self.has_stacks:
+            out["per_stack"] = stack_summary(self.stack_scores(), self.class_names)
         return out
+
+
+def _blank(value: int | None) -> int | str:
+    return "" if value is None else value
 
 
 def _nanmean(values: np.ndarray) -> float | None:
@@ -207,7 +242,8 @@ def evaluate(
             started = time.perf_counter()
             prediction = predictor.predict(predictor.with_context(pair, image))
             evaluation.predict_seconds += time.perf_counter() - started
-            score_case(evaluation, pair.name, pair.mask, prediction, reference)
+            stack = pair.case if pair.page is not None else None
+            score_case(evaluation, pair.name, pair.mask, prediction, reference, stack, pair.page)
             if on_scored is not None:
                 on_scored(pair, prediction, reference)
             if on_case is not None:
@@ -220,9 +256,18 @@ def evaluate(
 
 
 def score_case(
-    evaluation: Evaluation, name: str, mask: Path, prediction: np.ndarray, reference: np.ndarray
+    evaluation: Evaluation,
+    name: str,
+    mask: Path,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    stack: str | None = None,
+    page: int | None = None,
 ) -> None:
-    """Add one image's counts (and HD95) to ``evaluation``; ``mask`` names it in errors."""
+    """Add one image's counts (and HD95) to ``evaluation``; ``mask`` names it in errors.
+
+    ``stack`` and ``page`` say which stack the image is a slice of (None for a 2D image).
+    """
     assert evaluation.meter is not None
     try:
         evaluation.meter.update(
@@ -244,27 +289,45 @@ def score_case(
             )
         )
     evaluation.names.append(name)
+    evaluation.stacks.append(stack)
+    evaluation.slices.append(page)
 
 
 def write_evaluation(
     evaluation: Evaluation, out_dir: str | Path, extra: dict[str, Any] | None = None
 ) -> tuple[Path, Path]:
-    """Write ``per_image.csv`` and ``summary.json`` (``extra`` keys first) into ``out_dir``."""
+    """Write ``per_image.csv`` and ``summary.json`` (``extra`` keys first) into ``out_dir``;
+    with stacks also ``per_stack.csv`` (:func:`per_stack_path`)."""
     out_dir = Path(out_dir)
-    rows = evaluation.rows()
     columns = ["image", "class", "name", *SCORES, "tp", "fp", "fn"]
+    if evaluation.has_stacks:
+        columns[1:1] = ["stack", "slice"]
     if evaluation.hd95 is not None:
         columns.append("hd95")
+    csv_path, json_path = out_dir / "per_image.csv", out_dir / "summary.json"
+    _write_csv(csv_path, columns, evaluation.rows())
+    if evaluation.has_stacks:
+        rows = stack_rows(evaluation.stack_scores(), evaluation.class_names)
+        _write_csv(per_stack_path(out_dir), list(rows[0]), rows)
+    else:  # an earlier evaluation's, into the same folder, would not match these files
+        per_stack_path(out_dir).unlink(missing_ok=True)
+    summary = {**(extra or {}), **evaluation.summary()}
+    atomic_write_text(json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return csv_path, json_path
+
+
+def per_stack_path(out_dir: str | Path) -> Path:
+    """Where :func:`write_evaluation` writes the per-stack table (when there are stacks)."""
+    return Path(out_dir) / PER_STACK_CSV
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
-    csv_path, json_path = out_dir / "per_image.csv", out_dir / "summary.json"
-    atomic_write_text(csv_path, buffer.getvalue())
-    summary = {**(extra or {}), **evaluation.summary()}
-    atomic_write_text(json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    return csv_path, json_path
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _cell(value: Any) -> Any:

@@ -1,26 +1,34 @@
 """Score a folder of existing predictions against reference masks, without a model.
 
 nnU-Net's ``evaluate_folder``: every reference mask ``<stem>.<ext>`` is matched with the
-prediction ``<stem>_mask.png`` (as ``drunet predict`` writes it) or one with the mask's own stem
-(``<stem>.png`` / ``.tif``). Both are read as class indices (0/255 masks as 0/1) and scored as
+prediction ``<stem>_mask.png`` or ``<stem>_mask.tif`` (as ``drunet predict`` writes them for
+images and for multi-page TIFF stacks) or one with the mask's own stem (``<stem>.png`` /
+``.tif``). Both are read as class indices (0/255 masks as 0/1) and scored as
 :func:`drunet.inference.evaluate.evaluate` scores a model's output. ``truth`` is a folder of
 masks, or a dataset folder with ``images/`` and ``masks/`` (or ``labels/``): then the images
 are shown in the report too. A missing prediction or a size mismatch fails that case, naming
 both files; the others are scored.
+
+A multi-page TIFF mask is a stack: its prediction must have as many pages (else the case fails,
+naming both files), and every page is scored as one slice ``<stem>#<page>``, with per-stack
+scores as :mod:`drunet.inference.evaluate` gives them for stacks in a dataset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from drunet.datasets import IMAGE_SUFFIXES, MASK_SUFFIXES, MaskOptions, read_image, read_mask
+from drunet.datasets.folder import Pair
+from drunet.datasets.stacks import frame_count
 from drunet.errors import DataError, DrunetError
 from drunet.inference.distance import Spacing
 from drunet.inference.evaluate import Evaluation, ScoredCase, new_evaluation, score_case
+from drunet.inference.stack_files import STACK_MASK_SUFFIX
 
 PREDICTION_SUFFIX = "_mask.png"  # drunet.inference.files.MASK_SUFFIX
 
@@ -67,27 +75,43 @@ def folder_cases(pred_dir: str | Path, truth: str | Path) -> list[FolderCase]:
         images = {p.stem: p for p in reversed(_files(images_dir, IMAGE_SUFFIXES))}
     cases = []
     for mask in masks:
-        found = predictions.get(mask.stem + PREDICTION_SUFFIX) or by_stem.get(mask.stem)
+        found = (
+            predictions.get(mask.stem + PREDICTION_SUFFIX)
+            or predictions.get(mask.stem + STACK_MASK_SUFFIX)
+            or by_stem.get(mask.stem)
+        )
         cases.append(FolderCase(mask.stem, mask, found, images.get(mask.stem)))
     return cases
 
 
-def _read(case: FolderCase, options: MaskOptions | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(prediction, reference)`` label maps; a missing file or size mismatch names both."""
+def _read(
+    case: FolderCase, options: MaskOptions | None
+) -> Iterator[tuple[int | None, np.ndarray, np.ndarray]]:
+    """``(page, prediction, reference)`` label maps: one with page None for a 2D mask, one per
+    page of a stack. A missing file, a page count or size mismatch is a DataError naming both."""
     if case.prediction is None:
         raise DataError(
-            f"no prediction for {case.truth}: expected {case.name}{PREDICTION_SUFFIX} or "
-            f"{case.truth.name} in the --pred folder"
+            f"no prediction for {case.truth}: expected {case.name}{PREDICTION_SUFFIX} "
+            f"({case.name}{STACK_MASK_SUFFIX} for a stack) or {case.truth.name} in the --pred "
+            "folder"
         )
-    reference = read_mask(case.truth, options)
-    prediction = read_mask(case.prediction)
-    if prediction.shape != reference.shape:
-        (ph, pw), (th, tw) = prediction.shape, reference.shape
+    pages, predicted = frame_count(case.truth), frame_count(case.prediction)
+    if pages != predicted:
         raise DataError(
-            f"prediction {case.prediction} is {pw}×{ph} (W×H) but its mask {case.truth} is "
-            f"{tw}×{th}; predict at the mask's size"
+            f"prediction {case.prediction} has {predicted} page(s) but its mask {case.truth} "
+            f"has {pages}; predict the whole stack (one mask page per image page)"
         )
-    return prediction, reference
+    for page in range(pages) if pages > 1 else [None]:
+        reference = read_mask(case.truth, options, page)
+        prediction = read_mask(case.prediction, None, page)
+        if prediction.shape != reference.shape:
+            (ph, pw), (th, tw) = prediction.shape, reference.shape
+            where = "" if page is None else f" page {page}"
+            raise DataError(
+                f"prediction {case.prediction}{where} is {pw}×{ph} (W×H) but its mask "
+                f"{case.truth}{where} is {tw}×{th}; predict at the mask's size"
+            )
+        yield page, prediction, reference
 
 
 def count_classes(
@@ -96,23 +120,26 @@ def count_classes(
     """Classes in the data: the largest index in any readable truth or prediction, plus one
     (at least 2). Call it first to size what an ``on_case`` hook keeps (the report)."""
     largest = 1
+    ignore = mask_options.ignore_index if mask_options is not None else None
     for case in folder_cases(pred_dir, truth):
         try:
-            prediction, reference = _read(case, mask_options)
+            for _, prediction, reference in _read(case, mask_options):
+                keep = reference != ignore if ignore is not None else True
+                largest = max(
+                    largest, int(np.max(np.where(keep, reference, 0))), int(prediction.max())
+                )
         except DataError:
             continue  # failed again, and recorded, when scored
-        ignore = mask_options.ignore_index if mask_options is not None else None
-        keep = reference != ignore if ignore is not None else True
-        largest = max(largest, int(np.max(np.where(keep, reference, 0))), int(prediction.max()))
     return largest + 1
 
 
-def _image(case: FolderCase, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The case's image for the report, or None (none found, unreadable, another size)."""
+def _image(case: FolderCase, shape: tuple[int, ...], page: int | None) -> np.ndarray | None:
+    """The case's image (that page of a stack) for the report, or None (none found,
+    unreadable, another size)."""
     if case.image is None:
         return None
     try:
-        image = read_image(case.image)
+        image = read_image(case.image, page)
     except DataError:
         return None
     return image if image.shape[:2] == shape else None
@@ -142,24 +169,26 @@ def evaluate_folder(
     evaluation = new_evaluation(num_classes, class_names, ignore_index, hd95, spacing)
     for case in cases:
         try:
-            prediction, reference = _read(case, mask_options)
-            score_case(evaluation, case.name, case.truth, prediction, reference)
+            for page, prediction, reference in _read(case, mask_options):
+                # A stack's slice is named as in a dataset: <stem>#<page>.
+                name = Pair(case.truth, case.truth, page=page).name
+                stack = case.name if page is not None else None
+                score_case(evaluation, name, case.truth, prediction, reference, stack, page)
+                if on_case is not None:
+                    image = _image(case, reference.shape, page)
+                    on_case(
+                        ScoredCase(
+                            name,
+                            image,
+                            prediction,
+                            reference,
+                            case.image,
+                            case.truth,
+                            case.prediction,
+                        )
+                    )
         except (DataError, DrunetError) as err:
             evaluation.failed[case.truth] = str(err)
-        else:
-            if on_case is not None:
-                image = _image(case, reference.shape)
-                on_case(
-                    ScoredCase(
-                        case.name,
-                        image,
-                        prediction,
-                        reference,
-                        case.image,
-                        case.truth,
-                        case.prediction,
-                    )
-                )
         if on_done is not None:
             on_done(case)
     return evaluation

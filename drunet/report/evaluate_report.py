@@ -90,6 +90,22 @@ def _summary(evaluation: Evaluation) -> str:
     return section("Summary", body, "summary")
 
 
+def _stacks(evaluation: Evaluation) -> str:
+    """Per stack: its slices' counts summed, then scored (foreground means); "" without."""
+    if not evaluation.has_stacks:
+        return ""
+    rows = [
+        [stack.name, str(stack.slices), *(number(stack.mean[k]) for k in SCORES)]
+        for stack in evaluation.stack_scores()
+    ]
+    body = simple_table(["stack", "slices", "Dice", "IoU", "precision", "recall"], rows)
+    body += (
+        "<p>Each stack's counts summed over its slices, then scored: not the mean of its "
+        "slices' scores. Per class in per_stack.csv.</p>"
+    )
+    return section("Per stack", body, "per-stack")
+
+
 def _table(evaluation: Evaluation, values: list[dict[str, float]]) -> str:
     columns = [Column("image", "image", text=True), Column("dice", "Dice")]
     columns += [Column(k, k if k != "iou" else "IoU") for k in SCORES[1:]]
@@ -179,6 +195,7 @@ def evaluation_report(
     distribution = figure(dice_histograms(histograms), "per-image Dice per class")
     sections = [
         _summary(evaluation),
+        _stacks(evaluation),
         section("Distribution of per-image Dice", distribution, "distribution"),
     ]
     if evaluation.num_classes > 2:
