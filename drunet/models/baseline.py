@@ -19,7 +19,7 @@ from torch import nn
 
 from drunet.errors import DrunetError
 from drunet.models.adapt import adapt_input_channels
-from drunet.models.padding import crop_to, pad_to_multiple
+from drunet.models.padding import check_input, crop_to, pad_to_multiple
 
 # The architectures that take a plain smp encoder (DPT needs a timm ViT).
 ARCHITECTURES = (
@@ -103,11 +103,7 @@ class SmpModel(nn.Module):
             load_encoder_weights(self.net.encoder, encoder_weights, encoder_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), got "
-                f"{tuple(x.shape)}: expected {self.in_channels} channels"
-            )
+        check_input(x, self.in_channels, type(self).__name__)
         x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of the stride
         return crop_to(self.net(x), size)  # (N, out_channels, H, W)
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from drunet.models.blocks import BlockArgs, DRBlock, PreActDRBlock
 from drunet.models.layers import ConvNormAct
-from drunet.models.padding import crop_to, pad_to_multiple
+from drunet.models.padding import check_input, crop_to, pad_to_multiple
 
 # Upper bounds that stop absurd sizes before any memory is allocated: init_features=1024 at
 # depth 8 is already far beyond any GPU; the ranges are meant to catch typos such as 16000.
@@ -161,12 +161,7 @@ class DRUNet(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(N, in_channels, H, W)``."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"DRUNet expects input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}: expected {self.in_channels} channels, received "
-                f"{x.shape[1] if x.ndim == 4 else 'a ' + str(x.ndim) + '-D tensor'}"
-            )
+        check_input(x, self.in_channels, "DRUNet")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

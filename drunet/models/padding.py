@@ -1,4 +1,5 @@
-"""Pad a batch to a multiple of a network's total stride, and crop its output back.
+"""What every model does with its input: check its shape, pad it to a multiple of the network's
+total stride, and crop the output back.
 
 A U-Net with ``k`` down-samplings needs height and width divisible by ``2**k``; every model (and
 export) uses these two functions for it::
@@ -35,3 +36,13 @@ def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The top-left ``(H, W) = size`` window of ``x``: ``(N, K, H', W') → (N, K, H, W)``."""
     height, width = size
     return F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))
+
+
+def check_input(x: torch.Tensor, in_channels: int, model: str) -> None:
+    """Raise ``ValueError`` naming ``model`` unless ``x`` is ``(N, in_channels, H, W)``."""
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        received = x.shape[1] if x.ndim == 4 else f"a {x.ndim}-D tensor"
+        raise ValueError(
+            f"{model} expects input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}: "
+            f"expected {in_channels} channels, received {received}"
+        )

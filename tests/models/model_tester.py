@@ -120,9 +120,9 @@ class ModelTester:
     def test_wrong_channel_count_names_expected_and_received(self) -> None:
         model = self.build().eval()
         wrong = self.in_channels + 2
-        with pytest.raises(
-            ValueError, match=rf"{self.in_channels}.*{wrong}|expected {self.in_channels}"
-        ):
+        name = type(model).__name__
+        message = rf"^{name} expects .*: expected {self.in_channels} channels, received {wrong}$"
+        with pytest.raises(ValueError, match=message):
             model(torch.randn(1, wrong, 32, 32))
 
     # Every model, with -m slow (an export takes 8-17 s here); the default preset and the baseline
