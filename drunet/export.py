@@ -7,9 +7,9 @@ foreground where the logit is > 0), else one per class (softmax / argmax). Next 
 normalisation to apply first, so the model can be used without drunet.
 
 ONNX goes through ``torch.onnx.export(dynamo=True)`` (the ``torch.export``-based exporter; the
-TorchScript one is deprecated). The network pads its input to a multiple of its down-sampling
-factor with a branch on the input size, which export would freeze at the example's size, so a
-wrapper pads explicitly — the same replicate padding the model does — and crops back.
+TorchScript one is deprecated). The graph takes any height and width with no wrapper: drunet
+models pad to their stride and crop back unconditionally (a zero pad when the size fits, a
+negative pad as the crop; :mod:`drunet.models.padding`), so it holds no size-dependent branch.
 
 Before anything is written, the export is run on random inputs of several sizes and compared
 with PyTorch (:func:`parity`); a difference above ``tolerance`` is an error.
@@ -50,12 +50,7 @@ Runner = Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 → logits
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:
-    """What is exported: an eval-mode CPU copy (the model itself may live on a GPU).
-
-    drunet models pad to their stride and crop back unconditionally (a zero pad when the size
-    fits, a negative pad as the crop), so the exported graph holds no size-dependent branch and
-    takes any height and width.
-    """
+    """What is exported: an eval-mode CPU copy (the model itself may live on a GPU)."""
     return copy.deepcopy(model).cpu().eval()
 
 
