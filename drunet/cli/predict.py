@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +23,11 @@ from drunet.inference import (
     collect_inputs,
     predict_files,
 )
+from drunet.inference.channel_files import channel_cases
 from drunet.inference.files import check_no_clobber, check_out_dir
 from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.inference.shard import parse_shard, select_shard
+from drunet.inference.slice_files import prediction_units
 
 _TTA = "Test-time augmentation"
 _POST = "Post-processing"
@@ -176,6 +179,15 @@ def predict_command(
             "outputs written behind it; 0: one batch at a time.",
         ),
     ] = 2,
+    nnunet_names: Annotated[
+        bool,
+        typer.Option(
+            "--nnunet-names",
+            help="nnU-Net channel files (<case>_0000.png …): write the mask as <case>.png, "
+            "not <case>_mask.png.",
+            rich_help_panel=_OUT,
+        ),
+    ] = False,
 ) -> None:
     """Predict class-index masks (PNG) and colour overlays; inputs are never overwritten.
 
@@ -214,9 +226,34 @@ def predict_command(
             )
             show_device(predictor.device, predictor.precision.name)
         files = collect_inputs(inputs)
-        outputs = OutputOptions(overlay=overlay, color=color, probabilities=probabilities)
+        cases = channel_cases(files, predictor.in_channels, nnunet_names)
+        if nnunet_names and cases is None:
+            raise DrunetError(
+                f"--nnunet-names: {inputs} is not nnU-Net channel files whose channels make the "
+                f"model's {predictor.in_channels} input channel(s) (<case>_0000.png, "
+                "<case>_0001.png, … for every case); drop --nnunet-names"
+            )
+        outputs = OutputOptions(
+            overlay=overlay,
+            color=color,
+            probabilities=probabilities,
+            names=cases.names if cases else {},
+            nnunet_names=nnunet_names,
+        )
+        extra_channels = cases.extra_channels if cases else None
+        if cases is not None:
+            files = cases.inputs
+            extras = sum(len(paths) for paths in cases.extra_channels.values())
+            if not json_output:
+                console.print(
+                    f"nnU-Net channel files: {len(files)} case(s) of "
+                    f"{(len(files) + extras) // len(files)} file(s)",
+                    highlight=False,
+                    markup=False,
+                )
         if part is not None:
-            files = shard_of(files, part, out, outputs, weights)
+            units = prediction_units(files, bool(predictor.context_slices))
+            files = shard_of(files, part, out, outputs, weights, units, extra_channels)
         with progress_bar() as bar:
             task = bar.add_task("images", total=len(files))
             tiles = bar.add_task("tiles", total=None, visible=False)  # large images only
@@ -234,6 +271,7 @@ def predict_command(
                 skip_existing=resume,
                 protected=weights,
                 prefetch=prefetch,
+                extra_channels=extra_channels,
                 on_progress=lambda n, total: bar.update(
                     tiles, completed=n, total=total, visible=True
                 ),
@@ -289,13 +327,20 @@ def shard_of(
     out: Path,
     outputs: OutputOptions,
     weights: list[Path],
+    units: list[list[Path]] | None = None,
+    extra_channels: Mapping[Path, tuple[Path, ...]] | None = None,
 ) -> list[Path]:
     """The inputs of ``--shard I/N``, after checking the outputs of every shard (two inputs of
-    one stem in different shards would write the same files)."""
+    one stem in different shards would write the same files). ``units`` keep files together
+    (a series of slices of a context model), sharded by their first file; an nnU-Net case is
+    one input (its ``_0000`` file)."""
     index, count = shard
     check_out_dir(out)
-    check_no_clobber(files, out, outputs, protected=weights)
-    selected = select_shard(files, index, count)
+    extras = [path for paths in (extra_channels or {}).values() for path in paths]
+    check_no_clobber(files, out, outputs, protected=[*weights, *extras])
+    units = units or [[path] for path in files]
+    chosen = set(select_shard([unit[0] for unit in units], index, count))
+    selected = sorted(path for unit in units if unit[0] in chosen for path in unit)
     console.print(
         f"shard {index}/{count}: {len(selected)} of {len(files)} input(s)",
         highlight=False,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import glob
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from drunet.inference.predictor import Prediction, Predictor
 log = logging.getLogger(__name__)
 
 MASK_SUFFIX = "_mask.png"
+NNUNET_MASK_SUFFIX = ".png"  # --nnunet-names: the mask of case ``c`` is ``c.png``
 OVERLAY_SUFFIX = "_overlay.png"
 COLOR_SUFFIX = "_color.png"
 PROBABILITIES_SUFFIX = "_probs.tif"
@@ -47,6 +48,14 @@ class OutputOptions:
     overlay: bool = True
     color: bool = False
     probabilities: bool = False
+    # The output name of an input, when not its file stem (an nnU-Net case: its case name).
+    names: Mapping[Path, str] = field(default_factory=dict)
+    # nnU-Net's naming: the mask is ``<name>.png`` rather than ``<name>_mask.png``.
+    nnunet_names: bool = False
+
+    def name(self, image: Path) -> str:
+        """The stem of ``image``'s output files."""
+        return self.names.get(image, image.stem)
 
 
 @dataclass
@@ -94,9 +103,10 @@ def output_files(
         "probabilities": PROBABILITIES_SUFFIX if outputs.probabilities else None,
         "color": COLOR_SUFFIX if outputs.color else None,
         "overlay": OVERLAY_SUFFIX if outputs.overlay else None,
-        "mask": MASK_SUFFIX,
+        "mask": NNUNET_MASK_SUFFIX if outputs.nnunet_names else MASK_SUFFIX,
     }
-    return {kind: out_dir / f"{image.stem}{s}" for kind, s in suffixes.items() if s is not None}
+    name = outputs.name(image)
+    return {kind: out_dir / f"{name}{s}" for kind, s in suffixes.items() if s is not None}
 
 
 def outputs_exist(image: Path, out_dir: Path, outputs: OutputOptions | None = None) -> bool:
@@ -197,6 +207,7 @@ def predict_files(
     protected: Iterable[Path] = (),
     prefetch: int = 2,
     workers: int = 2,
+    extra_channels: Mapping[Path, tuple[Path, ...]] | None = None,
 ) -> PredictionReport:
     """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
 
@@ -217,14 +228,17 @@ def predict_files(
     manifest = Manifest(out_dir)
     weights = [predictor.weights_path] if predictor.weights_path is not None else []
     weights += list(protected)
+    weights += [path for paths in (extra_channels or {}).values() for path in paths]
     check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
     remove_stale_temporaries(out_dir)  # half-written files of a killed run
     report = PredictionReport()
     # The loops build on this module's helpers, hence the import here.
     from drunet.inference.pipeline import predict_pipelined, predict_sequential
+    from drunet.inference.slice_files import predict_series, split_series
     from drunet.inference.stack_files import predict_stacks, split_stacks
 
-    stacks, inputs = split_stacks(inputs)
+    context = bool(predictor.context_slices)
+    stacks, inputs = split_stacks(inputs, context=context)
     predict_stacks(
         predictor,
         stacks,
@@ -234,6 +248,9 @@ def predict_files(
         lambda path, err: fail(report, path, err),
         on_done,
     )
+    if context:
+        series, inputs = split_series(inputs)
+        predict_series(predictor, series, manifest, outputs, report, skip_existing, on_done)
     loop = predict_pipelined if prefetch > 0 else predict_sequential
     loop(
         predictor,
@@ -246,6 +263,7 @@ def predict_files(
         skip_existing,
         prefetch=prefetch,
         workers=workers,
+        extra_channels=extra_channels,
     )
     return report
 

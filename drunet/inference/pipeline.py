@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import torch
 
 from drunet.datasets import read_image
 from drunet.errors import DataError, DrunetError
+from drunet.inference.channel_files import read_case
 from drunet.inference.files import (
     OutputOptions,
     PredictionReport,
@@ -45,6 +46,7 @@ from drunet.inference.writer import Item, Writer
 
 Done = Callable[[Path], None] | None
 Progress = Callable[[int, int], None] | None
+Channels = Mapping[Path, tuple[Path, ...]] | None  # an nnU-Net case's further channel files
 
 
 def predict_sequential(
@@ -56,6 +58,7 @@ def predict_sequential(
     on_done: Done = None,
     on_progress: Progress = None,
     skip_existing: bool = False,
+    extra_channels: Channels = None,
     **_: int,
 ) -> None:
     """Read, predict and write one batch at a time (see the module docstring)."""
@@ -77,7 +80,7 @@ def predict_sequential(
             done(path)
             continue
         try:
-            image = read_image(path)
+            image = _read(path, extra_channels)
         except DataError as err:
             flush()
             fail(report, path, err)
@@ -92,6 +95,12 @@ def predict_sequential(
         if not predictor.fits_whole(*image.shape[:2]):
             flush()
     flush()
+
+
+def _read(path: Path, extra_channels: Channels) -> np.ndarray:
+    """An input's image: its file, or an nnU-Net case's channel files stacked."""
+    extras = extra_channels.get(path) if extra_channels else None
+    return read_case(path, extras) if extras else read_image(path)
 
 
 def _predict_group(
@@ -124,14 +133,19 @@ def _predict_group(
 
 
 def _load(
-    predictor: Predictor, path: Path, skip_existing: bool, folder: Path, outputs: OutputOptions
+    predictor: Predictor,
+    path: Path,
+    skip_existing: bool,
+    folder: Path,
+    outputs: OutputOptions,
+    extra_channels: Channels = None,
 ) -> Item:
     """In a worker thread: the input, decoded and normalised (or why not)."""
     if skip_existing and outputs_exist(path, folder, outputs):
         return Item(path, skipped=True)
     start = time.perf_counter()
     try:
-        image = read_image(path)
+        image = _read(path, extra_channels)
     except DataError as err:
         return Item(path, error=err)
     read = time.perf_counter()
@@ -155,6 +169,7 @@ def predict_pipelined(
     skip_existing: bool = False,
     prefetch: int = 2,
     workers: int = 2,
+    extra_channels: Channels = None,
 ) -> None:
     """Read ahead in ``workers`` threads, predict, write behind (see the module docstring);
     ``report.timings`` gets the seconds spent in each stage."""
@@ -173,7 +188,9 @@ def predict_pipelined(
         per_batch = predictor.images_per_batch(*largest) if largest[0] else 1
         while len(window) < prefetch * per_batch and (path := next(remaining, None)) is not None:
             window.append(
-                pool.submit(_load, predictor, path, skip_existing, manifest.folder, outputs)
+                pool.submit(
+                    _load, predictor, path, skip_existing, manifest.folder, outputs, extra_channels
+                )
             )
 
     def flush() -> None:
