@@ -85,6 +85,14 @@ def test_cli_predicts_a_case_from_its_stacked_channel_files(tmp_path, two_channe
         np.testing.assert_array_equal(read_mask(out / f"{case}_mask.png"), expected)
         swapped = predictor.predict(stacked[:, :, ::-1].copy())
         assert not np.array_equal(swapped, expected)  # channel order reaches the network
+    sequential = tmp_path / "sequential"  # --prefetch 0 reads the cases alike
+    args = [str(folder), "--model", str(two_channel_run), "--out", str(sequential)]
+    code, output = _predict(*args, "--prefetch", "0", "--no-overlay")
+    assert code == 0, output
+    for case in CASES:
+        np.testing.assert_array_equal(
+            read_mask(sequential / f"{case}_mask.png"), read_mask(out / f"{case}_mask.png")
+        )
 
 
 def test_nnunet_names_continue_and_clobber(tmp_path, two_channel_run) -> None:
