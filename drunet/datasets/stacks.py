@@ -14,7 +14,7 @@ from pathlib import Path
 
 from drunet.datasets.folder import Pair
 from drunet.datasets.problems import Problem
-from drunet.datasets.tiff import tiff_frames
+from drunet.datasets.tiff import tiff_frames, tiff_pages
 
 _TIFF = (".tif", ".tiff")
 _FIX = (
@@ -30,6 +30,15 @@ def frame_count(path: Path) -> int:
     if path.suffix.lower() not in _TIFF:
         return 1
     return tiff_frames(path) or 1
+
+
+def page_count(path: Path) -> int:
+    """Pages of a TIFF file — also pages its metadata declares channels (an ImageJ hyperstack
+    of ``channels=N``, which ``tifffile.imwrite(path, volume, imagej=True)`` writes for an
+    ``(N, H, W)`` volume); 1 for other files."""
+    if path.suffix.lower() not in _TIFF:
+        return 1
+    return tiff_pages(path)
 
 
 def expand_stacks(pairs: list[Pair], problems: list[Problem]) -> list[Pair]:

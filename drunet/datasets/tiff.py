@@ -81,7 +81,7 @@ def read_tiff(
     tifffile = _tifffile()
     try:
         with _quiet_tifffile():
-            tif = tifffile.TiffFile(io.BytesIO(data.tobytes()))
+            tif = _open(tifffile, io.BytesIO(data.tobytes()))
     except Exception:  # tifffile raises many types on hostile bytes; all mean "corrupt"
         raise _corrupt(path, what, fix) from None
     with tif, _quiet_tifffile():
@@ -193,6 +193,23 @@ def _to_frames(array: np.ndarray, axes: str) -> np.ndarray:
     return moved.reshape(-1, height, width, math.prod(array.shape[i] for i in channels))
 
 
+def _open(tifffile: Any, source: Any) -> Any:
+    """A ``TiffFile``; pages appended one at a time (``imwrite(..., append=True)`` gives each
+    its own one-page "shaped" series) are read as one stack when they are alike."""
+    tif = tifffile.TiffFile(source)
+    try:
+        series = tif.series
+        alike = {(tuple(s.shape), str(s.dtype)) for s in series}
+        if len(series) > 1 and len(alike) == 1 and all(len(s.pages) == 1 for s in series):
+            tif.close()
+            if hasattr(source, "seek"):
+                source.seek(0)
+            return tifffile.TiffFile(source, is_shaped=False)
+    except Exception:  # left to the caller, which names the problem
+        pass
+    return tif
+
+
 def tiff_frames(path: str | Path) -> int | None:
     """How many frames (pages, Z, time) a TIFF file holds, read from its metadata alone.
 
@@ -200,7 +217,7 @@ def tiff_frames(path: str | Path) -> int | None:
     """
     tifffile = _tifffile()
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        with _quiet_tifffile(), _open(tifffile, path) as tif:
             series = tif.series[0]
             return math.prod(
                 n
@@ -209,6 +226,17 @@ def tiff_frames(path: str | Path) -> int | None:
             )
     except Exception:  # unreadable: the decoder names the problem when the file is read
         return None
+
+
+def tiff_pages(path: str | Path) -> int:
+    """How many pages (IFDs) a TIFF file holds, whatever its metadata calls them (1 for files
+    that cannot be parsed: reading them reports why)."""
+    tifffile = _tifffile()
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            return len(tif.pages)
+    except Exception:  # unreadable: the decoder names the problem when the file is read
+        return 1
 
 
 def encode_tiff(array: np.ndarray, compression: str | None = None) -> bytes:

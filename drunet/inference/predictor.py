@@ -35,7 +35,7 @@ from drunet.datasets.context import (
     read_context,
     series_files,
 )
-from drunet.datasets.stacks import frame_count
+from drunet.datasets.stacks import frame_count, page_count
 from drunet.device import resolve_device, select_precision
 from drunet.errors import DrunetError
 from drunet.inference.options import PredictOptions
@@ -309,7 +309,7 @@ class Predictor:
         if sources is not None and len(sources) != len(images):
             raise ValueError(f"got {len(images)} images but {len(sources)} sources")
         names = sources or [str(i) if isinstance(i, str | Path) else "image" for i in images]
-        arrays = [read_image(i) if isinstance(i, str | Path) else i for i in images]
+        arrays = [self._read_one(i) if isinstance(i, str | Path) else i for i in images]
         inputs = [self.preprocess(a, s) for a, s in zip(arrays, names, strict=True)]
         results: list[Prediction | None] = [None] * len(inputs)
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -364,13 +364,8 @@ class Predictor:
         With 2.5D context (``data.context_slices = k``) each page is fed with pages
         ``page ± 1 … k`` (edges replicated, as in training); memory holds ``2k+1`` pages."""
         path = Path(path)
-        pages = frame_count(path)
-        return self._predict_series(
-            pages,
-            lambda page: read_image(path, page=page),
-            lambda page: f"{path} page {page}",
-            on_progress,
-        )
+        frames, read = _stack_reader(path)
+        return self._predict_series(frames, read, lambda page: f"{path} page {page}", on_progress)
 
     def predict_slices(
         self, slices: str | Path | Sequence[str | Path], on_progress: Progress | None = None
@@ -383,6 +378,15 @@ class Predictor:
         return self._predict_series(
             len(files), lambda i: read_image(files[i]), lambda i: str(files[i]), on_progress
         )
+
+    def _read_one(self, path: str | Path) -> np.ndarray:
+        """An image file, refused when a context model would read a stack as one image."""
+        if self.context_slices and (pages := page_count(Path(path))) > 1:
+            raise DrunetError(
+                f"{path} is a stack of {pages} pages; predict it with predict_stack (one mask "
+                "per page, each with its neighbours), not as one image"
+            )
+        return read_image(path)
 
     def _predict_series(
         self,
@@ -433,3 +437,21 @@ def _disagreement(a: ExperimentConfig, b: ExperimentConfig) -> str | None:
     if (ka := context_slices_of(a.data)) != (kb := context_slices_of(b.data)):
         return f"data.context_slices {ka} vs {kb} (neighbour slices per side)"
     return None
+
+
+def _stack_reader(path: Path) -> tuple[int, Callable[[int], np.ndarray]]:
+    """``(pages, read)`` of a TIFF stack: each frame read on its own, or, for a file of one
+    frame whose pages are declared channels, the file read once and split per page."""
+    frames = frame_count(path)
+    if frames > 1:
+        return frames, lambda page: read_image(path, page=page)
+    pages = page_count(path)
+    image = read_image(path)  # (H, W, pages × samples): one channel block per page
+    image = image[:, :, None] if image.ndim == 2 else image
+    if image.shape[2] % pages:
+        raise DrunetError(
+            f"{path} has {pages} pages but {image.shape[2]} channels; save it as a stack of "
+            "same-sized pages (tifffile.imwrite(path, volume, photometric='minisblack'))"
+        )
+    step = image.shape[2] // pages
+    return pages, lambda page: image[:, :, page * step : (page + 1) * step]

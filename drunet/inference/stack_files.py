@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from drunet.datasets import read_image, write_mask
-from drunet.datasets.stacks import frame_count
+from drunet.datasets import write_mask
+from drunet.datasets.stacks import frame_count, page_count
 from drunet.errors import DrunetError
 from drunet.inference.manifest import Manifest
 from drunet.inference.predictor import Predictor
@@ -33,41 +31,6 @@ def split_stacks(inputs: list[Path], context: bool = False) -> tuple[list[Path],
     ]
     chosen = set(stacks)
     return stacks, [path for path in inputs if path not in chosen]
-
-
-def page_count(path: Path) -> int:
-    """Pages of a TIFF file (1 for other files and files that cannot be parsed: reading them
-    reports why)."""
-    if path.suffix.lower() not in (".tif", ".tiff"):
-        return 1
-    try:
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            return len(tif.pages)
-    except Exception:  # unreadable: the decoder names the problem when the file is read
-        return 1
-
-
-def predict_stack(predictor: Predictor, stack: Path) -> np.ndarray:
-    """Masks ``(Z, H, W)`` of a stack: :meth:`Predictor.predict_stack`, or, for a file of one
-    frame whose pages are declared channels, its pages (read together, split per page)."""
-    if frame_count(stack) > 1:
-        return predictor.predict_stack(stack)
-    pages = page_count(stack)
-    image = read_image(stack)  # (H, W, pages × samples): one channel block per page
-    if image.shape[2] % pages:
-        raise DrunetError(
-            f"{stack} has {pages} pages but {image.shape[2]} channels; save it as a stack of "
-            "same-sized pages (tifffile.imwrite(path, volume, photometric='minisblack'))"
-        )
-    step = image.shape[2] // pages
-    return predictor._predict_series(  # the series loop of predict_stack, on in-memory pages
-        pages,
-        lambda page: image[:, :, page * step : (page + 1) * step],
-        lambda page: f"{stack} page {page}",
-        None,
-    )
 
 
 def stack_mask_path(stack: Path, out_dir: Path) -> Path:
@@ -95,7 +58,7 @@ def predict_stacks(
                     f"{out} exists and drunet did not write it; the mask of {stack} would "
                     "replace it — choose another --out"
                 )
-            masks = predict_stack(predictor, stack)  # (Z, H, W)
+            masks = predictor.predict_stack(stack)  # (Z, H, W)
             manifest.record([out])
             write_mask(out, masks)
         except (DrunetError, ValueError, OSError) as err:

@@ -18,10 +18,12 @@ from drunet.datasets import (
     kfold_split,
     make_synthetic,
     read_frames,
+    read_image,
     read_pair,
     verify_dataset,
     write_split_file,
 )
+from drunet.datasets.stacks import frame_count, page_count
 from drunet.errors import DataError
 
 
@@ -131,3 +133,19 @@ def test_training_runs_on_stacks(tmp_path):
     recipe = tiny_recipe(data={"root": str(root)}, runs_dir=str(tmp_path / "runs"))
     result = train(config_from_dict(recipe))
     assert (result.run_dir / "best.safetensors").is_file()
+
+
+def test_pages_appended_one_by_one_are_one_stack(tmp_path):
+    # imwrite(..., append=True) gives each page its own one-page "shaped" series; they are
+    # alike, so they are one 3-page stack (this was refused as "images of different shapes").
+    path = tmp_path / "appended.tif"
+    for value in (10, 20, 30):
+        tifffile.imwrite(path, np.full((6, 5), value, np.uint8), append=True)
+    assert frame_count(path) == 3 and page_count(path) == 3
+    assert [int(read_image(path, page=i).max()) for i in range(3)] == [10, 20, 30]
+    odd = tmp_path / "odd.tif"  # pages that differ stay refused, naming their shapes
+    tifffile.imwrite(odd, np.zeros((6, 5), np.uint8), append=True)
+    tifffile.imwrite(odd, np.zeros((4, 5), np.uint8), append=True)
+    shapes = r"images of different shapes or types \(\(6, 5\), \(4, 5\)\)"
+    with pytest.raises(DataError, match=shapes):
+        read_image(odd)

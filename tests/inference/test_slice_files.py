@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from drunet.cli.main import app
 from drunet.datasets import read_mask, write_image
+from drunet.errors import DrunetError
 from drunet.inference import Predictor
 from drunet.inference.manifest import MANIFEST
 from drunet.inference.slice_files import split_series
@@ -125,3 +126,17 @@ def test_a_lone_slice_still_fails_alone(tmp_path, context_run) -> None:
     write_image(folder / "cat.png", _volume(1)[0])
     code, output = _predict(str(folder), "--model", str(context_run), "--out", str(tmp_path / "o"))
     assert code == 2 and "is one slice" in output, output
+
+
+def test_the_library_reads_an_imagej_stack_as_pages_and_refuses_it_as_one_image(
+    tmp_path, context_run
+) -> None:
+    volume = _volume(3, seed=2)
+    tifffile.imwrite(tmp_path / "vol.tif", volume, imagej=True)  # pages declared channels
+    tifffile.imwrite(tmp_path / "ref.tif", volume, photometric="minisblack")  # 3 frames
+    predictor = Predictor.from_run(context_run, device="cpu")
+    np.testing.assert_array_equal(
+        predictor.predict_stack(tmp_path / "vol.tif"), predictor.predict_stack(tmp_path / "ref.tif")
+    )
+    with pytest.raises(DrunetError, match=r"vol\.tif is a stack of 3 pages; predict it with"):
+        predictor.predict(tmp_path / "vol.tif")
