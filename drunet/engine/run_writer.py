@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from drunet import checkpoint as runs
 from drunet.checkpoint import save_config_and_weights, unwrap
@@ -28,18 +28,16 @@ class RunWriter:
 
     Every file is written atomically. Nothing is written before the first epoch ends — the
     TensorBoard log is opened then too — so a run that fails before that leaves its folder as it
-    was. ``schedule`` is stored in ``state.pt`` beside the scheduler's own state.
+    was. ``state.pt`` also keeps what defines the schedule beside the scheduler's own state: the
+    total epochs and a resumed run's ``anchor`` (see :func:`~drunet.engine.optim.resumed_anchor`).
     """
 
     def __init__(
-        self,
-        run_dir: Path,
-        config: ExperimentConfig,
-        schedule: dict[str, Any] | None = None,
+        self, run_dir: Path, config: ExperimentConfig, anchor: tuple[int, float] | None = None
     ) -> None:
         self.run_dir = run_dir
         self.config = config
-        self.schedule = schedule or {}
+        self.schedule = {"epochs": config.train.epochs, "anchor": list(anchor) if anchor else None}
         self.events: EventLog | None = None
         self.events_opened = False
 

@@ -137,25 +137,17 @@ def _run(
     cfg = config.train
     seed_everything(cfg.seed)
     precision = _precision(config, context)
-    model = build_model(config)
-    if start is not None:  # fine-tuning: the weights _start_weights prepared
-        model.load_state_dict(start)
-    model = model.to(precision.device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = _model(config, precision.device, start)
     train_loader, val_loader = make_loaders(config, *data, context.rank, context.world_size)
     optimizer = build_optimizer(model, cfg)
     budget = Budget(cfg.max_minutes * 60) if cfg.max_minutes else None
-    steps_per_epoch = max(1, len(train_loader) // cfg.accumulate)
-    progress = budget.progress if budget else None
-    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch, anchor, progress)
+    scheduler = _scheduler(optimizer, cfg, len(train_loader), anchor, budget)
     scaler = torch.amp.GradScaler(precision.device.type, enabled=precision.use_grad_scaler)
     best = BestTracker(cfg.monitor, cfg.early_stopping)
     if state is not None:
         restore_state(state, run_dir / runs.STATE, model, optimizer, scheduler, scaler)
         best.epoch, best.score = int(state["best_epoch"]), float(state["best_score"])
-    schedule = {"epochs": cfg.epochs, "anchor": list(anchor) if anchor else None}
-    writer = RunWriter(run_dir, config, schedule) if context.is_main else None
+    writer = RunWriter(run_dir, config, anchor) if context.is_main else None
     trainer = Trainer(
         _training_module(model, cfg, context),
         build_criterion(config).to(precision.device),
@@ -182,14 +174,48 @@ def _run(
         restore_rng(state, run_dir / runs.STATE)  # last: nothing after it may draw numbers
     with _closing(writer), _finite_loss_message(run_dir):
         trainer.fit(cfg.epochs, start_epoch=int(state["epoch"]) + 1 if state else 1)
+    return _result(run_dir, config, trainer, model)
+
+
+def _model(
+    config: ExperimentConfig, device: torch.device, start: dict[str, torch.Tensor] | None
+) -> nn.Module:
+    """The configured network on ``device``, from ``start`` (fine-tuning) or fresh weights."""
+    model = build_model(config)
+    if start is not None:  # the weights _start_weights prepared
+        model.load_state_dict(start)
+    model = model.to(device)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    batches_per_epoch: int,
+    anchor: tuple[int, float] | None,
+    budget: Budget | None,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule, stepped once per optimiser step (every ``accumulate``
+    batches); under a time budget it follows the budget's progress rather than the epochs."""
+    steps_per_epoch = max(1, batches_per_epoch // cfg.accumulate)
+    progress = budget.progress if budget else None
+    return build_scheduler(optimizer, cfg, steps_per_epoch, anchor, progress)
+
+
+def _result(
+    run_dir: Path, config: ExperimentConfig, trainer: Trainer, model: nn.Module
+) -> RunResult:
+    """What a finished ``fit`` returns; fewer epochs than configured means it stopped early."""
     finished = trainer.history[-1].epoch if trainer.history else 0
     return RunResult(
         run_dir,
-        best.epoch,
-        best.score,
+        trainer.best.epoch,
+        trainer.best.score,
         trainer.history,
         config,
-        stopped_early=finished < cfg.epochs,
+        stopped_early=finished < config.train.epochs,
         model=model.eval(),
     )
 
