@@ -59,14 +59,6 @@ class CELoss(PixelLoss):
     scalar.
     """
 
-    def __init__(
-        self,
-        ignore_index: int | None = None,
-        class_weights: Sequence[float] | None = None,
-        mode: LossMode = "auto",
-    ) -> None:
-        super().__init__(ignore_index, class_weights, mode)
-
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         prep, weights = self.prepare(logits, target)
         return masked_mean(_cross_entropy(logits, prep), _element_weights(prep, weights, logits))
