@@ -19,23 +19,11 @@ from drunet.engine.history import EpochRecord
 from drunet.engine.hooks import SilentReporter
 
 
-class LineReporter:
+class LineReporter(SilentReporter):
     """Quiet mode: no bars, one line per epoch — readable in CI logs."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-
-    def __enter__(self) -> LineReporter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        pass
-
-    def step(self, loss: float) -> None:
-        pass
 
     def end_epoch(self, record: EpochRecord) -> None:
         self.console.print(epoch_line(record), highlight=False, soft_wrap=True)
