@@ -60,6 +60,7 @@ from model_measure import (
 )
 
 from drunet.atomic import atomic_write_text
+from drunet.device import select_precision
 from drunet.models import create_model, fuse_conv_bn
 from drunet.models.presets import DEFAULT_PRESET
 
@@ -214,6 +215,7 @@ def summarise(cases: list[Case], peaks: dict[str, Samples], loads: Samples, args
         }
         rows.append(row)
     return {
+        "goals": goals(cases, peaks),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(cpu_native_bf16()),
         "conv_peak_gflop_s": {p: stat(v) for p, v in peaks.items()},
@@ -224,6 +226,70 @@ def summarise(cases: list[Case], peaks: dict[str, Samples], loads: Samples, args
         "default_preset": DEFAULT_PRESET,
         "rows": rows,
     }
+
+
+def goals(cases: list[Case], peaks: dict[str, Samples]) -> list[dict]:
+    """The issue's goals as measured ratios (each a median of per-round ratios, min–max):
+    the default DRUNet's training img/s ÷ the float32 baseline's (≥ 3× in the precision ``auto``
+    picks) and ÷ the baseline's in the same precision (≥ 2×), its float32 training GFLOP/s ÷
+    the float32 conv peak (≥ 50 %), and every model's img/s at the larger batch ÷ at the
+    smaller one, per image (≥ 0.75)."""
+    auto = select_precision(torch.device("cpu")).name
+    by_key = {(c.spec, c.shape, c.precision): c for c in cases}
+    rows: list[dict] = []
+    for case in cases:
+        if case.spec != "drunet":
+            continue
+        base32 = by_key.get((BASELINE, case.shape, "fp32"))
+        base = by_key.get((BASELINE, case.shape, case.precision))
+        shape, train = "×".join(map(str, case.shape)), case.seconds["train"]
+        label = f"drunet {case.precision}{' (auto)' if case.precision == auto else ''}, {shape}"
+        if base32:
+            rows.append(
+                {
+                    "goal": f"{label}: train img/s ÷ fp32 baseline's",
+                    "target": 3.0,
+                    "value": ratios(base32.seconds["train"], train),
+                }
+            )
+        if base:
+            rows.append(
+                {
+                    "goal": f"{label}: train img/s ÷ baseline's in {case.precision}",
+                    "target": 2.0,
+                    "value": ratios(base.seconds["train"], train),
+                }
+            )
+        if case.precision == "fp32":
+            achieved = [case.shape[0] * case.train_flops / 1e9 / s for s in train]
+            rows.append(
+                {
+                    "goal": f"{label}: training share of the fp32 conv peak",
+                    "target": 0.5,
+                    "value": ratios(achieved, peaks["fp32"]),
+                }
+            )
+    for case in cases:  # per-image speed from the smaller batch to the larger, same model
+        smaller = [
+            c
+            for c in cases
+            if (c.spec, c.precision, c.shape[1:]) == (case.spec, case.precision, case.shape[1:])
+            and c.shape[0] < case.shape[0]
+        ]
+        for small in smaller:
+            per_image = [
+                (case.shape[0] / big) / (small.shape[0] / little)
+                for big, little in zip(case.seconds["train"], small.seconds["train"], strict=True)
+            ]
+            rows.append(
+                {
+                    "goal": f"{case.spec} {case.precision}: train img/s at batch {case.shape[0]} ÷ "
+                    f"at batch {small.shape[0]}",
+                    "target": 0.75,
+                    "value": stat(per_image),
+                }
+            )
+    return rows
 
 
 def fmt(value: dict | None, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> str:
@@ -270,6 +336,13 @@ def markdown(result: dict) -> str:
             f"| {fmt(row['infer_vs_baseline'])} "
             f"| {fmt(row['infer_conv_peak'], '.0f', 100, ' %')} | {vs_fp32} | {memory} |"
         )
+    if result.get("goals"):
+        lines += ["", "| goal | target | measured | met |", "|---|--:|--:|---|"]
+        for goal in result["goals"]:
+            met = "yes" if goal["value"]["median"] >= goal["target"] else "no"
+            lines.append(
+                f"| {goal['goal']} | ≥ {goal['target']:.2f} | {fmt(goal['value'])} | {met} |"
+            )
     lines += [
         "",
         "Sliding-window overhead, batched folder prediction and onnxruntime: "
