@@ -9,6 +9,9 @@ Which slices are neighbours:
 
 * a slice of a multi-page TIFF stack (``Pair.page`` set): pages ``page ± 1 … k`` of the same
   file(s);
+* a numbered slice of a stack named by ``data.layout.stack`` (``Pair.numbered``, e.g.
+  ``cellA_z3.png`` under ``"{name}_z{index}"``): the image files of the same folder that are
+  slices of the same stack, in numeric index order (``z2`` before ``z10``);
 * a 2D file in a folder of numbered slices (ISBI's ``00.png … 29.png``: every image file in the
   folder has an integer stem): the files before and after it in numeric order (gaps in the
   numbering are ignored: adjacent means adjacent in that order).
@@ -35,6 +38,7 @@ from drunet.datasets.folder import Pair, read_pair_image
 from drunet.datasets.io import IMAGE_SUFFIXES
 from drunet.datasets.normalization import IMAGENET_MEAN, IMAGENET_STD
 from drunet.datasets.options import MAX_CONTEXT_SLICES, NormalizationOptions
+from drunet.datasets.stack_names import NumberedSlice, match_slice
 from drunet.datasets.stacks import frame_count
 from drunet.errors import DataError
 
@@ -68,16 +72,20 @@ def context_indices(index: int, count: int, k: int) -> list[int]:
 def numbered_slices(folder: Path) -> list[Path] | None:
     """The image files of ``folder`` in numeric order when every one has an integer stem
     (``00.png``, ``01.png`` …), else ``None`` (not a series of numbered slices)."""
-    files = [
+    files = _image_files(folder)
+    if not files or not all(_is_number(path.stem) for path in files):
+        return None
+    return sorted(files, key=lambda path: (int(path.stem), path.name))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return [
         path
         for path in folder.iterdir()
         if not path.name.startswith(".")
         and path.suffix.lower() in IMAGE_SUFFIXES
         and path.is_file()
     ]
-    if not files or not all(_is_number(path.stem) for path in files):
-        return None
-    return sorted(files, key=lambda path: (int(path.stem), path.name))
 
 
 def series_files(slices: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -107,6 +115,7 @@ class _Series:
     def __init__(self) -> None:
         self.frames: dict[Path, int] = {}
         self.folders: dict[Path, list[Path] | None] = {}
+        self.stacks: dict[tuple[Path, str, str], dict[str, list[Pair]]] = {}
 
     def frame_count(self, path: Path) -> int:
         if path not in self.frames:
@@ -117,6 +126,22 @@ class _Series:
         if folder not in self.folders:
             self.folders[folder] = numbered_slices(folder)
         return self.folders[folder]
+
+    def stack(self, folder: Path, tail: str, numbered: NumberedSlice) -> list[Pair]:
+        """The image files of ``folder`` that are slices of ``numbered``'s stack (their stem,
+        less ``tail``, matching its pattern), in index order, as ``Pair(image, image,
+        numbered=…)`` (only ``image`` and ``numbered`` are used)."""
+        key = (folder, tail, numbered.pattern)
+        if key not in self.stacks:
+            stacks: dict[str, list[tuple[int, str, Pair]]] = {}
+            for path in _image_files(folder):
+                stem = path.stem[: len(path.stem) - len(tail)]
+                found = match_slice(stem, numbered.pattern) if path.stem.endswith(tail) else None
+                if found is not None:
+                    entry = (found.index, path.name, Pair(path, path, numbered=found))
+                    stacks.setdefault(found.stack, []).append(entry)
+            self.stacks[key] = {name: [e[2] for e in sorted(f)] for name, f in stacks.items()}
+        return self.stacks[key].get(numbered.stack, [])
 
 
 def context_pairs(pairs: Sequence[Pair], k: int) -> list[tuple[Pair, ...]]:
@@ -137,6 +162,8 @@ def _neighbours(pair: Pair, k: int, series: _Series) -> tuple[Pair, ...]:
         count = series.frame_count(pair.image)
         pages = context_indices(min(pair.page, count - 1), count, k)
         return tuple(dataclasses.replace(pair, page=page) for page in pages)
+    if pair.numbered is not None:
+        return _stack_neighbours(pair, pair.numbered, k, series)
     files = series.numbered(pair.image.parent) if _is_number(pair.image.stem) else None
     if files is None or pair.extra_channels or pair.image not in files:
         raise DataError(
@@ -146,6 +173,27 @@ def _neighbours(pair: Pair, k: int, series: _Series) -> tuple[Pair, ...]:
         )
     indices = context_indices(files.index(pair.image), len(files), k)
     return tuple(dataclasses.replace(pair, image=files[i]) for i in indices)
+
+
+def _stack_neighbours(
+    pair: Pair, numbered: NumberedSlice, k: int, series: _Series
+) -> tuple[Pair, ...]:
+    """Neighbours of slice ``numbered`` among its stack's image files in its folder; the stem
+    of an image may carry a tail after the case name (nnU-Net's ``_0000``)."""
+    stem, case = pair.image.stem, pair.mask.stem
+    stack = series.stack(pair.image.parent, stem[len(case) :], numbered)
+    files = [slice_.image for slice_ in stack] if stem.startswith(case) else []
+    if pair.extra_channels or pair.image not in files:
+        raise DataError(
+            f"{pair.image}: data.context_slices={k} feeds each slice with its neighbours, but "
+            f"this image is not found as slice {numbered.index} of stack {numbered.stack!r} "
+            f"(data.layout.stack {numbered.pattern!r}) in its folder; 2.5D context needs one "
+            "image file per slice, named by the pattern"
+        )
+    indices = context_indices(files.index(pair.image), len(files), k)
+    return tuple(
+        dataclasses.replace(pair, image=stack[i].image, numbered=stack[i].numbered) for i in indices
+    )
 
 
 def stack_context(slices: Sequence[np.ndarray], sources: Sequence[object]) -> np.ndarray:

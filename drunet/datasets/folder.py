@@ -11,6 +11,7 @@ import numpy as np
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image
 from drunet.datasets.masks import read_mask
 from drunet.datasets.options import MaskOptions
+from drunet.datasets.stack_names import NumberedSlice
 from drunet.errors import DataError
 
 LAYOUT = (
@@ -26,13 +27,16 @@ class Pair:
     ``extra_channels`` are further image files whose channels follow ``image``'s, in order
     (nnU-Net stores channel k of case ``c`` as ``c_000k.png``); most pairs have none.
     ``page`` is set for one slice of a multi-page TIFF stack: frame ``page`` of every image
-    file and of the mask (see ``drunet.datasets.stacks``).
+    file and of the mask (see ``drunet.datasets.stacks``). ``numbered`` is set for a 2D file
+    that is slice ``numbered.index`` of stack ``numbered.stack`` under ``data.layout.stack``
+    (see ``drunet.datasets.stack_names``).
     """
 
     image: Path
     mask: Path
     extra_channels: tuple[Path, ...] = ()
     page: int | None = None
+    numbered: NumberedSlice | None = None
 
     @property
     def image_files(self) -> tuple[Path, ...]:
@@ -40,14 +44,19 @@ class Pair:
 
     @property
     def case(self) -> str:
-        """The case name used in split files: the mask's file stem (a whole stack's slices
-        share it, so a split never separates them)."""
+        """The case name used in split files: the mask's file stem, or the stack's name for a
+        numbered slice (a whole stack's slices share it, so a split never separates them). A
+        numbered slice of a pattern without ``{name}`` (one stack: the folder) keeps its stem,
+        so such a dataset is split by slice."""
+        if self.numbered is not None and self.numbered.stack:
+            return self.numbered.stack
         return self.mask.stem
 
     @property
     def name(self) -> str:
-        """The pair's name in reports: the case, with ``#page`` for a slice of a stack."""
-        return self.case if self.page is None else f"{self.case}#{self.page:04d}"
+        """The pair's name in reports: the mask's stem, with ``#page`` for a slice of a
+        multi-page stack."""
+        return self.mask.stem if self.page is None else f"{self.mask.stem}#{self.page:04d}"
 
 
 @dataclass

@@ -11,7 +11,9 @@ Layouts, tried in this order:
   * ``root/images/`` + ``root/masks/`` (or ``root/labels/``), matched by file stem.
 
 In every layout a multi-page TIFF image with a mask of as many pages is a stack of slices: one
-pair per slice (``drunet.datasets.stacks``), split by stack.
+pair per slice (``drunet.datasets.stacks``), split by stack. With ``LayoutOptions.stack`` (e.g.
+``"{name}_z{index}"``) every file is a numbered 2D slice of the stack its stem names, split by
+stack likewise.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from drunet.datasets.nnunet import read_nnunet
 from drunet.datasets.options import LayoutOptions
 from drunet.datasets.problems import Problem
 from drunet.datasets.splits import apply_split_file, split
-from drunet.datasets.stacks import expand_stacks
+from drunet.datasets.stacks import expand_stacks, number_slices
 from drunet.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,7 @@ def discover(
     where = root if root is not None else options.images
     if options.images is not None and options.masks is not None:
         images, masks = _under(root, options.images), _under(root, options.masks)
-        unit = _plain(images, masks, problems)
+        unit = _plain(images, masks, problems, options.stack)
         unit.source = f"explicit folders {images} and {masks}"
         _check(problems, strict, where)
         layout = _split_unit(root, unit, options)
@@ -123,7 +125,7 @@ def discover(
     elif (root / "train").is_dir():
         layout = _subfolders(root, options, problems, strict)
     else:
-        unit = _unit(root, problems)
+        unit = _unit(root, problems, options.stack)
         _check(problems, strict, where)
         layout = _split_unit(root, unit, options)
     _check(problems, strict, where)
@@ -163,7 +165,7 @@ def _split_unit(root: Path | None, unit: _Unit, options: LayoutOptions) -> Datas
 def _subfolders(
     root: Path, options: LayoutOptions, problems: list[Problem], strict: bool
 ) -> DatasetLayout:
-    train_unit = _unit(root / "train", problems)
+    train_unit = _unit(root / "train", problems, options.stack)
     parts = {name: root / name for name in ("val", "test") if (root / name).is_dir()}
     if "val" not in parts:
         _check(problems, strict, root)
@@ -175,7 +177,7 @@ def _subfolders(
                 f"{parts['val']} exists, so the validation set is fixed; remove the fold / split "
                 "file setting, or merge val/ into train/ to cross-validate"
             )
-        val_unit = _unit(parts["val"], problems)
+        val_unit = _unit(parts["val"], problems, options.stack)
         _check(problems, strict, root)
         if not train_unit.pairs or not val_unit.pairs:
             empty = parts["val"] if train_unit.pairs else root / "train"
@@ -185,20 +187,20 @@ def _subfolders(
         layout.source = f"train/ and val/ sub-folders of {root} ({train_unit.source})"
     if "test" in parts:
         try:
-            layout.test = _unit(parts["test"], problems).pairs
+            layout.test = _unit(parts["test"], problems, options.stack).pairs
         except DataError as err:  # e.g. test images without masks: not needed for training
             log.info("test folder %s is not used: %s", parts["test"], err)
     return layout
 
 
-def _unit(folder: Path, problems: list[Problem]) -> _Unit:
+def _unit(folder: Path, problems: list[Problem], stack: str | None) -> _Unit:
     if (folder / "imagesTr").is_dir():
-        return _nnunet(folder, problems)
+        return _nnunet(folder, problems, stack)
     if (folder / "images").is_dir():
         masks = masks_folder(folder)
         if masks.name == "masks" and (folder / "labels").is_dir():
             log.warning("%s has both masks/ and labels/; using masks/", folder)
-        return _plain(folder / "images", masks, problems)
+        return _plain(folder / "images", masks, problems, stack)
     found = sorted(p.name + "/" for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
     raise DataError(
         f"no dataset layout in {folder}: expected {_LAYOUTS}; found "
@@ -206,7 +208,7 @@ def _unit(folder: Path, problems: list[Problem]) -> _Unit:
     )
 
 
-def _plain(images: Path, masks: Path, problems: list[Problem]) -> _Unit:
+def _plain(images: Path, masks: Path, problems: list[Problem], stack: str | None) -> _Unit:
     scan = scan_pairs(images, masks)
     for first, second in scan.duplicates:
         problems.append(
@@ -237,15 +239,16 @@ def _plain(images: Path, masks: Path, problems: list[Problem]) -> _Unit:
             )
         )
     pairs = expand_stacks(scan.pairs, problems)  # multi-page TIFFs: one pair per slice
+    pairs = number_slices(pairs, stack, problems)  # data.layout.stack: stack and slice number
     return _Unit(pairs, f"{images.name}/ + {masks.name}/ in {images.parent}")
 
 
-def _nnunet(folder: Path, problems: list[Problem]) -> _Unit:
+def _nnunet(folder: Path, problems: list[Problem], stack: str | None) -> _Unit:
     found = read_nnunet(folder, problems)
     return _Unit(
-        expand_stacks(found.pairs, problems),
+        number_slices(expand_stacks(found.pairs, problems), stack, problems),
         f"nnU-Net imagesTr/ + labelsTr/ in {folder}",
-        expand_stacks(found.test, problems),
+        number_slices(expand_stacks(found.test, problems), stack, problems),
         found.class_names,
         found.channel_names,
         found.ignore_index,

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from drunet.datasets.stack_names import check_stack_pattern
+
 # Default percentile window for images that are not 8-bit (16-bit, float): microscopy cameras
 # store a few hot pixels and a mostly empty upper range, which would squeeze the signal.
 AUTO_CLIP_PERCENTILES = (0.5, 99.5)
@@ -309,6 +311,12 @@ class LayoutOptions(_Options):
     without ``fold`` a seeded ``val_fraction`` of the pairs is held out. Folders ``train/`` and
     ``val/`` under the root fix the split themselves. Relative paths are relative to the data
     root when there is one.
+
+    ``stack`` is a pattern such as ``"{name}_z{index}"`` for folders holding several stacks as
+    numbered 2D files (``cellA_z0.png`` …, ``cellB_z0.png`` …; see
+    ``drunet.datasets.stack_names``): each pair is slice ``{index}`` of stack ``{name}``,
+    splits keep a stack's slices on one side and 2.5D context takes neighbours from the same
+    stack in index order. Every file must match it.
     """
 
     images: Path | None = None
@@ -318,6 +326,12 @@ class LayoutOptions(_Options):
     fold: int | None = Field(default=None, ge=0)
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int = 0
+    stack: str | None = None
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else check_stack_pattern(pattern)
 
     @model_validator(mode="after")
     def _consistent(self) -> LayoutOptions:

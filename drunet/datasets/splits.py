@@ -1,6 +1,7 @@
 """Training/validation splits: seeded hold-out, seeded k folds, or a JSON split file.
 
-Split files name cases by ``Pair.case`` (the mask's file stem, shared by all slices of a stack)
+Split files name cases by ``Pair.case`` (the mask's file stem, or the stack's name under
+``data.layout.stack``; shared by all slices of a stack)
 and are either ``{"train": [names], "val": [names], "test": [names]?}`` or, as nnU-Net's
 ``splits_final.json``, a list of such ``{"train", "val"}`` folds.
 """
@@ -87,7 +88,12 @@ def _cases(pairs: Sequence[Pair], key: Callable[[Pair], tuple]) -> list[list[Pai
         groups.setdefault(pair.case, []).append(pair)
     if len(groups) == 1 and len(pairs) > 1:
         return [[pair] for pair in sorted(pairs, key=key)]
-    return sorted(groups.values(), key=lambda group: key(group[0]))
+    ordered = sorted(groups.values(), key=lambda group: key(group[0]))
+    return [sorted(group, key=_slice_number) for group in ordered]  # stable: z2 before z10
+
+
+def _slice_number(pair: Pair) -> int:
+    return pair.numbered.index if pair.numbered is not None else 0
 
 
 def _flat(groups: list[list[Pair]], indices: Sequence[int]) -> list[Pair]:

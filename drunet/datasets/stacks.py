@@ -4,7 +4,9 @@ An image stack of N frames (pages, or ImageJ/OME Z/time points) and its mask sta
 frames become N pairs ``Pair(image, mask, page=k)``; every slice keeps the case name of its
 stack, so splits keep all slices of one stack on the same side (no leakage between training and
 validation). Frame counts come from the files' TIFF metadata; nothing is decoded here. A folder
-of numbered 2D slices needs nothing: each file already is one pair.
+of numbered 2D slices of one stack needs nothing: each file already is one pair. Several stacks
+stored as numbered 2D files (``cellA_z0.png`` …, ``cellB_z0.png`` …) are named by the pattern
+``data.layout.stack`` (:func:`number_slices`, ``drunet.datasets.stack_names``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from drunet.datasets.folder import Pair
 from drunet.datasets.problems import Problem
+from drunet.datasets.stack_names import match_slice
 from drunet.datasets.tiff import tiff_frames, tiff_pages
 
 _TIFF = (".tif", ".tiff")
@@ -69,3 +72,47 @@ def expand_stacks(pairs: list[Pair], problems: list[Problem]) -> list[Pair]:
             continue
         expanded.extend(dataclasses.replace(pair, page=k) for k in range(images[0]))
     return expanded
+
+
+def number_slices(pairs: list[Pair], pattern: str | None, problems: list[Problem]) -> list[Pair]:
+    """Each pair with ``numbered`` set from its mask stem (the case name) under ``pattern``.
+
+    A file whose stem does not match, or a multi-page stack (already slices of its own), is a
+    problem (error) naming the file and the pattern, and is left out. ``pattern`` ``None``
+    returns ``pairs`` unchanged.
+    """
+    if pattern is None:
+        return pairs
+    numbered: list[Pair] = []
+    for pair in pairs:
+        found = match_slice(pair.mask.stem, pattern)
+        if found is None:
+            problems.append(
+                Problem(
+                    pair.image,
+                    "stack-name-mismatch",
+                    f"file stem {pair.mask.stem!r} does not match data.layout.stack "
+                    f"{pattern!r}, so its stack and slice number are unknown",
+                    f"rename it to match {pattern!r} (e.g. {_example(pattern)}), move it out of "
+                    "the dataset, or change data.layout.stack",
+                )
+            )
+        elif pair.page is not None:
+            if pair.page == 0:  # one problem per file, not per page
+                problems.append(
+                    Problem(
+                        pair.image,
+                        "stack-name-multipage",
+                        f"is a multi-page stack, but data.layout.stack {pattern!r} says each "
+                        "file is one numbered 2D slice",
+                        "save one 2D file per slice, or unset data.layout.stack to use "
+                        "multi-page TIFF stacks",
+                    )
+                )
+        else:
+            numbered.append(dataclasses.replace(pair, numbered=found))
+    return numbered
+
+
+def _example(pattern: str) -> str:
+    return pattern.replace("{name}", "cellA").replace("{index}", "0") + ".png"
