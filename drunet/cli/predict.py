@@ -252,7 +252,8 @@ def predict_command(
                     markup=False,
                 )
         if part is not None:
-            units = prediction_units(files, bool(predictor.context_slices))
+            stack = predictor.config.data.layout.stack
+            units = prediction_units(files, bool(predictor.context_slices), stack)
             files = shard_of(files, part, out, outputs, weights, units, extra_channels)
         with progress_bar() as bar:
             task = bar.add_task("images", total=len(files))

@@ -41,6 +41,7 @@ from drunet.inference.stack_scores import (
     StackScores,
     stack_rows,
     stack_scores,
+    stack_slice,
     stack_summary,
 )
 from drunet.metrics import REDUCTIONS, StatsMeter, scores_from_counts
@@ -56,16 +57,17 @@ def evaluation_pairs(
     """The pairs to score and a description of where they came from.
 
     ``data`` defaults to the run's own data folder. ``"all"`` takes every pair of the folder
-    (any layout drunet reads); ``"train"`` / ``"val"`` / ``"test"`` repeat the run's split
-    (its layout options: seed, validation share, split file, fold) on that folder.
+    (any layout drunet reads; files named as the run's ``data.layout.stack`` says, when it
+    has one); ``"train"`` / ``"val"`` / ``"test"`` repeat the run's split (its layout options:
+    seed, validation share, split file, fold) on that folder.
     """
     if split not in SPLITS:
         raise DrunetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     root = Path(data) if data is not None else config.data.root
     if root is None:
         raise DrunetError("no data folder: pass --data DIR (the run's configuration names none)")
-    if split == "all":
-        layout = discover(root, LayoutOptions())
+    if split == "all":  # the run's file naming (numbered stacks), not its split
+        layout = discover(root, LayoutOptions(stack=config.data.layout.stack))
         pairs = sorted(layout.pairs, key=lambda p: (p.name, str(p.image)))
         return pairs, f"all {len(pairs)} pairs of {root} ({layout.source})"
     layout = discover(root, config.data.layout)
@@ -242,8 +244,8 @@ def evaluate(
             started = time.perf_counter()
             prediction = predictor.predict(predictor.with_context(pair, image))
             evaluation.predict_seconds += time.perf_counter() - started
-            stack = pair.case if pair.page is not None else None
-            score_case(evaluation, pair.name, pair.mask, prediction, reference, stack, pair.page)
+            stack, slice_ = stack_slice(pair)
+            score_case(evaluation, pair.name, pair.mask, prediction, reference, stack, slice_)
             if on_scored is not None:
                 on_scored(pair, prediction, reference)
             if on_case is not None:

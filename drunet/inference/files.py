@@ -249,7 +249,7 @@ def predict_files(
         on_done,
     )
     if context:
-        series, inputs = split_series(inputs)
+        series, inputs = split_series(inputs, predictor.config.data.layout.stack)
         predict_series(predictor, series, manifest, outputs, report, skip_existing, on_done)
     loop = predict_pipelined if prefetch > 0 else predict_sequential
     loop(

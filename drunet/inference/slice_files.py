@@ -9,6 +9,10 @@ had in training (edges replicated), and gets ``<stem>_mask.png`` and, as for pla
 ``<stem>_overlay.png`` and ``<stem>_color.png``; no ``<stem>_probs.tif`` (the series is
 predicted to masks). A file in no series is predicted alone (and a context model refuses it: it
 has no neighbours).
+
+A run trained with ``data.layout.stack`` (e.g. ``"{name}_z{index}"``) groups by that pattern
+instead, as in training: the files of one folder naming the same stack are a series in index
+order, and files off the pattern are predicted alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drunet.datasets import read_image
+from drunet.datasets.stack_names import match_slice
 from drunet.errors import DrunetError
 from drunet.inference.files import (
     OutputOptions,
@@ -33,18 +38,32 @@ from drunet.inference.predictor import Prediction, Predictor
 _NUMBERED = re.compile(r"(?P<prefix>.*?)(?P<index>\d+)")
 
 
-def split_series(inputs: list[Path]) -> tuple[list[list[Path]], list[Path]]:
-    """``(series, others)``: the inputs grouped by folder and stem prefix into series of two or
-    more numbered slices, each in numeric order of its number, and the remaining inputs."""
+def split_series(
+    inputs: list[Path], pattern: str | None = None
+) -> tuple[list[list[Path]], list[Path]]:
+    """``(series, others)``: the inputs grouped by folder and stem prefix (or, with a
+    ``data.layout.stack`` ``pattern``, by the stack the stem names) into series of two or more
+    numbered slices, each in numeric order of its number, and the remaining inputs."""
     groups: dict[tuple[Path, str], list[tuple[int, str, Path]]] = {}
     for path in inputs:
-        match = _NUMBERED.fullmatch(path.stem)
-        if match is not None and match["index"].isascii():
-            key = (path.parent, match["prefix"])
-            groups.setdefault(key, []).append((int(match["index"]), path.name, path))
+        found = _series_key(path.stem, pattern)
+        if found is not None:
+            key, index = (path.parent, found[0]), found[1]
+            groups.setdefault(key, []).append((index, path.name, path))
     series = [[path for _, _, path in sorted(group)] for group in groups.values() if len(group) > 1]
     chosen = {path for files in series for path in files}
     return series, [path for path in inputs if path not in chosen]
+
+
+def _series_key(stem: str, pattern: str | None) -> tuple[str, int] | None:
+    """``(series name, slice number)`` of a file stem, or None when it is in no series."""
+    if pattern is not None:
+        numbered = match_slice(stem, pattern)
+        return None if numbered is None else (numbered.stack, numbered.index)
+    match = _NUMBERED.fullmatch(stem)
+    if match is None or not match["index"].isascii():
+        return None
+    return match["prefix"], int(match["index"])
 
 
 def predict_series(
@@ -85,13 +104,16 @@ def predict_series(
                 on_done(path)
 
 
-def prediction_units(files: list[Path], context: bool) -> list[list[Path]]:
+def prediction_units(
+    files: list[Path], context: bool, pattern: str | None = None
+) -> list[list[Path]]:
     """The inputs as the units ``--shard`` keeps together: for a 2.5D context model a series of
-    numbered slices is one unit (its slices need each other), else every file is its own."""
+    numbered slices (grouped by ``pattern``, the run's ``data.layout.stack``, when set) is one
+    unit (its slices need each other), else every file is its own."""
     if not context:
         return [[path] for path in files]
     from drunet.inference.stack_files import split_stacks
 
     stacks, rest = split_stacks(files, context=True)
-    series, others = split_series(rest)
+    series, others = split_series(rest, pattern)
     return [[path] for path in stacks] + series + [[path] for path in others]

@@ -1,6 +1,7 @@
 """Per-stack scores of an evaluation: a stack's slice counts summed, then scored.
 
-A stack (a multi-page TIFF read as slices) is scored like the whole set is: its slices' tp /
+A stack (a multi-page TIFF read as slices, or numbered 2D files named by ``data.layout.stack``)
+is scored like the whole set is: its slices' tp /
 fp / fn are summed per class and Dice, IoU, precision and recall come from those sums (the
 empty rule of :mod:`drunet.metrics`). So a stack's Dice is *not* the mean of its slices' Dice:
 a slice with little foreground weighs little. Its ``mean`` is the foreground classes' average
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from drunet.datasets import Pair
 from drunet.metrics import Stats, reduce_stats, scores_from_counts
 
 SCORES = ("dice", "iou", "precision", "recall")
@@ -31,6 +33,18 @@ class StackScores:
     counts: dict[str, list[int]]  # tp / fp / fn per class, summed over the slices
     per_class: dict[str, list[float]]  # dice / iou / precision / recall per class
     mean: dict[str, float]  # the foreground classes' average of each score
+
+
+def stack_slice(pair: Pair) -> tuple[str | None, int | None]:
+    """``(stack, slice)`` of a pair: a multi-page TIFF's case and page, a numbered slice's stack
+    (for a pattern without ``{name}``, the pattern with ``*`` for the index: the folder is one
+    stack) and index, or ``(None, None)`` for a 2D image."""
+    if pair.page is not None:
+        return pair.case, pair.page
+    if pair.numbered is not None:
+        numbered = pair.numbered
+        return numbered.stack or numbered.pattern.replace("{index}", "*"), numbered.index
+    return None, None
 
 
 def stack_scores(

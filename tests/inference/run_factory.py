@@ -13,8 +13,15 @@ from drunet.config import config_from_dict
 from tests.conftest import TINY_PARAMS
 
 
-def tiny_run(root: Path, slice_channels: int = 1, context_slices: int = 0, seed: int = 0) -> Path:
-    """``root/best.safetensors``: 3 classes, ``(2k+1)·slice_channels`` input channels."""
+def tiny_run(
+    root: Path,
+    slice_channels: int = 1,
+    context_slices: int = 0,
+    seed: int = 0,
+    stack: str | None = None,
+) -> Path:
+    """``root/best.safetensors``: 3 classes, ``(2k+1)·slice_channels`` input channels; ``stack``
+    is the run's ``data.layout.stack`` pattern."""
     in_channels = (2 * context_slices + 1) * slice_channels
     config = config_from_dict(
         {
@@ -27,6 +34,7 @@ def tiny_run(root: Path, slice_channels: int = 1, context_slices: int = 0, seed:
                 },
                 "augmentation": {"patch_size": 32},
                 "context_slices": context_slices,
+                "layout": {"stack": stack},
             },
         }
     )
