@@ -77,15 +77,18 @@ def expand_stacks(pairs: list[Pair], problems: list[Problem]) -> list[Pair]:
 def number_slices(pairs: list[Pair], pattern: str | None, problems: list[Problem]) -> list[Pair]:
     """Each pair with ``numbered`` set from its mask stem (the case name) under ``pattern``.
 
-    A file whose stem does not match, or a multi-page stack (already slices of its own), is a
-    problem (error) naming the file and the pattern, and is left out. ``pattern`` ``None``
-    returns ``pairs`` unchanged.
+    A file whose stem does not match, a multi-page stack (already slices of its own), or a
+    second file of one stack's slice (``cellA_z1`` and ``cellA_z01``) is a problem (error)
+    naming the file and the pattern, and is left out. ``pattern`` ``None`` returns ``pairs``
+    unchanged.
     """
     if pattern is None:
         return pairs
     numbered: list[Pair] = []
+    seen: dict[tuple[Path, str, int], Path] = {}
     for pair in pairs:
         found = match_slice(pair.mask.stem, pattern)
+        key = (pair.image.parent, found.stack, found.index) if found is not None else None
         if found is None:
             problems.append(
                 Problem(
@@ -109,7 +112,19 @@ def number_slices(pairs: list[Pair], pattern: str | None, problems: list[Problem
                         "multi-page TIFF stacks",
                     )
                 )
+        elif key is not None and key in seen:
+            problems.append(
+                Problem(
+                    pair.image,
+                    "duplicate-slice",
+                    f"is slice {found.index} of stack {found.stack!r} under data.layout.stack "
+                    f"{pattern!r}, as {seen[key].name} is already",
+                    "rename or remove one of the two files (one file per slice)",
+                )
+            )
         else:
+            if key is not None:
+                seen[key] = pair.image
             numbered.append(dataclasses.replace(pair, numbered=found))
     return numbered
 

@@ -225,3 +225,16 @@ def test_training_data_with_stacks_and_context(tmp_path):
     prepared = prepare_data(config_from_dict(tiny_recipe(data=data)))
     assert prepared.config.model.in_channels == 3
     assert not {p.case for p in prepared.train} & {p.case for p in prepared.val}
+
+
+def test_two_files_of_one_slice_are_a_problem(tmp_path):
+    root = _write(tmp_path / "data")
+    write_image(root / "images" / "cellB_z01.png", np.zeros((8, 8), np.uint8))
+    write_mask(root / "masks" / "cellB_z01.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(DataError, match=r"cellB_z1\.png: is slice 1 of stack 'cellB'.*z01\.png"):
+        discover(root, LayoutOptions(stack=PATTERN))
+    lenient = discover(root, LayoutOptions(stack=PATTERN), strict=False)
+    assert [(p.path.name, p.kind) for p in lenient.problems] == [
+        ("cellB_z1.png", "duplicate-slice")
+    ]
+    assert _by_case(lenient.pairs)["cellB"] == [0, 1, 2]
