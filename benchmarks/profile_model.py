@@ -7,6 +7,13 @@ concatenation, the optimiser — which is memory-bound and keeps achieved GFLOP/
 matmul peak.
 
     python benchmarks/profile_model.py [--model drunet] [--input 8x3x256x256] [--steps 3]
+        [--precision bf16] [--threads 1]
+
+``--precision bf16`` runs the forward under CPU bf16 autocast (as ``--precision bf16`` of
+``drunet train``); ``--threads`` sets ``torch.set_num_threads``. On the 2-core reference machine,
+when other processes compete for the cores, oneDNN's AMX bf16 weight-gradient kernel
+(``brgconv_bwd_w``) runs up to ~100× slower on 2 threads than on 1: compare
+``--precision bf16`` with and without ``--threads 1`` (see ``bench_train_bf16.py``).
 """
 
 from __future__ import annotations
@@ -29,12 +36,16 @@ def main() -> None:
     parser.add_argument("--input", default="8x3x256x256", help="NxCxHxW")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n, c, h, w = (int(v) for v in args.input.split("x"))
     torch.manual_seed(0)
     model = create_model(args.model, in_channels=c, out_channels=1)
     x, y = torch.randn(n, c, h, w), (torch.rand(n, 1, h, w) < 0.22).float()
-    step = make_train_step(model, x, y)
+    step = make_train_step(model, x, y, args.precision)
     step()  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
@@ -56,7 +67,10 @@ def main() -> None:
             group = "other (pooling, concat, copies, loss, …)"
         groups[group] += event.self_cpu_time_total
     total = sum(groups.values())
-    print(f"\n{args.model} at {args.input}, {args.steps} training steps, self CPU time by group:")
+    print(
+        f"\n{args.model} at {args.input}, {args.precision}, {torch.get_num_threads()} threads, "
+        f"{args.steps} training steps, self CPU time by group:"
+    )
     for group, micros in sorted(groups.items(), key=lambda kv: -kv[1]):
         seconds, share = micros / 1e6 / args.steps, 100 * micros / total
         print(f"  {group:45s} {seconds:7.2f} s/step  {share:5.1f} %")
