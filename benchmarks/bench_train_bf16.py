@@ -11,6 +11,8 @@ same weights. A variant name is ``precision[+option…]``:
     ``(N, C)`` with the same weights (no oneDNN convolution, so no conv weight-gradient kernel);
   * ``+cbt1`` — every conv's backward (weight and input gradients) on one thread, the rest of
     the step on all cores (gradient hooks call ``torch.set_num_threads``);
+  * ``+bt1`` — the whole backward pass on one thread, forward and optimiser on all cores (what
+    the trainer does for bfloat16 on CPU: ``drunet.device.Precision.backward``);
   * ``+mm1x1`` — the blocks' stride-1 1×1 convs (conv1, conv3) of an NHWC input as
     ``F.linear`` over the channel axis (a matmul over ``N·H·W`` rows, same weights).
 
@@ -43,7 +45,7 @@ from drunet.losses import DiceCELoss
 from drunet.models import DRBlock, SqueezeExcite, create_model
 
 SIZE = 256
-OPTIONS = ("t1", "selin", "mm1x1", "cbt1")
+OPTIONS = ("t1", "selin", "mm1x1", "cbt1", "bt1")
 
 
 def se_linear_forward(self: SqueezeExcite, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,9 @@ def build(base: nn.Module, options: set[str]) -> nn.Module:
     return model
 
 
-def make_step(model: nn.Module, batch: int, precision: str, threads: int) -> Callable[[], None]:
+def make_step(
+    model: nn.Module, batch: int, precision: str, threads: int, backward_threads: int
+) -> Callable[[], None]:
     torch.manual_seed(1)
     x = torch.randn(batch, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     y = (torch.rand(batch, SIZE, SIZE) < 0.22).long()  # (N, H, W) class indices
@@ -115,7 +119,10 @@ def make_step(model: nn.Module, batch: int, precision: str, threads: int) -> Cal
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
             logits = model(x)
-        loss_fn(logits.float(), y).backward()
+        loss = loss_fn(logits.float(), y)
+        torch.set_num_threads(backward_threads)
+        loss.backward()
+        torch.set_num_threads(threads)
         optimizer.step()
 
     return step
@@ -150,7 +157,9 @@ def main() -> None:
         for name in cli.variants:
             precision, options = parse_variant(name)
             threads = 1 if "t1" in options else all_threads
-            steps[batch, name] = make_step(build(base, options), batch, precision, threads)
+            backward = 1 if "bt1" in options else threads
+            model = build(base, options)
+            steps[batch, name] = make_step(model, batch, precision, threads, backward)
     for step in steps.values():  # warm-up: allocator, oneDNN primitive caches
         step()
     times: dict[tuple[int, str], list[float]] = {key: [] for key in steps}
