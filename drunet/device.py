@@ -3,7 +3,12 @@
 ``resolve_device("auto")`` picks CUDA, then Apple's MPS, then the CPU; ``DRUNET_DEVICE`` sets
 the default for every command. ``select_precision`` turns ``auto|fp32|fp16|bf16`` into an
 autocast dtype (and, for training in float16, a gradient scaler). The hardware facts it needs
-(``Hardware``) are read from torch by default and injectable in tests.
+(``Hardware``) are read from torch and the CPU flags by default and injectable in tests.
+
+``auto`` is bfloat16 on a CPU with native bf16 because it was measured: on ISBI 2012 at equal
+4-minute budgets, seeds 0 and 1, bf16 autocast reached held-out Dice 0.828 and 0.828 against
+float32's 0.820 and 0.826, training ~1.4x as many patches per second (README, "Precision on the
+CPU").
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -21,6 +27,7 @@ from drunet.errors import DrunetError
 PrecisionName = Literal["auto", "fp32", "fp16", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 DEVICE_ENV = "DRUNET_DEVICE"
+CPU_BF16_ENV = "DRUNET_CPU_BF16"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
 
 
@@ -88,7 +95,21 @@ class Hardware:
     def of(cls, device: torch.device) -> Hardware:
         if device.type == "cuda":
             return cls(cuda_capability=torch.cuda.get_device_capability(device))
-        return cls()
+        return cls(cpu_native_bf16=device.type == "cpu" and cpu_native_bf16())
+
+
+def cpu_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX-512 BF16 or AMX BF16 among the Linux CPU
+    flags; False where they cannot be read). ``DRUNET_CPU_BF16=0`` (or ``1``) overrides it."""
+    override = os.environ.get(CPU_BF16_ENV, "").strip()
+    if override in ("0", "1"):
+        return override == "1"
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 @dataclass(frozen=True)

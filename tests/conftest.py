@@ -4,10 +4,16 @@ BatchNorm statistics. Import them: ``from tests.conftest import TINY_PARAMS, tin
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import torch
 from torch import nn
+
+# The suite's numbers must not depend on the CPU it runs on: precision "auto" stays float32 on
+# every CPU here (also in the CLI subprocesses the tests start), and the tests that need the
+# bfloat16 path ask for it or set DRUNET_CPU_BF16 themselves.
+os.environ.setdefault("DRUNET_CPU_BF16", "0")
 
 # A DRUNet small enough to train a step in a fraction of a second on a CPU.
 TINY_PARAMS: dict[str, Any] = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}

@@ -116,6 +116,31 @@ def test_explicit_precision(requested, dtype, scaler) -> None:
     assert on_cpu.autocast_dtype == dtype and not on_cpu.use_grad_scaler  # scaler: CUDA only
 
 
+CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx512f {extra}\nbogomips\t: 4000\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "native"), [("amx_bf16 amx_tile", True), ("avx512_bf16", True), ("avx2", False)]
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, extra, native) -> None:
+    monkeypatch.delenv(dev.CPU_BF16_ENV, raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(extra=extra))
+    assert dev.cpu_native_bf16(cpuinfo) is native
+    assert dev.cpu_native_bf16(tmp_path / "missing") is False  # not Linux: no bf16 guess
+    for value, expected in (("0", False), ("1", True)):  # the override wins either way
+        monkeypatch.setenv(dev.CPU_BF16_ENV, value)
+        assert dev.cpu_native_bf16(cpuinfo) is expected
+
+
+def test_auto_on_a_native_bf16_cpu_trains_and_predicts_in_bf16(monkeypatch) -> None:
+    monkeypatch.setenv(dev.CPU_BF16_ENV, "1")
+    assert Hardware.of(CPU) == Hardware(cpu_native_bf16=True)
+    assert select_precision(CPU, "auto", training=True).name == "bf16"
+    monkeypatch.setenv(dev.CPU_BF16_ENV, "0")
+    assert select_precision(CPU, "auto").name == "fp32"
+
+
 def test_an_unknown_precision_is_named() -> None:
     with pytest.raises(DrunetError, match="precision 'fp8'"):
         select_precision(CPU, "fp8")

@@ -29,8 +29,8 @@ class PredictOptions:
       (4 or 8 forward passes per tile instead of 1).
     * ``blend``: ``"gaussian"`` (default) or ``"constant"`` tile weights.
     * ``postprocess``: threshold and mask clean-ups, see :mod:`drunet.inference.postprocess`.
-    * ``precision``: ``auto`` (float16 autocast on CUDA GPUs, bfloat16 on those that run it
-      natively, float32 on CPU), ``fp32``, ``fp16`` or ``bf16``; see :mod:`drunet.device`.
+    * ``precision``: ``auto`` (float16 autocast on CUDA GPUs, bfloat16 on GPUs and CPUs that
+      run it natively, else float32), ``fp32``, ``fp16`` or ``bf16``; see :mod:`drunet.device`.
     """
 
     tile_size: int | None = None
