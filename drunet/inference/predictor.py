@@ -447,7 +447,6 @@ def _stack_reader(path: Path) -> tuple[int, Callable[[int], np.ndarray]]:
         return frames, lambda page: read_image(path, page=page)
     pages = page_count(path)
     image = read_image(path)  # (H, W, pages × samples): one channel block per page
-    image = image[:, :, None] if image.ndim == 2 else image
     if image.shape[2] % pages:
         raise DrunetError(
             f"{path} has {pages} pages but {image.shape[2]} channels; save it as a stack of "
