@@ -102,7 +102,12 @@ def cpu_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU runs bfloat16 natively (AVX-512 BF16 or AMX BF16 among the Linux CPU
     flags; False where they cannot be read). ``DRUNET_CPU_BF16=0`` (or ``1``) overrides it."""
     override = os.environ.get(CPU_BF16_ENV, "").strip()
-    if override in ("0", "1"):
+    if override:
+        if override not in ("0", "1"):
+            raise DrunetError(
+                f"{CPU_BF16_ENV} {override!r} must be 0 (float32 is auto on this CPU) or 1 "
+                "(bfloat16); unset it to detect from the CPU flags"
+            )
         return override == "1"
     try:
         text = cpuinfo.read_text()

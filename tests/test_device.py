@@ -131,6 +131,9 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, extra, na
     for value, expected in (("0", False), ("1", True)):  # the override wins either way
         monkeypatch.setenv(dev.CPU_BF16_ENV, value)
         assert dev.cpu_native_bf16(cpuinfo) is expected
+    monkeypatch.setenv(dev.CPU_BF16_ENV, "true")  # a typo is named, not silently ignored
+    with pytest.raises(DrunetError, match="DRUNET_CPU_BF16 'true' must be 0"):
+        dev.cpu_native_bf16(cpuinfo)
 
 
 def test_auto_on_a_native_bf16_cpu_trains_and_predicts_in_bf16(monkeypatch) -> None:

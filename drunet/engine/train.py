@@ -68,7 +68,9 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     config, train_pairs, val_pairs = prepare_config(config)
     build_criterion(config)  # a bad loss spec fails here, before a run folder exists
     start = _start_weights(config)  # so do unreadable or unfitting weights to start from
-    with distributed(resolve_device(config.train.device).type) as context:
+    device = resolve_device(config.train.device)
+    select_precision(device, config.train.precision, training=True)  # and a bad DRUNET_CPU_BF16
+    with distributed(device.type) as context:
         run_dir = None
         if context.is_main:
             run_dir = create_run_dir(config.runs_dir, config.name, config.model.name)

@@ -162,3 +162,14 @@ def test_more_processes_than_gpus_is_refused_before_torchrun(runner, monkeypatch
     assert result.exit_code == 2, result.output
     assert "--devices 2 needs 2 GPUs" in result.output and "1 CUDA GPU(s)" in result.output
     assert launched == [] and not any(tmp_path.iterdir())
+
+
+def test_a_bad_cpu_bf16_override_stops_before_a_run_folder(
+    runner, tiny_data, tiny_config, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DRUNET_CPU_BF16", "yes")
+    args = ["train", "--data", str(tiny_data), "--config", str(tiny_config)]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs"), "--name", "b"])
+    assert result.exit_code == 2, result.output
+    assert "DRUNET_CPU_BF16 'yes' must be 0" in result.output
+    assert not (tmp_path / "runs").exists()
