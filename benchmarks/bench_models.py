@@ -5,7 +5,7 @@ For every model, input shape and precision (float32, and bfloat16 autocast as
 case once, in an order that rotates each round, so a busy moment on the machine does not land
 on one case only:
   * training images/s — full steps as the trainer takes them on CPU (forward, BCE loss,
-    backward, AdamW);
+    backward, fused AdamW; glibc keeping freed memory, as the trainer sets it);
   * inference images/s — batched forward in eval mode, and with BatchNorm folded into the convs
     (``drunet.models.fuse_conv_bn``) for DRUNet;
   * achieved GFLOP/s (counted FLOPs × images/s) against the machine's **conv peak in the same

@@ -2,7 +2,7 @@
 
 Every variant is one full training step of ``create_model("drunet")`` (the ``drunet_s`` preset,
 channels-last) at ``B × 3 × 256 × 256``: forward (under bf16 autocast where named), Dice + BCE
-loss in float32 (``DiceCELoss``, as the trainer), backward, AdamW. All variants start from the
+loss in float32 (``DiceCELoss``, as the trainer), backward, fused AdamW. All variants start from the
 same weights. A variant name is ``precision[+option…]``:
 
   * ``fp32`` / ``bf16`` — today's code, float32 or ``torch.autocast("cpu", torch.bfloat16)``;
@@ -14,7 +14,13 @@ same weights. A variant name is ``precision[+option…]``:
   * ``+bt1`` — the whole backward pass on one thread, forward and optimiser on all cores (what
     the trainer does for bfloat16 on CPU: ``drunet.device.Precision.backward``);
   * ``+mm1x1`` — the blocks' stride-1 1×1 convs (conv1, conv3) of an NHWC input as
-    ``F.linear`` over the channel axis (a matmul over ``N·H·W`` rows, same weights).
+    ``F.linear`` over the channel axis (a matmul over ``N·H·W`` rows, same weights);
+  * ``+heap`` — glibc keeps freed memory for reuse during this variant's steps (mmap off, what
+    ``drunet.heap.keep_freed_memory`` sets when training on the CPU, heap never trimmed);
+    every other variant runs with glibc's steady-state default (blocks of 32 MiB and more from
+    a fresh mmap, the heap's free top above 64 MiB given back). Switching costs the next step
+    its page faults, so with ``+heap`` among the variants each round runs every variant twice
+    and times its second step.
 
 Rounds run single steps of every variant in turn (the order rotates each round), so a load
 spike on the shared machine hits all of them; per round the script prints each variant's time
@@ -30,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
+import ctypes.util
 import os
 import resource
 import statistics
@@ -45,7 +53,9 @@ from drunet.losses import DiceCELoss
 from drunet.models import DRBlock, SqueezeExcite, create_model
 
 SIZE = 256
-OPTIONS = ("t1", "selin", "mm1x1", "cbt1", "bt1")
+OPTIONS = ("t1", "selin", "mm1x1", "cbt1", "bt1", "heap")
+_MALLOPT = ctypes.CDLL(ctypes.util.find_library("c")).mallopt  # glibc
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 
 
 def se_linear_forward(self: SqueezeExcite, x: torch.Tensor) -> torch.Tensor:
@@ -103,17 +113,30 @@ def build(base: nn.Module, options: set[str]) -> nn.Module:
     return model
 
 
+def use_heap(keep: bool) -> None:
+    """``keep``: no mmap, no trim; else glibc's steady state (mmap from 32 MiB, trim above 64)."""
+    _MALLOPT(_M_TRIM_THRESHOLD, 2**31 - 1 if keep else 64 * 2**20)
+    _MALLOPT(_M_MMAP_THRESHOLD, 32 * 2**20)
+    _MALLOPT(_M_MMAP_MAX, 0 if keep else 65536)
+
+
 def make_step(
-    model: nn.Module, batch: int, precision: str, threads: int, backward_threads: int
+    model: nn.Module,
+    batch: int,
+    precision: str,
+    threads: int,
+    backward_threads: int,
+    keep_heap: bool = False,
 ) -> Callable[[], None]:
     torch.manual_seed(1)
     x = torch.randn(batch, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     y = (torch.rand(batch, SIZE, SIZE) < 0.22).long()  # (N, H, W) class indices
     loss_fn = DiceCELoss()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as the trainer
     dtype = torch.bfloat16
 
     def step() -> None:
+        use_heap(keep_heap)
         torch.set_num_threads(threads)
         model.train()
         optimizer.zero_grad(set_to_none=True)
@@ -159,7 +182,8 @@ def main() -> None:
             threads = 1 if "t1" in options else all_threads
             backward = 1 if "bt1" in options else threads
             model = build(base, options)
-            steps[batch, name] = make_step(model, batch, precision, threads, backward)
+            keep = "heap" in options
+            steps[batch, name] = make_step(model, batch, precision, threads, backward, keep)
     for step in steps.values():  # warm-up: allocator, oneDNN primitive caches
         step()
     times: dict[tuple[int, str], list[float]] = {key: [] for key in steps}
@@ -169,6 +193,8 @@ def main() -> None:
     for r in range(cli.rounds):
         shift = r % len(keys)
         for key in keys[shift:] + keys[:shift]:
+            if any("heap" in parse_variant(n)[1] for n in cli.variants):
+                steps[key]()  # settle the allocator after the switch
             minflt = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             steps[key]()

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from drunet.heap import keep_freed_memory
 from drunet.models import model_names
 
 NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as train.channels_last does
@@ -38,8 +39,10 @@ def make_train_step(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
 ) -> Callable[[], None]:
     """One training step as the trainer does it on CPU: forward (under ``precision``), BCE loss
-    in float32, backward, AdamW."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    in float32, backward, fused AdamW — with glibc keeping freed memory, as training and the
+    Predictor set it on the CPU (``drunet.heap``)."""
+    keep_freed_memory()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step() -> None:
         model.train()
@@ -56,7 +59,9 @@ def make_train_step(
 def make_inference(
     model: nn.Module, x: torch.Tensor, precision: str = "fp32"
 ) -> Callable[[], None]:
-    """One batched forward pass in eval mode without autograd (prediction's inner loop)."""
+    """One batched forward pass in eval mode without autograd (prediction's inner loop), with
+    freed memory kept as the Predictor keeps it on the CPU."""
+    keep_freed_memory()
 
     def infer() -> None:
         model.eval()

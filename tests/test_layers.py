@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "drunet"
 LAYERS: dict[str, int] = {
     "errors": 0,
     "atomic": 0,
+    "heap": 0,
     "datasets": 1,
     "models": 1,
     "losses": 1,

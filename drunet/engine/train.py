@@ -36,6 +36,7 @@ from drunet.engine.run_writer import RunWriter
 from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import ConfigError, DrunetError
+from drunet.heap import keep_freed_memory
 from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.models import SmpModel
 from drunet.models.baseline import load_encoder_weights
@@ -70,6 +71,8 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
     start = _start_weights(config)  # so do unreadable or unfitting weights to start from
     device = resolve_device(config.train.device)
     select_precision(device, config.train.precision, training=True)  # and a bad DRUNET_CPU_BF16
+    if device.type == "cpu":
+        keep_freed_memory()  # and a bad DRUNET_KEEP_HEAP
     with distributed(device.type) as context:
         run_dir = None
         if context.is_main:
@@ -122,6 +125,8 @@ def _configure_backends(config: ExperimentConfig, device: torch.device) -> None:
         # cuDNN autotuning picks the fastest kernels for fixed patch sizes, but not reproducibly.
         torch.backends.cudnn.benchmark = not config.train.deterministic
         torch.backends.cudnn.deterministic = config.train.deterministic
+    if device.type == "cpu":
+        keep_freed_memory()  # large feature maps reused, not faulted in again every step
 
 
 def _run(

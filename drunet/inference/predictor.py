@@ -38,6 +38,7 @@ from drunet.datasets.context import (
 from drunet.datasets.stacks import frame_count, page_count
 from drunet.device import resolve_device, select_precision
 from drunet.errors import DrunetError
+from drunet.heap import keep_freed_memory
 from drunet.inference.options import PredictOptions
 from drunet.inference.postprocess import postprocess, to_mask
 from drunet.inference.sliding import sliding_window
@@ -80,6 +81,8 @@ class Predictor:
         self.options = options or PredictOptions()
         self.device = resolve_device(device)
         self.precision = select_precision(self.device, self.options.precision)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # tile buffers reused: a 2048² image 1.2–1.4× faster (heap.py)
         # Several models (an ensemble, e.g. the folds of a cross-validation) average their
         # probabilities; they share this configuration's preprocessing (see from_runs).
         models = [model] if isinstance(model, nn.Module) else list(model)

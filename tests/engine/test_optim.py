@@ -65,3 +65,34 @@ def test_time_budget_drives_the_lr_decay() -> None:
     assert factor(5) == pytest.approx(0.505)  # cosine midpoint, as a function of time
     progress["p"] = 1.0
     assert factor(5) == pytest.approx(0.01)
+
+
+# ---------------------------------------------------------------- optimiser
+
+
+def test_adamw_is_fused_on_the_cpu_and_steps_as_adamw_by_hand() -> None:
+    """One step of the fused AdamW the trainer builds equals AdamW's update written out:
+    m = (1-β1)·g, v = (1-β2)·g², p ← p·(1 - lr·wd) - lr · m̂ / (√v̂ + ε), with decay on weights
+    (ndim > 1) only."""
+    import torch
+    from torch import nn
+
+    from drunet.engine.optim import build_optimizer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    cfg = TrainConfig(lr=0.01, weight_decay=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    grads = [torch.randn_like(p) for p in model.parameters()]
+    for p, g in zip(model.parameters(), grads, strict=True):
+        p.grad = g.clone()
+    optimizer = build_optimizer(model, cfg)
+    assert all(group["fused"] for group in optimizer.param_groups)
+    optimizer.step()
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for p, p0, g in zip(model.parameters(), before, grads, strict=True):
+        decay = cfg.weight_decay if p.ndim > 1 else 0.0
+        m_hat = (1 - beta1) * g / (1 - beta1)
+        v_hat = (1 - beta2) * g * g / (1 - beta2)
+        expected = p0 * (1 - cfg.lr * decay) - cfg.lr * m_hat / (v_hat.sqrt() + eps)
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=1e-7)
