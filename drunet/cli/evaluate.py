@@ -20,6 +20,7 @@ from drunet.cli.common import (
 from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
 from drunet.cli.predict import (
     BatchSize,
+    CompileOption,
     FillHoles,
     Largest,
     MaxPixels,
@@ -108,6 +109,7 @@ def evaluate_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
+    compile_network: CompileOption = False,
 ) -> None:
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
     and recall per image and class (per_image.csv), a summary (summary.json) and a table.
@@ -150,6 +152,7 @@ def evaluate_command(
                 fill_holes,
                 largest,
                 precision,
+                compile_network,
             )
             predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
             say(f"model: {predictor.weights_path}")

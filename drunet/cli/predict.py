@@ -46,6 +46,7 @@ def prediction_options(
     fill_holes: bool,
     largest: bool,
     precision: str = "auto",
+    compile_network: bool = False,
 ) -> PredictOptions:
     """The flags shared by ``predict`` and ``evaluate`` as :class:`PredictOptions`."""
     return PredictOptions(
@@ -57,6 +58,7 @@ def prediction_options(
         tta_rot90=tta_rot90,
         postprocess=PostprocessOptions(threshold, min_size, fill_holes, largest),
         precision=precision,
+        compile=compile_network,
     )
 
 
@@ -93,6 +95,15 @@ Largest = Annotated[
     bool,
     typer.Option(
         "--largest", help="Keep only the largest object of each class.", rich_help_panel=_POST
+    ),
+]
+CompileOption = Annotated[
+    bool,
+    typer.Option(
+        "--compile",
+        help="Run the network through torch.compile: pays after about a minute of tiles or "
+        "same-sized images (1.15× float32, 1.39× bfloat16 on a 2-core CPU, after an 11–19 s "
+        "compile).",
     ),
 ]
 ModelOption = Annotated[
@@ -156,6 +167,7 @@ def predict_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
+    compile_network: CompileOption = False,
     backend: Annotated[
         str,
         typer.Option(
@@ -210,6 +222,7 @@ def predict_command(
             fill_holes,
             largest,
             precision,
+            compile_network,
         )
         predictor, weights = load_predictor(model or [], runs_dir, where, options, backend)
         if not json_output:

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 import torch
@@ -92,6 +92,8 @@ class Predictor:
         # (≈ 1.25× faster DRUNet inference on CPU, benchmarks/bench_models.py). Same outputs to
         # float rounding; ``self.models`` stay the trained modules.
         self.fused_models = [_fused(m) for m in self.models]
+        if self.options.compile:
+            self.fused_models = [_compiled(m) for m in self.fused_models]
         self.config = config
         spec = config.model.spec()
         self.in_channels = spec.in_channels
@@ -126,6 +128,8 @@ class Predictor:
         and parity-checked, see :mod:`drunet.inference.onnx_backend`) in float32 on the CPU."""
         weights = resolve_weights(run_or_weights, runs_dir)
         model: nn.Module
+        if backend == "onnxruntime" and options is not None and options.compile:
+            raise DrunetError("--compile compiles the torch network; drop it for onnxruntime")
         if backend == "onnxruntime":
             from drunet.inference.onnx_backend import onnx_model
 
@@ -233,10 +237,16 @@ class Predictor:
         The network runs in the chosen precision; the probabilities are float32 whatever it is,
         so the sliding-window blend accumulates in float32."""
         x = self._to_device(x)
+        n = len(x)
+        tile = self.tile_size
+        if self.options.compile and n < self.options.batch_size and x.shape[2:] == (tile, tile):
+            # The last batch of tiles is padded to the full batch: one compiled shape for all.
+            # Eval-mode samples do not see each other, so the padding changes no output.
+            x = torch.cat([x, x.new_zeros((self.options.batch_size - n, *x.shape[1:]))])
         total: torch.Tensor | None = None
         for model in self.fused_models:
             with self.precision.autocast():
-                logits = model(x)
+                logits = model(x)[:n]
             logits = logits.float()
             probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
             total = probs if total is None else total + probs
@@ -421,6 +431,11 @@ class Predictor:
     def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""
         return self.predict(image, return_probabilities=True)[1]
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile`` of ``model``; the first call compiles (seconds to a minute)."""
+    return cast(nn.Module, torch.compile(model))
 
 
 def _fused(model: nn.Module) -> nn.Module:
