@@ -4,7 +4,9 @@ Profiles ``--steps`` training steps (forward, BCE loss, backward, AdamW) after a
 prints the operators by self CPU time, then the share of time spent in convolutions (forward
 and backward) versus everything else — normalisation, activations, the SE path, pooling,
 concatenation, the optimiser — which is memory-bound and keeps achieved GFLOP/s below the
-matmul peak.
+conv peak. Last, the bound: the step's FLOPs over the convolutions' own time, as a share of the
+conv peak measured in the same run — what the step would reach if nothing but its convolutions
+cost time.
 
     python benchmarks/profile_model.py [--model drunet] [--input 8x3x256x256] [--steps 3]
         [--precision bf16] [--threads 1]
@@ -19,10 +21,13 @@ when other processes compete for the cores, oneDNN's AMX bf16 weight-gradient ke
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 from collections import defaultdict
 
 import torch
-from model_measure import make_train_step
+from conv_peak import ConvPeak
+from model_measure import flops_per_image, make_train_step
 from torch.profiler import ProfilerActivity, profile
 
 from drunet.models import create_model
@@ -74,6 +79,18 @@ def main() -> None:
     for group, micros in sorted(groups.items(), key=lambda kv: -kv[1]):
         seconds, share = micros / 1e6 / args.steps, 100 * micros / total
         print(f"  {group:45s} {seconds:7.2f} s/step  {share:5.1f} %")
+    # The bound: every FLOP of a training step is a convolution's, so with everything else free
+    # the step would run at the convolutions' own speed.
+    flops = flops_per_image(model, x, train=True) * n
+    conv_seconds = groups["convolutions (fwd + bwd)"] / 1e6 / args.steps
+    peak = statistics.median(ConvPeak().gflops(args.precision))
+    print(
+        f"convolutions alone: {flops / conv_seconds / 1e9:.0f} GFLOP/s = "
+        f"{flops / conv_seconds / 1e9 / peak:.0%} of the {args.precision} conv peak "
+        f"({peak:.0f} GFLOP/s, conv_peak.py, measured now); the whole step: "
+        f"{flops / (total / 1e6 / args.steps) / 1e9 / peak:.0%}; 1-min load "
+        f"{os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":
