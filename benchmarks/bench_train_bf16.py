@@ -14,13 +14,7 @@ same weights. A variant name is ``precision[+option…]``:
   * ``+bt1`` — the whole backward pass on one thread, forward and optimiser on all cores (what
     the trainer does for bfloat16 on CPU: ``drunet.device.Precision.backward``);
   * ``+mm1x1`` — the blocks' stride-1 1×1 convs (conv1, conv3) of an NHWC input as
-    ``F.linear`` over the channel axis (a matmul over ``N·H·W`` rows, same weights);
-  * ``+heap`` — glibc keeps freed memory for reuse during this variant's steps (mmap off, what
-    ``drunet.heap.keep_freed_memory`` sets when training on the CPU, heap never trimmed);
-    every other variant runs with glibc's steady-state default (blocks of 32 MiB and more from
-    a fresh mmap, the heap's free top above 64 MiB given back). Switching costs the next step
-    its page faults, so with ``+heap`` among the variants each round runs every variant twice
-    and times its second step.
+    ``F.linear`` over the channel axis (a matmul over ``N·H·W`` rows, same weights).
 
 Rounds run single steps of every variant in turn (the order rotates each round), so a load
 spike on the shared machine hits all of them; per round the script prints each variant's time
@@ -36,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import ctypes.util
 import os
 import resource
 import statistics
@@ -53,9 +45,7 @@ from drunet.losses import DiceCELoss
 from drunet.models import DRBlock, SqueezeExcite, create_model
 
 SIZE = 256
-OPTIONS = ("t1", "selin", "mm1x1", "cbt1", "bt1", "heap")
-_MALLOPT = ctypes.CDLL(ctypes.util.find_library("c")).mallopt  # glibc
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+OPTIONS = ("t1", "selin", "mm1x1", "cbt1", "bt1")
 
 
 def se_linear_forward(self: SqueezeExcite, x: torch.Tensor) -> torch.Tensor:
@@ -113,20 +103,8 @@ def build(base: nn.Module, options: set[str]) -> nn.Module:
     return model
 
 
-def use_heap(keep: bool) -> None:
-    """``keep``: no mmap, no trim; else glibc's steady state (mmap from 32 MiB, trim above 64)."""
-    _MALLOPT(_M_TRIM_THRESHOLD, 2**31 - 1 if keep else 64 * 2**20)
-    _MALLOPT(_M_MMAP_THRESHOLD, 32 * 2**20)
-    _MALLOPT(_M_MMAP_MAX, 0 if keep else 65536)
-
-
 def make_step(
-    model: nn.Module,
-    batch: int,
-    precision: str,
-    threads: int,
-    backward_threads: int,
-    keep_heap: bool = False,
+    model: nn.Module, batch: int, precision: str, threads: int, backward_threads: int
 ) -> Callable[[], None]:
     torch.manual_seed(1)
     x = torch.randn(batch, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
@@ -136,7 +114,6 @@ def make_step(
     dtype = torch.bfloat16
 
     def step() -> None:
-        use_heap(keep_heap)
         torch.set_num_threads(threads)
         model.train()
         optimizer.zero_grad(set_to_none=True)
@@ -182,8 +159,7 @@ def main() -> None:
             threads = 1 if "t1" in options else all_threads
             backward = 1 if "bt1" in options else threads
             model = build(base, options)
-            keep = "heap" in options
-            steps[batch, name] = make_step(model, batch, precision, threads, backward, keep)
+            steps[batch, name] = make_step(model, batch, precision, threads, backward)
     for step in steps.values():  # warm-up: allocator, oneDNN primitive caches
         step()
     times: dict[tuple[int, str], list[float]] = {key: [] for key in steps}
@@ -193,8 +169,6 @@ def main() -> None:
     for r in range(cli.rounds):
         shift = r % len(keys)
         for key in keys[shift:] + keys[:shift]:
-            if any("heap" in parse_variant(n)[1] for n in cli.variants):
-                steps[key]()  # settle the allocator after the switch
             minflt = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             steps[key]()

@@ -3,7 +3,8 @@
     python benchmarks/gpu_check.py [--out DIR] [--epochs 3] [--size 256]
 
 Trains a small DRUNet on synthetic data with automatic mixed precision and channels_last,
-resumes it for one more epoch, predicts a folder in fp16 and fp32, exports ONNX (parity checked
+resumes it for one more epoch, predicts a folder in fp16 and fp32 and in fp16 through
+``torch.compile`` (``--compile``; its warm-up call compiles), exports ONNX (parity checked
 against PyTorch) and prints a table: training and prediction images/s, peak GPU memory, and how
 many mask pixels fp16 and fp32 agree on. On a machine without CUDA it says so and exits 0.
 Everything it exercises is covered on the CPU by the test suite's logic tests
@@ -100,11 +101,12 @@ def run_checks(out: Path, epochs: int, size: int, device: str) -> list[tuple[str
     arrays = [read_image(p) for p in images]
     masks = {}
     half = "fp16" if device == "cuda" else "bf16"
-    for precision in ("fp32", half):
-        predictor = Predictor.from_run(
-            result.run_dir, device=device, options=PredictOptions(precision=precision)
+    for precision in ("fp32", half, f"{half}+compile"):
+        options = PredictOptions(
+            precision=precision.split("+")[0], compile=precision.endswith("+compile")
         )
-        predictor.predict_batch(arrays[:2])  # warm-up (cuDNN, allocator)
+        predictor = Predictor.from_run(result.run_dir, device=device, options=options)
+        predictor.predict_batch(arrays[:4])  # warm-up (cuDNN, allocator, the compile)
         _reset_peak(device)
         started = time.perf_counter()
         masks[precision] = [p.mask for p in predictor.predict_batch(arrays)]
@@ -113,9 +115,10 @@ def run_checks(out: Path, epochs: int, size: int, device: str) -> list[tuple[str
         seconds = time.perf_counter() - started
         rows.append((f"predict {precision}: images/s", f"{len(arrays) / seconds:.1f}"))
         rows.append((f"predict {precision}: peak GPU memory", _peak_mib(device)))
-    pairs = zip(masks[half], masks["fp32"], strict=True)
-    agree = float(np.mean([np.mean(a == b) for a, b in pairs]))
-    rows.append((f"{half} vs fp32 masks: pixels agreeing", f"{100 * agree:.2f} %"))
+    for name, reference in ((half, "fp32"), (f"{half}+compile", half)):
+        pairs = zip(masks[name], masks[reference], strict=True)
+        agree = float(np.mean([np.mean(a == b) for a, b in pairs]))
+        rows.append((f"{name} vs {reference} masks: pixels agreeing", f"{100 * agree:.2f} %"))
 
     exported = export_run(result.run_dir, out / "model.onnx")
     parity = exported.parity

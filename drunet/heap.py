@@ -9,11 +9,13 @@ training step at 8 × 3 × 256² took ~150,000–310,000 minor page faults
 
 :func:`keep_freed_memory` turns glibc's ``mmap`` path off (``M_MMAP_MAX = 0``) and stops it
 trimming the heap (``M_TRIM_THRESHOLD`` at its maximum): a freed block stays mapped and the next
-step reuses it. The memory is no longer given back between steps, so the resident size stays at
-the process's peak, and that peak grows a little — freed blocks not at the heap's top do not
-always fit the next request (+1–2 % predicting a 2048² image, +8–14 % training at batch 8).
-Training and the Predictor call it on the CPU; ``DRUNET_KEEP_HEAP=0`` leaves glibc as it is. On
-another C library (macOS, Windows, musl) it does nothing.
+step reuses it: the default's float32 training step at batch 8 and the prediction of a 2048²
+image both ran 1.31–1.32× as fast (``benchmarks/bench_heap.py``, fresh processes alternately).
+The memory is no longer given back between steps, so the resident size stays at the process's
+peak, and a training peak grows — freed blocks not at the heap's top do not always fit the next
+request (+14–18 % at batch 8; prediction's peak did not move, 0.94–1.03×). Training and the
+Predictor call it on the CPU; ``DRUNET_KEEP_HEAP=0`` leaves glibc as it is. On another C library
+(macOS, Windows, musl) it does nothing.
 """
 
 from __future__ import annotations

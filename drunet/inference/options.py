@@ -35,8 +35,8 @@ class PredictOptions:
       minute of tiles or same-sized images to predict: on the 2-core reference CPU a 256² tile
       batch ran 1.15× (float32) to 1.39× (bfloat16) faster after an 11–19 s compile
       (``benchmarks/bench_compile.py``). Batches of tiles are padded to ``batch_size`` so the
-      last one compiles nothing new; a new whole-image size compiles again (once with dynamic
-      sizes, after which no size does).
+      last one compiles nothing new; a new whole-image size, or a smaller last batch of whole
+      images, compiles again (once with dynamic sizes, after which no size does).
     """
 
     tile_size: int | None = None
