@@ -101,9 +101,9 @@ CompileOption = Annotated[
     bool,
     typer.Option(
         "--compile",
-        help="Run the network through torch.compile: pays after about a minute of tiles or "
-        "same-sized images (1.15× float32, 1.39× bfloat16 on a 2-core CPU, after an 11–19 s "
-        "compile).",
+        help="Run the network through torch.compile: 1.13× float32, 1.47× bfloat16 on a 2-core "
+        "CPU after a 15–25 s compile (1–2 s when cached), so it pays from a few minutes of "
+        "tiles or same-sized images.",
     ),
 ]
 ModelOption = Annotated[

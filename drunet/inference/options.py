@@ -31,12 +31,13 @@ class PredictOptions:
     * ``postprocess``: threshold and mask clean-ups, see :mod:`drunet.inference.postprocess`.
     * ``precision``: ``auto`` (float16 autocast on CUDA GPUs, bfloat16 on GPUs and CPUs that
       run it natively, else float32), ``fp32``, ``fp16`` or ``bf16``; see :mod:`drunet.device`.
-    * ``compile``: run the network through ``torch.compile``. It pays once there is about a
-      minute of tiles or same-sized images to predict: on the 2-core reference CPU a 256² tile
-      batch ran 1.15× (float32) to 1.39× (bfloat16) faster after an 11–19 s compile
-      (``benchmarks/bench_compile.py``). Batches of tiles are padded to ``batch_size`` so the
-      last one compiles nothing new; a new whole-image size, or a smaller last batch of whole
-      images, compiles again (once with dynamic sizes, after which no size does).
+    * ``compile``: run the network through ``torch.compile``. On the 2-core reference CPU a
+      256² tile batch ran 1.13× (float32) to 1.47× (bfloat16) faster after a 15–25 s compile
+      (1–2 s when inductor's disk cache already holds the kernels), so it pays from about
+      1.5–3 minutes of tiles or same-sized images (``benchmarks/bench_compile.py``). Batches
+      of tiles are padded to ``batch_size`` so the last one compiles nothing new; a new
+      whole-image size, or a smaller last batch of whole images, compiles again (once with
+      dynamic sizes, after which no size does).
     """
 
     tile_size: int | None = None

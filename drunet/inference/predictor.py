@@ -14,8 +14,9 @@ adds ``4·K·H·W`` bytes (binary: 2 rows).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, overload
@@ -245,7 +246,7 @@ class Predictor:
             x = torch.cat([x, x.new_zeros((self.options.batch_size - n, *x.shape[1:]))])
         total: torch.Tensor | None = None
         for model in self.fused_models:
-            with self.precision.autocast():
+            with self.precision.autocast(), _compile_errors(self.options.compile):
                 logits = model(x)[:n]
             logits = logits.float()
             probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
@@ -431,6 +432,21 @@ class Predictor:
     def predict_probabilities(self, image: ImageInput) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 (K = number of classes, binary → 2)."""
         return self.predict(image, return_probabilities=True)[1]
+
+
+@contextlib.contextmanager
+def _compile_errors(compiling: bool) -> Iterator[None]:
+    """A failing ``torch.compile`` (no C++ compiler, an unsupported op…) is one line naming
+    the way out, not a compiler traceback."""
+    try:
+        yield
+    except torch._dynamo.exc.TorchDynamoException as err:
+        if not compiling:
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DrunetError(
+            f"torch.compile failed ({first}); predict without --compile (compile=False)"
+        ) from err
 
 
 def _compiled(model: nn.Module) -> nn.Module:

@@ -71,6 +71,25 @@ def test_compile_with_onnxruntime_is_a_clear_error(tmp_path) -> None:
         Predictor.from_run(run, options=PredictOptions(compile=True), backend="onnxruntime")
 
 
+class FailsToCompile(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise torch._dynamo.exc.TorchDynamoException("CppCompileError: g++ not found\nmore")
+
+
+def test_a_failing_compile_is_one_line_naming_the_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(predictor_module, "_compiled", lambda m: FailsToCompile())
+    predictor = local_predictor(compile=True)
+    with pytest.raises(DrunetError) as caught:
+        predictor.predict(np.zeros((32, 32), np.float32))
+    message = str(caught.value)
+    assert message == (
+        "torch.compile failed (CppCompileError: g++ not found); predict without --compile "
+        "(compile=False)"
+    )
+
+
 @pytest.mark.slow
 def test_torch_compile_itself_gives_the_eager_masks() -> None:
     """The real compiler (inductor; ~30–60 s on 2 cores): same probabilities to float rounding."""
