@@ -11,9 +11,9 @@ first convolution trained on 3 channels is adapted to 1, 2 or N as smp does
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
@@ -38,8 +38,16 @@ ARCHITECTURES = (
 _STRIDED_DECODERS = ("Unet", "UnetPlusPlus", "MAnet", "Linknet")  # output stride 2**depth
 
 
+def _smp() -> ModuleType:
+    """segmentation-models-pytorch, imported when an smp model is first needed: with timm and
+    torchvision it takes ~1.3 s, which every ``drunet`` command would otherwise pay."""
+    import segmentation_models_pytorch as smp
+
+    return smp
+
+
 def encoder_names() -> list[str]:
-    return list(smp.encoders.get_encoder_names())
+    return list(_smp().encoders.get_encoder_names())
 
 
 class SmpModel(nn.Module):
@@ -84,7 +92,7 @@ class SmpModel(nn.Module):
         if arch in ("Unet", "UnetPlusPlus", "MAnet"):
             extra["decoder_channels"] = (256, 128, 64, 32, 16)[:encoder_depth]
         try:
-            self.net = smp.create_model(
+            self.net = _smp().create_model(
                 arch,
                 encoder_name=encoder_name,
                 encoder_weights=None,
@@ -165,7 +173,7 @@ def _local_weights(weights: str, encoder_name: str) -> Path:
     path = Path(weights).expanduser()
     if path.is_file():
         return path
-    settings = smp.encoders.encoders.get(encoder_name, {}).get("pretrained_settings", {})
+    settings = _smp().encoders.encoders.get(encoder_name, {}).get("pretrained_settings", {})
     if weights in settings:
         repo, revision = settings[weights]["repo_id"], settings[weights].get("revision")
         cached = _hf_cached(repo, revision)

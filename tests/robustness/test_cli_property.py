@@ -40,7 +40,9 @@ from drunet.checkpoint import CONFIG_KEY
 from drunet.config import load_config
 from drunet.datasets import write_image
 from drunet.errors import DrunetError
+from drunet.datasets.stacks import frame_count
 from drunet.inference.files import collect_inputs, outputs_exist
+from drunet.inference.stack_files import stack_mask_path
 from tests.conftest import _merged, tiny_recipe
 from tests.robustness.cli_inputs import (
     Outcome,
@@ -138,11 +140,18 @@ def _predict(run: Path, target: Path, folder: Path, model: Path) -> None:
         _nothing_new(before, outcome, folder)
         return
     inputs = collect_inputs(target)
-    done = [image for image in inputs if outputs_exist(image, out)]
+    done = [image for image in inputs if _has_outputs(image, out)]
     if outcome.code == 0:
         assert done == inputs, f"exit 0 without the outputs of {set(inputs) - set(done)}"
     else:  # 3: some inputs failed and are listed, the others were written
         assert done and len(done) < len(inputs), (done, inputs, outcome.output)
+
+
+def _has_outputs(image: Path, out: Path) -> bool:
+    """A TIFF of several frames is a stack: one ``<stem>_mask.tif``, no overlay."""
+    if frame_count(image) > 1:
+        return stack_mask_path(image, out).is_file()
+    return outputs_exist(image, out)
 
 
 @cli_fuzz(14, data=any_files(), name=IMAGE_NAMES, alone=st.booleans())
