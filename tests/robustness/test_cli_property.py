@@ -39,8 +39,8 @@ from safetensors.torch import save
 from drunet.checkpoint import CONFIG_KEY
 from drunet.config import load_config
 from drunet.datasets import write_image
-from drunet.errors import DrunetError
 from drunet.datasets.stacks import frame_count
+from drunet.errors import DrunetError
 from drunet.inference.files import collect_inputs, outputs_exist
 from drunet.inference.stack_files import stack_mask_path
 from tests.conftest import _merged, tiny_recipe
