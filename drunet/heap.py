@@ -4,8 +4,8 @@ PyTorch's CPU tensors come from ``malloc``. glibc serves blocks above its mmap t
 (dynamic, at most 32 MiB on 64-bit) with a fresh ``mmap``, unmaps them on ``free`` and gives
 the heap's free top back to the system, so a training step or a sliding window whose buffers are
 that large faults in and zeroes their pages again every time: the default DRUNet's float32
-training step at 8 × 3 × 256² took ~150,000–310,000 minor page faults
-(``benchmarks/bench_train_bf16.py --variants fp32 fp32+heap`` prints them).
+training step at 8 × 3 × 256² took ~310,000 minor page faults
+(``benchmarks/bench_train_bf16.py --variants fp32 --batch 8`` prints them).
 
 :func:`keep_freed_memory` turns glibc's ``mmap`` path off (``M_MMAP_MAX = 0``) and stops it
 trimming the heap (``M_TRIM_THRESHOLD`` at its maximum): a freed block stays mapped and the next
