@@ -93,6 +93,14 @@ def evaluate_command(
         Path | None,
         typer.Option(help="With --pred: the reference masks (or a dataset folder with masks/)."),
     ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            help="With --pred: masks named as numbered slices, e.g. '{name}_z{index}', are "
+            "scored per stack too (per_stack.csv), as a run's data.layout.stack.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout (nothing else).")
     ] = False,
@@ -135,10 +143,15 @@ def evaluate_command(
                 raise DrunetError("--pred needs --truth MASK_DIR: the masks to score against")
             if model is not None or data is not None:
                 raise DrunetError("--pred scores existing predictions: drop --model and --data")
-            scored = _score_folder(pred, truth, hd95, spacing, collector)
+            scored = _score_folder(pred, truth, hd95, spacing, collector, stack)
         else:
             if truth is not None:
                 raise DrunetError("--truth goes with --pred PRED_DIR; with a model use --data")
+            if stack is not None:
+                raise DrunetError(
+                    "--stack goes with --pred; with a model the run's data.layout.stack names "
+                    "the slices"
+                )
             where = chosen_device(device)  # before any work: a missing GPU is a one-line error
             options = prediction_options(
                 tile_size,
@@ -219,6 +232,7 @@ def _score_folder(
     hd95: bool,
     spacing: tuple[float, float] | None,
     collector: CollectorFactory,
+    stack: str | None = None,
 ) -> Scored:
     num_classes = count_classes(pred, truth)
     cases = collector(num_classes, None) if collector else None
@@ -232,6 +246,7 @@ def _score_folder(
             num_classes,
             on_done=lambda _: bar.advance(task),
             on_case=cases,
+            stack=stack,
         )
     return evaluation, cases, {"predictions": str(pred), "truth": str(truth)}, None
 

@@ -26,6 +26,12 @@ class NumberedSlice:
     stack: str
     index: int
 
+    @property
+    def volume(self) -> str:
+        """The stack's name for scores and splits: ``stack``, or for a pattern without
+        ``{name}`` the pattern with ``*`` for the index (the folder is one stack)."""
+        return self.stack or self.pattern.replace("{index}", "*")
+
 
 def check_stack_pattern(pattern: str) -> str:
     """Return ``pattern`` when it has exactly one ``{index}``, at most one ``{name}`` and no

@@ -24,6 +24,7 @@ import numpy as np
 
 from drunet.datasets import IMAGE_SUFFIXES, MASK_SUFFIXES, MaskOptions, read_image, read_mask
 from drunet.datasets.folder import Pair
+from drunet.datasets.stack_names import NumberedSlice, check_stack_pattern, match_slice
 from drunet.datasets.stacks import frame_count
 from drunet.errors import DataError, DrunetError
 from drunet.inference.distance import Spacing
@@ -145,6 +146,19 @@ def _image(case: FolderCase, shape: tuple[int, ...], page: int | None) -> np.nda
     return image if image.shape[:2] == shape else None
 
 
+def _numbered(case: FolderCase, pattern: str | None) -> NumberedSlice | None:
+    """The numbered slice a 2D mask is under ``--stack`` (multi-page TIFFs are stacks already)."""
+    if pattern is None or frame_count(case.truth) > 1:
+        return None
+    numbered = match_slice(case.name, pattern)
+    if numbered is None:
+        raise DataError(
+            f"{case.truth.name} does not match --stack {pattern!r}; name the slices by the "
+            "pattern or choose one that fits them"
+        )
+    return numbered
+
+
 def evaluate_folder(
     pred_dir: str | Path,
     truth: str | Path,
@@ -155,11 +169,20 @@ def evaluate_folder(
     mask_options: MaskOptions | None = None,
     on_done: Callable[[FolderCase], None] | None = None,
     on_case: Callable[[ScoredCase], None] | None = None,
+    stack: str | None = None,
 ) -> Evaluation:
     """Score every prediction in ``pred_dir`` against its mask in ``truth`` (see the module).
 
-    ``num_classes`` defaults to :func:`count_classes`.
+    ``num_classes`` defaults to :func:`count_classes`. ``stack`` (a ``data.layout.stack``
+    pattern such as ``"{name}_z{index}"``) makes every 2D mask a slice of the stack its stem
+    names, scored per slice and per stack as multi-page TIFF stacks are; a mask whose stem does
+    not match is listed as failed, naming the pattern.
     """
+    if stack is not None:
+        try:
+            check_stack_pattern(stack)
+        except ValueError as err:  # the message names the config key; here it is the flag
+            raise DrunetError(str(err).replace("data.layout.stack", "--stack", 1)) from None
     if num_classes is None:
         num_classes = count_classes(pred_dir, truth, mask_options)
     cases = folder_cases(pred_dir, truth)
@@ -169,11 +192,14 @@ def evaluate_folder(
     evaluation = new_evaluation(num_classes, class_names, ignore_index, hd95, spacing)
     for case in cases:
         try:
+            numbered = _numbered(case, stack)
             for page, prediction, reference in _read(case, mask_options):
                 # A stack's slice is named as in a dataset: <stem>#<page>.
                 name = Pair(case.truth, case.truth, page=page).name
-                stack = case.name if page is not None else None
-                score_case(evaluation, name, case.truth, prediction, reference, stack, page)
+                volume, index = (case.name, page) if page is not None else (None, None)
+                if numbered is not None:
+                    volume, index = numbered.volume, numbered.index
+                score_case(evaluation, name, case.truth, prediction, reference, volume, index)
                 if on_case is not None:
                     image = _image(case, reference.shape, page)
                     on_case(

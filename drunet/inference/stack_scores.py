@@ -42,8 +42,7 @@ def stack_slice(pair: Pair) -> tuple[str | None, int | None]:
     if pair.page is not None:
         return pair.case, pair.page
     if pair.numbered is not None:
-        numbered = pair.numbered
-        return numbered.stack or numbered.pattern.replace("{index}", "*"), numbered.index
+        return pair.numbered.volume, pair.numbered.index
     return None, None
 
 
