@@ -388,10 +388,21 @@ class Predictor:
         (every image file's stem an integer, ``00.png … 29.png``, taken in numeric order) or a
         list of files in slice order. With 2.5D context each slice is fed with its neighbours
         in that order (edges replicated), as in training; without it each file on its own."""
+        return np.stack([mask for _, _, mask in self.iter_slices(slices, on_progress)])
+
+    def iter_slices(
+        self, slices: str | Path | Sequence[str | Path], on_progress: Progress | None = None
+    ) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+        """``(file, image, mask)`` of each slice of :meth:`predict_slices`, in slice order, as
+        soon as it is predicted: ``image`` is the file as read ``(H, W, C)`` (for an overlay),
+        ``mask`` its ``(H, W)`` mask. Memory holds ``2k+1`` slices, not the volume."""
         files = series_files(slices)
-        return self._predict_series(
+        series = self._iter_series(
             len(files), lambda i: read_image(files[i]), lambda i: str(files[i]), on_progress
         )
+        k, channels = self.context_slices, self.slice_channels
+        for path, (image, mask) in zip(files, series, strict=True):
+            yield path, image[:, :, k * channels : (k + 1) * channels], mask
 
     def _read_one(self, path: str | Path) -> np.ndarray:
         """An image file, refused when a context model would read a stack as one image."""
@@ -409,14 +420,22 @@ class Predictor:
         name: Callable[[int], str],
         on_progress: Progress | None,
     ) -> np.ndarray:
-        masks = []
+        return np.stack([mask for _, mask in self._iter_series(count, read, name, on_progress)])
+
+    def _iter_series(
+        self,
+        count: int,
+        read: Callable[[int], np.ndarray],
+        name: Callable[[int], str],
+        on_progress: Progress | None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(input with context, mask)`` of slice ``0 … count-1`` in order."""
         images = iter_with_context(count, read, self.context_slices, name)
         for index, image in enumerate(images):  # (H, W, (2k+1)·C) file dtype
             (result,) = self.predict_batch([image], sources=[name(index)])
-            masks.append(result.mask)
             if on_progress is not None:
                 on_progress(index + 1, count)
-        return np.stack(masks)
+            yield image, result.mask
 
     def with_context(self, pair: Pair, image: np.ndarray | None = None) -> np.ndarray:
         """The network's input image for a dataset pair: its image (``image`` when read

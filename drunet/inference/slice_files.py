@@ -22,7 +22,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from drunet.datasets import read_image
 from drunet.datasets.stack_names import match_slice
 from drunet.errors import DrunetError
 from drunet.inference.files import (
@@ -75,8 +74,10 @@ def predict_series(
     skip_existing: bool = False,
     on_done: Callable[[Path], None] | None = None,
 ) -> None:
-    """Predict each series slice by slice with its context into ``manifest.folder``; a series
-    that fails fails each of its files, and the other series go on. With ``skip_existing``, a
+    """Predict each series slice by slice with its context into ``manifest.folder``, writing
+    each slice's outputs as soon as it is predicted (memory holds ``2k+1`` slices, and each file
+    is read once). A slice that cannot be read or predicted fails with the rest of its series
+    (the slices before it are written); the other series go on. With ``skip_existing``, a
     series whose slices all have their outputs is skipped."""
     outputs = dataclasses.replace(outputs, probabilities=False)
     for files in series:
@@ -86,16 +87,16 @@ def predict_series(
                 if on_done is not None:
                     on_done(path)
             continue
-        try:
-            masks = predictor.predict_slices(files)
-        except (DrunetError, ValueError, OSError) as err:
-            for path in files:
-                fail(report, path, err)
-                if on_done is not None:
-                    on_done(path)
-            continue
-        for path, mask in zip(files, masks, strict=True):
-            image = read_image(path) if outputs.overlay else mask  # the overlay's background
+        slices = predictor.iter_slices(files)
+        for position, path in enumerate(files):
+            try:  # reading or predicting; writing errors (a full disk) stop the run as elsewhere
+                _, image, mask = next(slices)
+            except (DrunetError, ValueError, OSError) as err:
+                for rest in files[position:]:  # the slices before are written already
+                    fail(report, rest, err)
+                    if on_done is not None:
+                        on_done(rest)
+                break
             prediction = Prediction(mask, None)
             save_prediction(
                 path, image, prediction, manifest, outputs, predictor.num_classes, report

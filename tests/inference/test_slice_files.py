@@ -140,3 +140,54 @@ def test_the_library_reads_an_imagej_stack_as_pages_and_refuses_it_as_one_image(
     )
     with pytest.raises(DrunetError, match=r"vol\.tif is a stack of 3 pages; predict it with"):
         predictor.predict(tmp_path / "vol.tif")
+
+
+def test_each_slice_is_read_once_and_its_overlay_drawn_on_it(
+    tmp_path, context_run, monkeypatch
+) -> None:
+    """Outputs are written slice by slice from the images the context reader already holds."""
+    from drunet.inference import predictor as predictor_module
+    from drunet.inference import slice_files as slice_files_module
+    from drunet.inference.overlay import overlay
+
+    files = _slices(tmp_path / "slices")
+    reads: list[str] = []
+    real_read = predictor_module.read_image
+
+    def counting_read(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(predictor_module, "read_image", counting_read)
+    # Before: slice_files read every file again for its overlay.
+    monkeypatch.setattr(slice_files_module, "read_image", counting_read, raising=False)
+    out = tmp_path / "out"
+    code, output = _predict(
+        str(tmp_path / "slices"), "--model", str(context_run), "--out", str(out)
+    )
+    assert code == 0, output
+    assert sorted(reads) == sorted(p.name for p in files)  # once each, overlays on
+    expected = Predictor.from_run(context_run).predict_slices(files)
+    for path, mask in zip(files, expected, strict=True):
+        np.testing.assert_array_equal(read_mask(out / f"{path.stem}_mask.png"), mask)
+    # The overlay is drawn on the slice itself (not on a neighbour or the mask).
+    for i in (0, 2, 4):
+        drawn = real_read(out / f"{files[i].stem}_overlay.png")
+        np.testing.assert_array_equal(drawn, overlay(real_read(files[i]), expected[i], 3))
+    assert not np.array_equal(drawn, overlay(real_read(files[3]), expected[4], 3))
+
+
+def test_an_unreadable_slice_fails_the_rest_of_its_series_and_keeps_the_slices_before(
+    tmp_path, context_run
+) -> None:
+    files = _slices(tmp_path / "slices")
+    files[3].write_bytes(b"not a png")  # z10: read for z3's context (one neighbour each side)
+    out = tmp_path / "out"
+    code, output = _predict(
+        str(tmp_path / "slices"), "--model", str(context_run), "--out", str(out)
+    )
+    assert code == 3, output
+    written = {p.name for p in out.glob("*_mask.png")}
+    assert written == {"z1_mask.png", "z2_mask.png"}
+    for name in ("z3.png", "z10.png", "z11.png"):
+        assert name in output
