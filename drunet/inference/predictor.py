@@ -379,7 +379,8 @@ class Predictor:
         ``page ± 1 … k`` (edges replicated, as in training); memory holds ``2k+1`` pages."""
         path = Path(path)
         frames, read = _stack_reader(path)
-        return self._predict_series(frames, read, lambda page: f"{path} page {page}", on_progress)
+        series = self._iter_series(frames, read, lambda page: f"{path} page {page}", on_progress)
+        return np.stack([mask for _, mask in series])
 
     def predict_slices(
         self, slices: str | Path | Sequence[str | Path], on_progress: Progress | None = None
@@ -412,15 +413,6 @@ class Predictor:
                 "per page, each with its neighbours), not as one image"
             )
         return read_image(path)
-
-    def _predict_series(
-        self,
-        count: int,
-        read: Callable[[int], np.ndarray],
-        name: Callable[[int], str],
-        on_progress: Progress | None,
-    ) -> np.ndarray:
-        return np.stack([mask for _, mask in self._iter_series(count, read, name, on_progress)])
 
     def _iter_series(
         self,
