@@ -59,6 +59,7 @@ class DRUNetParams(_Params):
     norm: Literal["batch", "group", "instance", "none"] | None = None
     act: Literal["relu", "leaky_relu", "silu", "gelu"] | None = None
     channels_last: bool | None = None
+    stem_stride: Literal[1, 2] | None = None
 
 
 class SmpParams(_Params):

@@ -60,7 +60,7 @@ def test_build_model_uses_the_config() -> None:
     assert out.shape == (1, 3, 20, 12)
     assert model.state_dict()["stem.0.0.weight"].shape == (4, 2, 3, 3)  # init_features 4
     binary = build_model(tiny_config(num_classes=2))
-    assert binary(torch.zeros(1, 1, 8, 8)).shape == (1, 1, 8, 8)
+    assert binary(torch.zeros(1, 1, 16, 16)).shape == (1, 1, 16, 16)
 
 
 def test_build_model_without_in_channels_is_an_error() -> None:

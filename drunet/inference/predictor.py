@@ -15,6 +15,7 @@ adds ``4·K·H·W`` bytes (binary: 2 rows).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from drunet.datasets.context import (
     series_files,
 )
 from drunet.datasets.stacks import frame_count, page_count
-from drunet.device import resolve_device, select_precision
+from drunet.device import Precision, resolve_device, select_precision
 from drunet.errors import DrunetError
 from drunet.heap import keep_freed_memory
 from drunet.inference.options import PredictOptions
@@ -93,6 +94,12 @@ class Predictor:
         # (≈ 1.25× faster DRUNet inference on CPU, benchmarks/bench_models.py). Same outputs to
         # float rounding; ``self.models`` stay the trained modules.
         self.fused_models = [_fused(m) for m in self.models]
+        # bfloat16 on the CPU: a bfloat16 copy of a network without norm layers (all folded)
+        # runs ~1.2× faster than autocast, which casts every weight again on every call
+        # (bench_inference.py --parts backends). Other networks keep autocast.
+        self.cast_dtype = _cast_dtype(self.precision, self.fused_models)
+        if self.cast_dtype is not None:
+            self.fused_models = [copy.deepcopy(m).to(self.cast_dtype) for m in self.fused_models]
         if self.options.compile:
             self.fused_models = [_compiled(m) for m in self.fused_models]
         self.config = config
@@ -245,8 +252,11 @@ class Predictor:
             # Eval-mode samples do not see each other, so the padding changes no output.
             x = torch.cat([x, x.new_zeros((self.options.batch_size - n, *x.shape[1:]))])
         total: torch.Tensor | None = None
+        scope = self.precision.autocast if self.cast_dtype is None else contextlib.nullcontext
+        if self.cast_dtype is not None:
+            x = x.to(self.cast_dtype)
         for model in self.fused_models:
-            with self.precision.autocast(), _compile_errors(self.options.compile):
+            with scope(), _compile_errors(self.options.compile):
                 logits = model(x)[:n]
             logits = logits.float()
             probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
@@ -468,6 +478,19 @@ def _compiled(model: nn.Module) -> nn.Module:
 def _fused(model: nn.Module) -> nn.Module:
     has_bn = any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     return fuse_conv_bn(model) if has_bn else model
+
+
+_NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
+
+
+def _cast_dtype(precision: Precision, models: list[nn.Module]) -> torch.dtype | None:
+    """bfloat16 when the networks may run cast to it (CPU bfloat16, no norm layer left after
+    folding: a norm's statistics stay float32 under autocast); else ``None`` (autocast)."""
+    if precision.device.type != "cpu" or precision.autocast_dtype != torch.bfloat16:
+        return None
+    if any(isinstance(m, _NORMS) for model in models for m in model.modules()):
+        return None
+    return torch.bfloat16
 
 
 def _disagreement(a: ExperimentConfig, b: ExperimentConfig) -> str | None:

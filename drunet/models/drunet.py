@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from drunet.models.blocks import BlockArgs, DRBlock, PreActDRBlock
@@ -81,6 +82,10 @@ class DRUNet(nn.Module):
         shortcut: ``"projection"`` or ``"zero_pad"`` (where channels grow).
         preact: pre-activation (ResNet v2) blocks, :class:`PreActDRBlock`.
         norm, act: layer names, see :mod:`drunet.models.layers`.
+        stem_stride: ``2`` makes the stem's first conv stride 2, so the whole U-Net runs at half
+            resolution (a quarter of the memory traffic); the decoder's output is up-sampled
+            bilinearly and refined by one full-resolution 3×3 ConvNormAct that also sees the
+            image. Height and width are padded to a multiple of ``2**(depth + 1)``.
         channels_last: keep weights and activations in NHWC memory layout (the logits are
             returned in the usual layout). On CPUs, oneDNN runs narrow convolutions much faster
             in NHWC; on GPUs it is the layout tensor cores want.
@@ -106,8 +111,11 @@ class DRUNet(nn.Module):
         norm: str = "batch",
         act: str = "relu",
         channels_last: bool = False,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
+        if stem_stride not in (1, 2):
+            raise ValueError(f"DRUNet: stem_stride must be 1 or 2, got {stem_stride}")
         for name, value, upper in (
             ("in_channels", in_channels, None),
             ("out_channels", out_channels, None),
@@ -133,13 +141,14 @@ class DRUNet(nn.Module):
             "norm": norm,
             "act": act,
             "channels_last": channels_last,
+            "stem_stride": stem_stride,
         }
         self.depth = depth
-        self.multiple = 2**depth  # height and width are padded to this
+        self.multiple = 2**depth * stem_stride  # height and width are padded to this
         self.channels_last = channels_last
         widths = [init_features * 2**k for k in range(depth + 1)]
         self.stem = nn.Sequential(
-            ConvNormAct(in_channels, widths[0], 3, norm=norm, act=act),
+            ConvNormAct(in_channels, widths[0], 3, stride=stem_stride, norm=norm, act=act),
             ConvNormAct(widths[0], widths[0], 3, norm=norm, act=act),
         )
         self.pool = nn.MaxPool2d(2)
@@ -155,6 +164,13 @@ class DRUNet(nn.Module):
             DRStage(2 * widths[k], widths[k], args, blocks_per_stage, conv_after_block)
             for k in range(depth)
         )
+        # With a stride-2 stem the decoders end at half resolution: one full-resolution conv sees
+        # their up-sampled features beside the image itself, so thin structures keep sharp edges.
+        self.refine = (
+            ConvNormAct(widths[0] + in_channels, widths[0], 3, norm=norm, act=act)
+            if stem_stride == 2
+            else None
+        )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -169,13 +185,17 @@ class DRUNet(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # (N, C, H', W') stored as NHWC
 
-        skips = [self.stem(x)]  # level 0: (N, w0, H', W')
+        image = x
+        skips = [self.stem(x)]  # level 0: (N, w0, H' / s, W' / s), s = stem_stride
         for encoder in self.encoders:
             skips.append(encoder(self.pool(skips[-1])))  # level k+1: (N, w_{k+1}, H'/2^{k+1}, …)
         x = skips.pop()  # bottleneck
         for k in reversed(range(self.depth)):
             x = self.upsamples[k](x)  # (N, w_k, H'/2^k, W'/2^k)
             x = self.decoders[k](torch.cat([x, skips[k]], dim=1))
+        if self.refine is not None:  # half resolution → full: (N, w0, H', W')
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = self.refine(torch.cat([x, image], dim=1))
         # Logits leave in the usual NCHW layout (the same bytes when there is one channel).
         return crop_to(self.head(x), size).contiguous()  # (N, out_channels, H, W)
 

@@ -83,6 +83,7 @@ def test_padding_does_not_leak_into_the_crop() -> None:
         ({"norm": "layer"}, "unknown norm 'layer'"),
         ({"shortcut": "conv"}, "unknown shortcut 'conv'"),
         ({"se_reduction": -2}, "se_reduction must be >= 0.*-2"),
+        ({"stem_stride": 4}, "stem_stride must be 1 or 2, got 4"),
     ],
 )
 def test_bad_arguments_name_the_value(bad: dict, match: str) -> None:
@@ -109,6 +110,7 @@ def test_hparams_hold_every_argument_but_the_channels() -> None:
         "norm": "group",
         "act": "silu",
         "channels_last": True,
+        "stem_stride": 2,
     }
     model = DRUNet(2, 3, **kwargs)
     assert model.hparams == kwargs

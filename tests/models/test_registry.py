@@ -54,6 +54,18 @@ class TestDRUNetS(ModelTester):
         self.check_onnx_export()  # in the default suite (the others run it with -m slow)
 
 
+class TestDRUNetS2(ModelTester):
+    name = "drunet_s2"
+    model_class = DRUNet
+    kwargs = preset("drunet_s2", init_features=8, depth=3)
+    in_channels = 2
+    multiple = 16  # 2**depth × the stem's stride
+
+    @pytest.mark.integration
+    def test_onnx_export_matches_pytorch_at_two_sizes(self) -> None:
+        self.check_onnx_export()  # the bilinear up-sampling exported, in the default suite
+
+
 class TestDRUNetM(ModelTester):
     name = "drunet_m"
     model_class = DRUNet
