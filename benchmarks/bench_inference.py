@@ -14,7 +14,8 @@ on them) behind a :class:`~drunet.inference.Predictor` trained at ``--tile``² p
     forward passes), in images/s;
   * **backends** — the network alone on ``--batch`` × ``--tile``² tiles: onnxruntime
     (:func:`drunet.inference.onnx_backend.onnx_model`, the graph of the same weights) against
-    PyTorch float32 and PyTorch bfloat16 autocast, both with BatchNorm folded as the Predictor
+    PyTorch float32, PyTorch bfloat16 autocast and a bfloat16 copy of the network (what the
+    Predictor runs for ``precision: bf16`` on the CPU), all with BatchNorm folded as the Predictor
     runs them. Ratios are medians of per-round ratios with their min–max; the 1-minute load
     average is printed with them (on a busy machine the numbers are noise).
 
@@ -28,6 +29,7 @@ Markdown tables.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -186,9 +188,16 @@ def backends_part(args: argparse.Namespace) -> None:
 
             return run
 
+        bf16_copy = copy.deepcopy(fused).to(torch.bfloat16)  # what the Predictor runs (CPU bf16)
+
+        def copy_run() -> object:
+            with torch.inference_mode():
+                return bf16_copy(x.to(torch.bfloat16))
+
         cases = {
             "torch fp32": torch_run(None),
-            "torch bf16": torch_run(torch.bfloat16),
+            "torch bf16 autocast": torch_run(torch.bfloat16),
+            "torch bf16 copy": copy_run,
             "onnxruntime": lambda: ort(x),
         }
         load_before = os.getloadavg()[0]

@@ -239,7 +239,8 @@ class InitReport:
 def init_from(model: nn.Module, source: str | Path) -> InitReport:
     """Start ``model`` from the weights at ``source`` (a run, ``save_pretrained`` folder or
     ``.safetensors``): tensors whose names and shapes match are loaded; a first convolution
-    trained on another number of input channels is adapted (:func:`adapt_input_channels`);
+    trained on another number of input channels is adapted (:func:`adapt_input_channels`), and
+    so is the image's part of a conv that reads features and then the image;
     everything else — a head for another class count — keeps its fresh initialisation."""
     path = weights_path(source)
     stored, config = read_weights(path)
@@ -254,6 +255,12 @@ def init_from(model: nn.Module, source: str | Path) -> InitReport:
             report.loaded.append(key)
         elif old is not None and _is_input_conv(old, fresh, channels):
             new_state[key] = adapt_input_channels(old, fresh.shape[1]).to(fresh.dtype)
+            report.adapted.append(key)
+        elif old is not None and _reads_image_last(old, fresh, channels):
+            # Features then the image (DRUNet's stride-2 refine conv): adapt the image's part.
+            features = old.shape[1] - channels[0]
+            image = adapt_input_channels(old[:, features:], fresh.shape[1] - features)
+            new_state[key] = torch.cat([old[:, :features], image], dim=1).to(fresh.dtype)
             report.adapted.append(key)
         else:
             report.reinitialised.append(key)
@@ -271,6 +278,18 @@ def _is_input_conv(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, An
     return (
         old.ndim == new.ndim == 4
         and (old.shape[1], new.shape[1]) == channels
+        and old.shape[0] == new.shape[0]
+        and old.shape[2:] == new.shape[2:]
+    )
+
+
+def _reads_image_last(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, Any]) -> bool:
+    """A conv reading features and then the image: only the image's channels changed."""
+    before, after = channels
+    return (
+        isinstance(after, int)
+        and old.ndim == new.ndim == 4
+        and old.shape[1] - before == new.shape[1] - after > 0
         and old.shape[0] == new.shape[0]
         and old.shape[2:] == new.shape[2:]
     )

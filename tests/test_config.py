@@ -35,7 +35,7 @@ def test_the_package_ships_config_files() -> None:
 def test_every_shipped_config_loads(path: Path) -> None:
     config = load_config(path)
     assert isinstance(config, ExperimentConfig)
-    assert config.model.name in {"drunet_s", "unet_resnet34"}
+    assert config.model.name in {DEFAULT_PRESET, "unet_resnet34"}
     assert config_from_dict(config_to_dict(config)) == config
 
 

@@ -63,9 +63,14 @@ def test_other_classes_and_channels_adapt_the_stem_and_refresh_the_head(tmp_path
     report = init_from(model, source)
     after = model.state_dict()
     assert report.reinitialised == ["head.weight", "head.bias"]
-    assert len(report.adapted) == 1
-    (stem,) = report.adapted
+    stem, refine = "stem.0.0.weight", "refine.0.weight"  # the default reads the image twice
+    assert report.adapted == [stem, refine]
     torch.testing.assert_close(after[stem], state[stem].sum(1, keepdim=True))
+    # The refine conv reads the up-sampled features, then the image: only the image's three
+    # input channels are summed into one; the feature channels load as saved.
+    features = state[refine].shape[1] - 3
+    expected = torch.cat([state[refine][:, :features], state[refine][:, features:].sum(1, True)], 1)
+    torch.testing.assert_close(after[refine], expected)
     for key in report.reinitialised:
         torch.testing.assert_close(after[key], fresh[key], atol=0, rtol=0)
     for key in report.loaded:
