@@ -253,12 +253,8 @@ def init_from(model: nn.Module, source: str | Path) -> InitReport:
         if old is not None and old.shape == fresh.shape:
             new_state[key] = old
             report.loaded.append(key)
-        elif old is not None and _is_input_conv(old, fresh, channels):
-            new_state[key] = adapt_input_channels(old, fresh.shape[1]).to(fresh.dtype)
-            report.adapted.append(key)
-        elif old is not None and _reads_image_last(old, fresh, channels):
-            # Features then the image (DRUNet's stride-2 refine conv): adapt the image's part.
-            features = old.shape[1] - channels[0]
+        elif old is not None and (features := _features_before_image(old, fresh, channels)) >= 0:
+            # Only the image's input channels changed: adapt them, keep any features before.
             image = adapt_input_channels(old[:, features:], fresh.shape[1] - features)
             new_state[key] = torch.cat([old[:, :features], image], dim=1).to(fresh.dtype)
             report.adapted.append(key)
@@ -273,23 +269,17 @@ def init_from(model: nn.Module, source: str | Path) -> InitReport:
     return report
 
 
-def _is_input_conv(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, Any]) -> bool:
-    """A conv reading the image: same kernels, only the input channels changed."""
-    return (
-        old.ndim == new.ndim == 4
-        and (old.shape[1], new.shape[1]) == channels
-        and old.shape[0] == new.shape[0]
-        and old.shape[2:] == new.shape[2:]
-    )
-
-
-def _reads_image_last(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, Any]) -> bool:
-    """A conv reading features and then the image: only the image's channels changed."""
+def _features_before_image(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, Any]) -> int:
+    """For a conv reading the image after ``F`` feature channels (``F = 0``: the stem; DRUNet's
+    stride-2 refine conv reads features first) whose only change is the image's channel count,
+    ``F``; else ``-1``."""
     before, after = channels
-    return (
+    if not (
         isinstance(after, int)
         and old.ndim == new.ndim == 4
-        and old.shape[1] - before == new.shape[1] - after > 0
         and old.shape[0] == new.shape[0]
         and old.shape[2:] == new.shape[2:]
-    )
+    ):
+        return -1
+    features = old.shape[1] - before
+    return features if features >= 0 and new.shape[1] - after == features else -1
