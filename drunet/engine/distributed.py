@@ -152,11 +152,17 @@ def init_distributed(device_type: str) -> DistContext:
 @contextlib.contextmanager
 def distributed(device_type: str) -> Iterator[DistContext]:
     """:func:`init_distributed` for the length of a run; the process group is destroyed at the
-    end (also after an error) when this call created it — a group the caller set up stays."""
+    end (also after an error) when this call created it — a group the caller set up stays.
+    After a run that ended normally every rank first meets at a barrier: gloo aborts a rank
+    (SIGABRT) whose peer closes its connections while data of a last collective is in flight,
+    which happened to rank 1 of ``drunet train --devices 2`` once under load. After an error
+    there is no barrier (the other ranks may never reach it); torchrun ends them."""
     created = not dist.is_initialized()
     context = init_distributed(device_type)
     try:
         yield context
+        if created:
+            context.barrier()
     finally:
         if created and context.enabled and dist.is_initialized():
             dist.destroy_process_group()

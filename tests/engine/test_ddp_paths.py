@@ -113,6 +113,30 @@ def test_the_process_group_is_destroyed_by_whoever_created_it(
     assert group["destroyed"] == (0 if existing else 1)  # also after an error
 
 
+def test_ranks_meet_at_a_barrier_before_the_group_closes_only_after_a_clean_run(
+    launch_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    group = {"up": False}
+    monkeypatch.setattr(dist, "is_initialized", lambda: group["up"])
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: group.update(up=True))
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+
+    def destroy() -> None:
+        calls.append("destroy")
+        group.update(up=False)
+
+    monkeypatch.setattr(dist, "destroy_process_group", destroy)
+    launch_env({"WORLD_SIZE": "2", "RANK": "1", **GOOD})
+    with distributed.distributed("cpu"):
+        calls.append("run")
+    assert calls == ["run", "barrier", "destroy"]
+    calls.clear()
+    with pytest.raises(RuntimeError), distributed.distributed("cpu"):
+        raise RuntimeError("rank 0 may never reach a barrier")
+    assert calls == ["destroy"]
+
+
 # ---------------------------------------------------------------- the Trainer under DDP
 
 
