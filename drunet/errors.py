@@ -16,3 +16,7 @@ class DataError(DrunetError):
 
 class ConfigError(DrunetError):
     """A configuration key or value that is unknown or invalid."""
+
+
+class OutputError(DrunetError):
+    """An output would replace a file drunet did not write (see :mod:`drunet.outputs`)."""

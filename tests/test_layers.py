@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "atomic": 0,
     "heap": 0,
+    "outputs": 0,
     "datasets": 1,
     "models": 1,
     "losses": 1,

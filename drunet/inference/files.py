@@ -28,9 +28,9 @@ import numpy as np
 from drunet.atomic import can_create_files, file_in_the_way, remove_stale_temporaries
 from drunet.datasets import IMAGE_SUFFIXES, write_image, write_mask
 from drunet.errors import DrunetError
-from drunet.inference.manifest import Manifest
 from drunet.inference.overlay import colorize, overlay
 from drunet.inference.predictor import Prediction, Predictor
+from drunet.outputs import Manifest
 
 log = logging.getLogger(__name__)
 

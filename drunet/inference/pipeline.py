@@ -40,9 +40,9 @@ from drunet.inference.files import (
     outputs_exist,
     save_prediction,
 )
-from drunet.inference.manifest import Manifest
 from drunet.inference.predictor import Predictor
 from drunet.inference.writer import Item, Writer
+from drunet.outputs import Manifest
 
 Done = Callable[[Path], None] | None
 Progress = Callable[[int, int], None] | None

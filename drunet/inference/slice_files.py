@@ -31,8 +31,8 @@ from drunet.inference.files import (
     outputs_exist,
     save_prediction,
 )
-from drunet.inference.manifest import Manifest
 from drunet.inference.predictor import Prediction, Predictor
+from drunet.outputs import Manifest
 
 _NUMBERED = re.compile(r"(?P<prefix>.*?)(?P<index>\d+)")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from drunet.datasets import write_mask
 from drunet.datasets.stacks import frame_count, page_count
 from drunet.errors import DrunetError
-from drunet.inference.manifest import Manifest
 from drunet.inference.predictor import Predictor
+from drunet.outputs import Manifest
 
 STACK_MASK_SUFFIX = "_mask.tif"
 

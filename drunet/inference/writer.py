@@ -16,8 +16,8 @@ import torch
 
 from drunet.errors import DrunetError
 from drunet.inference.files import OutputOptions, PredictionReport, fail, save_prediction
-from drunet.inference.manifest import Manifest
 from drunet.inference.predictor import Predictor
+from drunet.outputs import Manifest
 
 
 @dataclass

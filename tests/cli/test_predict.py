@@ -13,7 +13,7 @@ from drunet.cli.main import app
 from drunet.config import config_from_dict
 from drunet.datasets import read_image, read_mask, write_image
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
-from drunet.inference.manifest import MANIFEST
+from drunet.outputs import MANIFEST
 from tests.conftest import TINY_PARAMS
 
 

@@ -13,7 +13,7 @@ from drunet.cli.main import app
 from drunet.datasets import read_image, read_mask, write_image
 from drunet.inference import Predictor
 from drunet.inference.channel_files import channel_cases
-from drunet.inference.manifest import MANIFEST
+from drunet.outputs import MANIFEST
 from tests.inference.run_factory import tiny_run
 
 CASES = ("liver_1", "liver_2", "liver_3")

@@ -23,7 +23,7 @@ from drunet.inference import (
     predict_files,
 )
 from drunet.inference.files import check_no_clobber, output_paths
-from drunet.inference.manifest import MANIFEST
+from drunet.outputs import MANIFEST
 
 
 class MinusHalf(nn.Module):

@@ -14,9 +14,9 @@ from drunet.datasets import LayoutOptions, Pair, read_mask, write_image, write_m
 from drunet.datasets.stack_names import NumberedSlice
 from drunet.inference import Predictor
 from drunet.inference.evaluate import evaluate, evaluation_pairs, write_evaluation
-from drunet.inference.manifest import MANIFEST
 from drunet.inference.slice_files import prediction_units, split_series
 from drunet.inference.stack_scores import stack_slice
+from drunet.outputs import MANIFEST
 from tests.inference.run_factory import tiny_run
 from tests.inference.test_evaluate_stacks import STACKS
 from tests.inference.test_predictor import MinusHalf, make_config

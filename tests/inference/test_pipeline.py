@@ -19,7 +19,7 @@ from drunet.checkpoint import build_model
 from drunet.config import config_from_dict
 from drunet.datasets import write_image
 from drunet.inference import OutputOptions, PredictOptions, Predictor, predict_files
-from drunet.inference.manifest import MANIFEST, Manifest
+from drunet.outputs import MANIFEST, Manifest
 from tests.conftest import TINY_PARAMS, randomise_batch_norms
 
 SIZES = [(24, 24)] * 5 + [(17, 30)] * 3 + [(24, 24)] * 2 + [(40, 33)] + [(24, 24)] * 3

@@ -14,9 +14,9 @@ from drunet.cli.main import app
 from drunet.datasets import read_mask, write_image
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
-from drunet.inference.manifest import MANIFEST
 from drunet.inference.slice_files import split_series
 from drunet.inference.stack_files import split_stacks
+from drunet.outputs import MANIFEST
 from tests.inference.run_factory import tiny_run
 
 NUMBERS = (1, 2, 3, 10, 11)  # lexicographic order would be 1, 10, 11, 2, 3

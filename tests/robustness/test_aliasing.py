@@ -15,7 +15,7 @@ import pytest
 
 from drunet import checkpoint
 from drunet.datasets import write_image
-from drunet.inference.manifest import MANIFEST, Manifest
+from drunet.outputs import MANIFEST, Manifest
 from tests.robustness.conftest import assert_user_error, invoke
 
 

@@ -1,4 +1,4 @@
-"""What drunet wrote into an output folder, so that re-runs replace only drunet's own files.
+"""Output ownership, the rule every command follows: drunet never replaces a file it did not write.
 
 ``drunet predict`` names its outputs after its inputs (``<stem>_mask.png``, …), names a folder
 may already hold for another reason — a ground-truth mask, a user's overlay. Before it writes a
@@ -9,6 +9,11 @@ anything else there is foreign and the run refuses before writing anything.
 
 The record is by name: a file drunet wrote that the user later replaced by hand under the same
 name counts as drunet's.
+
+Every command that writes into a folder the user names (``predict``, ``evaluate``, ``compare``,
+``export``, the HTML reports, ``demo``) claims its output names through :func:`claim_outputs`
+before writing: a foreign file at one of them is refused with an :class:`OutputError` naming it,
+unless the user passed ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from drunet.atomic import append_lines, same_file
+from drunet.errors import OutputError
 
 MANIFEST = ".drunet-manifest"
 
@@ -66,3 +72,38 @@ class Manifest:
             return
         append_lines(self.path, [json.dumps(name, ensure_ascii=False) for name in new])
         self.names.update(new)
+
+
+def claim_outputs(
+    folder: str | Path, names: Iterable[str | Path], *, overwrite: bool = False
+) -> Manifest:
+    """Record ``names`` (file names in ``folder``) as drunet's before a command writes them.
+
+    Refuses with :class:`OutputError`, before writing anything, when one of them exists and
+    drunet did not write it — unless ``overwrite`` (the commands' ``--overwrite`` flag), which
+    claims such files too. Returns the folder's manifest (the folder is created if missing
+    and there is a name to record).
+    """
+    manifest = Manifest(folder)
+    paths = _paths(manifest.folder, names)
+    if not overwrite:
+        for path in paths:
+            if manifest.foreign(path):
+                raise OutputError(
+                    f"{path} exists and drunet did not write it (it is not in {manifest.path}); "
+                    "move it away, choose another output folder, or pass --overwrite to "
+                    "replace it"
+                )
+    manifest.record(paths)
+    return manifest
+
+
+def _paths(folder: Path, names: Iterable[str | Path]) -> list[Path]:
+    """``folder / name`` for each name; a name must be a plain file name (no folder part)."""
+    paths = []
+    for name in names:
+        path = Path(name)
+        if not path.name or path.parent not in (Path("."), folder):
+            raise ValueError(f"output name {name!r} is not a file name in {folder}")
+        paths.append(folder / path.name)
+    return paths

@@ -1,0 +1,54 @@
+"""Output ownership (``drunet.outputs``): the one rule every command's outputs follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drunet.errors import DrunetError, OutputError
+from drunet.outputs import MANIFEST, Manifest, claim_outputs
+
+
+def test_claim_records_the_names_and_creates_the_folder(tmp_path) -> None:
+    out = tmp_path / "new"
+    manifest = claim_outputs(out, ["summary.json", out / "report.html"])
+    assert manifest.names == {"summary.json", "report.html"}
+    lines = (out / MANIFEST).read_text().splitlines()
+    assert [json.loads(line) for line in lines] == ["summary.json", "report.html"]
+
+
+def test_a_foreign_file_is_refused_by_name_and_left_untouched(tmp_path) -> None:
+    (tmp_path / "report.html").write_text("mine")
+    with pytest.raises(OutputError, match=r"report\.html exists and drunet did not write it"):
+        claim_outputs(tmp_path, ["summary.json", "report.html"])
+    assert (tmp_path / "report.html").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no manifest either
+    assert issubclass(OutputError, DrunetError)
+
+
+def test_a_foreign_folder_at_an_output_name_is_refused(tmp_path) -> None:
+    (tmp_path / "model.onnx").mkdir()
+    with pytest.raises(OutputError, match=r"model\.onnx"):
+        claim_outputs(tmp_path, ["model.onnx"])
+
+
+def test_drunet_s_own_outputs_are_claimed_again(tmp_path) -> None:
+    claim_outputs(tmp_path, ["summary.json"])
+    (tmp_path / "summary.json").write_text("{}")
+    assert claim_outputs(tmp_path, ["summary.json"]).names == {"summary.json"}
+    lines = (tmp_path / MANIFEST).read_text().splitlines()
+    assert lines == ['"summary.json"']  # a name is recorded once
+
+
+def test_overwrite_claims_a_foreign_file(tmp_path) -> None:
+    (tmp_path / "summary.json").write_text("mine")
+    claim_outputs(tmp_path, ["summary.json"], overwrite=True)
+    assert Manifest(tmp_path).owns(tmp_path / "summary.json")
+    assert claim_outputs(tmp_path, ["summary.json"]).names == {"summary.json"}
+
+
+@pytest.mark.parametrize("name", ["sub/summary.json", "", "."])
+def test_a_name_with_a_folder_part_is_a_programming_error(tmp_path, name) -> None:
+    with pytest.raises(ValueError, match="is not a file name"):
+        claim_outputs(tmp_path, [name])
