@@ -12,6 +12,7 @@ from drunet.cli.compare import compare_command
 from drunet.cli.demo import demo_command
 from drunet.cli.evaluate import evaluate_command
 from drunet.cli.export import export_command
+from drunet.cli.plan import plan_command
 from drunet.cli.predict import predict_command
 from drunet.cli.train import train_command
 from drunet.cli.verify import verify_command
@@ -33,6 +34,7 @@ app.command("verify")(verify_command)
 app.command("evaluate")(evaluate_command)
 app.command("export")(export_command)
 app.command("compare")(compare_command)
+app.command("plan")(plan_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,105 @@
+"""From an experiment config to its fingerprint and plan, and the plan back into the config.
+
+The user's values always win: :func:`explicit_keys` lists the dotted keys the user set (in the
+``--config`` file, by a flag or by ``--set``), :func:`make_plan` keeps those values, and
+:func:`apply_plan` writes only the plan's own choices into the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from drunet.config import ExperimentConfig, config_to_dict, set_fields
+from drunet.configs import find_config
+from drunet.datasets import discover
+from drunet.plan.fingerprint import MAX_IMAGES, MAX_SIDE, Fingerprint, compute_fingerprint
+from drunet.plan.rules import MEMORY_GB, PLAN_KEYS, Plan, make_plan
+
+# Keys that fix a plan key besides the key itself and its sections: a custom augmentation list
+# is the user's pipeline, which a planned preset would change.
+_ALSO_FIXED_BY = {"data.augmentation.preset": ("data.augmentation.ops",)}
+
+
+def explicit_keys(
+    config_file: str | Path | None, flags: Mapping[str, Any], sets: Sequence[str]
+) -> set[str]:
+    """Dotted keys the user set: every key of the YAML ``config_file`` (a path or a bundled
+    name), each flag whose value is not None and the key of each ``--set key=value``."""
+    keys = {key for key, value in flags.items() if value is not None}
+    keys |= {item.partition("=")[0].strip() for item in sets}
+    if config_file is not None:
+        data = yaml.safe_load(find_config(config_file).read_text(encoding="utf-8")) or {}
+        keys |= set(_dotted(data))
+    return keys
+
+
+def _dotted(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        keys += _dotted(value, name + ".") if isinstance(value, Mapping) and value else [name]
+    return keys
+
+
+def _is_fixed(key: str, user: set[str]) -> bool:
+    related = (key, *_ALSO_FIXED_BY.get(key, ()))
+    return any(
+        u == k or k.startswith(u + ".") or u.startswith(k + ".") for u in user for k in related
+    )
+
+
+def fixed_values(config: ExperimentConfig, user: set[str]) -> dict[str, Any]:
+    """The config's values of the ``PLAN_KEYS`` the user set (see :func:`explicit_keys`)."""
+    data = config_to_dict(config)
+    fixed = {}
+    for key in PLAN_KEYS:
+        if _is_fixed(key, user):
+            node: Any = data
+            for part in key.split("."):
+                node = node[part]
+            fixed[key] = node
+    return fixed
+
+
+def fingerprint_config(
+    config: ExperimentConfig, max_images: int = MAX_IMAGES, max_side: int = MAX_SIDE
+) -> Fingerprint:
+    """The fingerprint of the training pairs ``config`` selects: the same discovery, split,
+    mask options and class count as ``drunet train``."""
+    data = config.data
+    layout = discover(data.root, data.layout)
+    masks = data.masks
+    if masks.ignore_index is None and layout.ignore_index is not None:
+        masks = masks.model_copy(update={"ignore_index": layout.ignore_index})
+    names = masks.class_names or layout.class_names
+    classes = config.model.num_classes or masks.num_classes or (len(names) if names else None)
+    return compute_fingerprint(
+        layout.train,
+        masks,
+        source=layout.source,
+        split=layout.split,
+        num_classes=classes,
+        class_names=names,
+        max_images=max_images,
+        max_side=max_side,
+    )
+
+
+def plan_config(
+    config: ExperimentConfig,
+    user: set[str],
+    memory_gb: float = MEMORY_GB,
+    max_images: int = MAX_IMAGES,
+) -> tuple[Fingerprint, Plan]:
+    """Fingerprint the data of ``config`` and plan around the values the user set."""
+    fingerprint = fingerprint_config(config, max_images=max_images)
+    return fingerprint, make_plan(fingerprint, fixed_values(config, user), memory_gb)
+
+
+def apply_plan(config: ExperimentConfig, plan: Plan) -> ExperimentConfig:
+    """``config`` with the plan's own choices set (the user's values are not in them)."""
+    return set_fields(config, plan.overrides)

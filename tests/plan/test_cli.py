@@ -1,0 +1,69 @@
+"""`drunet plan`: the fingerprint and the plan as text and JSON; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from drunet.cli.main import app
+from tests.plan.conftest import lines_mask, write_folder
+
+
+@pytest.fixture(scope="module")
+def thin_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five 101² images of 2-px lines (one held out for validation)."""
+    return write_folder(tmp_path_factory.mktemp("thin"), [lines_mask(101, 2)] * 5)
+
+
+def test_text_lists_the_fingerprint_and_one_reason_per_choice(thin_data: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "--data", str(thin_data)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "measured: 4 of 4 training pairs" in out
+    assert "sizes (W×H): 101×101 … 101×101" in out
+    assert "class 1: " in out and "width 2 px" in out
+    assert "model.name = drunet_s  (plan: thinnest foreground structures 2.0 px" in out
+    assert "data.augmentation.patch_size = 112  (plan: whole images" in out
+    plan_lines = out[out.index("plan\n") :].splitlines()[1:]
+    assert len(plan_lines) == 7 and all("  (" in line for line in plan_lines)
+
+
+def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:
+    args = ["--data", str(thin_data), "--json", "--minutes", "6", "--set", "data.batch_size=3"]
+    result = CliRunner().invoke(app, ["plan", *args])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["fingerprint"]["classes"][1]["width_median"] == 2.0
+    assert document["fingerprint"]["empty_mask_fraction"] == 0.0
+    choices = {c["key"]: c for c in document["plan"]["choices"]}
+    assert choices["model.name"]["value"] == "drunet_s2"  # a 6-minute budget
+    assert choices["train.max_minutes"] == {
+        "key": "train.max_minutes",
+        "value": 6.0,
+        "reason": "set by you",
+        "source": "user",
+    }
+    batch = choices["data.batch_size"]
+    assert batch["source"] == "user" and batch["value"] == 3
+    assert document["overrides"] == {"data.augmentation.patch_size": 128}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "/no/such/folder"], "does not exist"),
+        (["--data", "{tmp}"], "no dataset layout"),
+        (["--data", "{data}", "--set", "model.bogus=1"], "unknown key"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, thin_data: Path, tmp_path: Path
+) -> None:
+    args = [a.format(tmp=tmp_path, data=thin_data) for a in args]
+    result = CliRunner().invoke(app, ["plan", *args], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output

@@ -1,0 +1,160 @@
+"""Each rule of the plan on synthetic data with known widths, sizes and empty fractions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from drunet.config import ExperimentConfig, set_fields
+from drunet.models import create_model
+from drunet.plan import Fingerprint, apply_plan, compute_fingerprint, make_plan
+from drunet.plan.apply import explicit_keys, fixed_values
+from drunet.plan.rules import AUTOGRAD_PEAK, BYTES_PER_PIXEL, model_multiple
+from tests.plan.conftest import discs_mask, folder_pairs, lines_mask, write_folder
+
+
+def _fingerprint(tmp_path: Path, masks: list[np.ndarray]) -> Fingerprint:
+    return compute_fingerprint(folder_pairs(write_folder(tmp_path, masks)))
+
+
+def _value(plan, key: str):
+    return plan.choice(key).value
+
+
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory: pytest.TempPathFactory) -> Fingerprint:
+    """2-px lines on 101² images (width 2)."""
+    return _fingerprint(tmp_path_factory.mktemp("thin"), [lines_mask(101, 2)] * 3)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Fingerprint:
+    """Discs of radius 10 on 101² images (width ≈ 20)."""
+    return _fingerprint(tmp_path_factory.mktemp("wide"), [discs_mask(101, 10)] * 3)
+
+
+def test_thin_structures_train_at_full_resolution(thin: Fingerprint, wide: Fingerprint) -> None:
+    plan = make_plan(thin)
+    assert _value(plan, "model.name") == "drunet_s"
+    assert "2.0 px" in plan.choice("model.name").reason
+    assert plan.overrides["model.name"] == "drunet_s"
+    wide_plan = make_plan(wide)
+    assert _value(wide_plan, "model.name") == "drunet_s2"
+    assert "model.name" not in wide_plan.overrides  # the default: nothing to override
+
+
+def test_a_short_budget_keeps_the_half_resolution_model(thin: Fingerprint) -> None:
+    plan = make_plan(thin, {"train.max_minutes": 6})
+    assert _value(plan, "model.name") == "drunet_s2"
+    assert "6-minute budget" in plan.choice("model.name").reason
+    assert plan.choice("train.max_minutes").source == "user"
+    assert _value(make_plan(thin, {"train.max_minutes": 30}), "model.name") == "drunet_s"
+
+
+def test_small_images_train_whole_at_the_models_multiple(
+    thin: Fingerprint, wide: Fingerprint
+) -> None:
+    assert model_multiple("drunet_s") == 16 and model_multiple("drunet_s2") == 32
+    assert _value(make_plan(thin), "data.augmentation.patch_size") == 112  # 101 → 7 × 16
+    assert _value(make_plan(wide), "data.augmentation.patch_size") == 128  # 101 → 4 × 32
+    # Whole images: centring on foreground would change nothing.
+    assert make_plan(wide).choice("data.augmentation.foreground_share").source == "default"
+
+
+def test_large_images_keep_the_default_patch(tmp_path: Path) -> None:
+    fp = _fingerprint(tmp_path, [discs_mask(300, 20)])
+    plan = make_plan(fp)
+    assert _value(plan, "data.augmentation.patch_size") == 256
+    assert plan.choice("data.augmentation.patch_size").source == "default"
+    assert _value(plan, "data.batch_size") == 4
+
+
+def test_batch_keeps_the_pixels_per_step(thin: Fingerprint, wide: Fingerprint) -> None:
+    assert _value(make_plan(thin), "data.batch_size") == 21  # 4 · 256² / 112² = 20.9
+    assert _value(make_plan(wide), "data.batch_size") == 16  # 4 · 256² / 128²
+
+
+def test_batch_fits_the_memory_budget(thin: Fingerprint) -> None:
+    # drunet_s at 112²: 2040 B/px × 1.5 × 12544 px = 38.4 MB per patch; 0.1 GB holds 2.
+    plan = make_plan(thin, memory_gb=0.1)
+    assert _value(plan, "data.batch_size") == 2
+    assert "fit in 0.1 GB" in plan.choice("data.batch_size").reason
+    assert _value(make_plan(thin, memory_gb=0.001), "data.batch_size") == 1
+
+
+def test_empty_masks_raise_the_batch_so_all_empty_batches_are_rare(tmp_path: Path) -> None:
+    disc, empty = discs_mask(300, 20), np.zeros((300, 300), np.uint8)
+    forty = make_plan(_fingerprint(tmp_path / "40", [disc] * 3 + [empty] * 2))
+    assert forty.choice("loss").reason.startswith("40% of masks are empty")
+    assert forty.choice("loss").source == "default"  # Dice + CE kept
+    assert _value(forty, "data.batch_size") == 4  # 0.4⁴ = 2.6 % ≤ 5 %
+    eighty = make_plan(_fingerprint(tmp_path / "80", [disc] + [empty] * 4))
+    assert _value(eighty, "data.batch_size") == 14  # 0.8¹³ = 5.5 %, 0.8¹⁴ = 4.4 %
+    assert "80% of masks are" in eighty.choice("data.batch_size").reason
+    full = make_plan(_fingerprint(tmp_path / "0", [disc]))
+    assert full.choice("loss").reason == "no mask is empty"
+
+
+def test_rare_foreground_is_oversampled(tmp_path: Path) -> None:
+    rare = np.zeros((64, 64), np.uint8)
+    rare[10:12, 10:12] = 1  # 4 of 4096 px: 0.1 %
+    plan = make_plan(_fingerprint(tmp_path / "r", [rare] * 2), {"data.augmentation.patch_size": 32})
+    assert _value(plan, "data.augmentation.foreground_share") == 0.66
+    some = np.zeros((64, 64), np.uint8)
+    some[:8, :16] = 1  # 128 px: 3.1 %
+    plan = make_plan(_fingerprint(tmp_path / "s", [some]), {"data.augmentation.patch_size": 32})
+    assert _value(plan, "data.augmentation.foreground_share") == 0.5
+
+
+def test_augmentation_is_strong_only_for_few_wide_images(
+    thin: Fingerprint, wide: Fingerprint, tmp_path: Path
+) -> None:
+    assert _value(make_plan(wide), "data.augmentation.preset") == "strong"  # 3 pairs
+    assert _value(make_plan(thin), "data.augmentation.preset") == "light"
+    many = _fingerprint(tmp_path, [discs_mask(32, 6)] * 50)
+    assert _value(make_plan(many), "data.augmentation.preset") == "light"
+
+
+def test_user_values_win_and_steer_the_later_rules(thin: Fingerprint) -> None:
+    plan = make_plan(thin, {"model.name": "drunet_s2", "data.batch_size": 3})
+    assert plan.choice("model.name").source == "user"
+    assert _value(plan, "data.augmentation.patch_size") == 128  # the user's model's multiple
+    assert _value(plan, "data.batch_size") == 3
+    assert "model.name" not in plan.overrides and "data.batch_size" not in plan.overrides
+
+
+def test_explicit_keys_and_apply_plan(thin: Fingerprint, tmp_path: Path) -> None:
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("data:\n  augmentation:\n    ops: [{name: HorizontalFlip}]\n")
+    flags = {"data.root": tmp_path, "model.name": None}
+    user = explicit_keys(config_file, flags, ["data.batch_size=2"])
+    assert user == {"data.root", "data.augmentation.ops", "data.batch_size"}
+    config = set_fields(ExperimentConfig(), {"data.batch_size": 2})
+    fixed = fixed_values(config, user)
+    assert fixed == {"data.batch_size": 2, "data.augmentation.preset": None}  # ops fix the preset
+    plan = make_plan(thin, fixed)
+    applied = apply_plan(config, plan)
+    assert applied.model.name == "drunet_s" and applied.data.augmentation.patch_size == 112
+    assert applied.data.batch_size == 2 and applied.data.augmentation.preset is None
+    # A whole section set by the user fixes every plan key inside it.
+    assert "data.augmentation.patch_size" in fixed_values(config, {"data.augmentation"})
+
+
+@pytest.mark.parametrize("name", sorted(BYTES_PER_PIXEL))
+def test_memory_per_pixel_matches_a_measurement(name: str) -> None:
+    model = create_model(name, in_channels=1, out_channels=1).train()
+    weights = sum(p.untyped_storage().nbytes() for p in model.parameters())
+    storages: dict[int, int] = {}
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        model(torch.randn(1, 1, 64, 64))
+    per_pixel = (sum(storages.values()) - weights) / 64**2
+    assert per_pixel == pytest.approx(BYTES_PER_PIXEL[name], rel=0.05)
+    assert AUTOGRAD_PEAK >= 1
