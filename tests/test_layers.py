@@ -1,8 +1,8 @@
 """The package's import layers: a module imports only from its own layer or the ones below.
 
-cli → compare / inference / export / engine / demo → checkpoint / config → datasets / models /
-losses / metrics → errors / atomic. Read from the source with ``ast`` (imports inside functions
-count too), so a new upward import fails here rather than in review.
+cli → compare / inference / export / engine / plan / demo → checkpoint / config → datasets /
+models / losses / metrics → errors / atomic. Read from the source with ``ast`` (imports inside
+functions count too), so a new upward import fails here rather than in review.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "export": 3,
     "export_checks": 3,
     "engine": 3,
+    "plan": 3,
     "compare": 4,
     "report": 4,
     "demo": 4,
