@@ -27,6 +27,7 @@ from drunet.config import ExperimentConfig, ModelSpec, config_from_dict, config_
 from drunet.errors import DrunetError
 from drunet.models import create_model
 from drunet.models.adapt import adapt_input_channels
+from drunet.models.registry import family_for, family_of
 
 # What a run folder holds.
 BEST = "best.safetensors"
@@ -119,8 +120,8 @@ def load_model(path: str | Path) -> tuple[nn.Module, ExperimentConfig]:
     path = weights_path(path)
     state, config = read_weights(path)
     # Untrusted: a few bytes can declare a DRUNet of gigabytes; count it on the meta device
-    # first (smp models, of bounded size, run a forward pass when built: not on meta).
-    if config.model.params.family == "drunet":
+    # first (when the family builds without running the network: see ModelFamily).
+    if family_for(config.model.name).builds_on_meta:
         with torch.device("meta"):
             declared = sum(t.numel() for t in build_model(config).state_dict().values())
         if declared > (held := sum(t.numel() for t in state.values())):
@@ -156,23 +157,20 @@ def from_pretrained(path: str | Path) -> nn.Module:
 
 
 def config_for(model: nn.Module) -> ExperimentConfig:
-    """A configuration that rebuilds ``model`` (a DRUNet or SmpModel built by hand)."""
-    hparams = getattr(model, "hparams", None)
+    """A configuration that rebuilds ``model`` (a registered family's network built by hand)."""
+    family = family_of(model)
     out_channels = getattr(model, "out_channels", None)
-    if not isinstance(hparams, dict) or not isinstance(out_channels, int):
+    if family is None or not isinstance(out_channels, int):
         raise DrunetError(
-            f"{type(model).__name__} is not a drunet model (no hparams); save a DRUNet or SmpModel"
+            f"{type(model).__name__} is not a drunet model; save a network of a registered "
+            "family (drunet.models.create_model)"
         )
     if out_channels == 2:
         raise DrunetError(
             "a model with 2 logit channels has no drunet configuration: drunet trains binary "
             "segmentation with one logit; build it with out_channels=1 (or >= 3 classes)"
         )
-    params = dict(hparams)
-    if "encoder_name" in params:  # an smp model: architecture and encoder go in the name
-        name = f"smp:{params.pop('arch', 'Unet')}:{params.pop('encoder_name')}"
-    else:
-        name = "drunet_ref"  # every argument is stated, so the preset's values do not matter
+    name, params = family.describe(model)
     model_cfg = {
         "name": name,
         "in_channels": model.in_channels,

@@ -173,8 +173,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
         # An empty loc is the file as a whole; a key "" must still show as ''.
-        # The params union's tag ("drunet"/"smp") is not a key the user wrote.
-        loc = [p for i, p in enumerate(item["loc"]) if not (i and item["loc"][i - 1] == "params")]
+        loc = item["loc"]
         key = ".".join(str(part) for part in loc) if loc else "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")

@@ -1,78 +1,35 @@
 """The ``model:`` section: which network, its channels and classes, and its typed arguments.
 
-``params`` is typed by the model's family — :class:`DRUNetParams` for ``drunet`` and its presets,
-:class:`SmpParams` for the smp baseline — so a misspelt argument is an error naming the key
-before any run folder exists. ``"drunet"`` is resolved to the default preset here, and only here:
-a stored configuration always names the concrete preset, so weights rebuild the same network
-after a later release picks another default.
+``params`` is typed by the model's family — the registry's family answering ``model.name``
+(:mod:`drunet.models.registry`) gives its params class — so a misspelt argument is an error
+naming the key before any run folder exists. ``"drunet"`` is resolved to the default preset
+here, and only here: a stored configuration always names the concrete preset, so weights rebuild
+the same network after a later release picks another default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
+    SerializeAsAny,
+    ValidationInfo,
     field_validator,
-    model_serializer,
-    model_validator,
 )
 
 from drunet.errors import ConfigError
-from drunet.models.presets import DEFAULT_PRESET, PRESETS
-from drunet.models.registry import SMP_PREFIX, check_name
+from drunet.models.family import Params
+from drunet.models.presets import DEFAULT_PRESET
+from drunet.models.registry import check_name, family_for
 
 # Hard bounds on what a file may declare, checked before anything is allocated: masks hold at most
 # uint16 class indices. (Classes inferred from mask pixels have a lower, configurable cap.)
 MAX_CLASSES = 65536
 MAX_CHANNELS = 1024
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # Which params class this is; set from model.name, never written to a file.
-    family: str = Field(default="", exclude=True)
-
-    @model_serializer(mode="wrap")
-    def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A stored config lists the arguments that were set, not a column of nulls.
-        return {k: v for k, v in handler(self).items() if v is not None}
-
-
-class DRUNetParams(_Params):
-    """:class:`~drunet.models.DRUNet` arguments; ``None`` takes the preset's value."""
-
-    family: Literal["drunet"] = Field(default="drunet", exclude=True)
-    init_features: int | None = Field(default=None, ge=1, le=1024)
-    depth: int | None = Field(default=None, ge=1, le=8)
-    blocks_per_stage: int | None = Field(default=None, ge=1, le=16)
-    conv_after_block: bool | None = None
-    bottleneck_ratio: float | None = Field(default=None, gt=0, le=8)
-    se_reduction: int | None = Field(default=None, ge=0, le=1024)
-    shortcut: Literal["projection", "zero_pad"] | None = None
-    preact: bool | None = None
-    norm: Literal["batch", "group", "instance", "none"] | None = None
-    act: Literal["relu", "leaky_relu", "silu", "gelu"] | None = None
-    channels_last: bool | None = None
-    stem_stride: Literal[1, 2] | None = None
-
-
-class SmpParams(_Params):
-    """:class:`~drunet.models.SmpModel` arguments. ``encoder_name`` picks another encoder for
-    ``unet_resnet34`` (``smp:ARCH:ENCODER`` names its encoder in the model name)."""
-
-    family: Literal["smp"] = Field(default="smp", exclude=True)
-    encoder_name: str | None = Field(default=None, min_length=1, max_length=64)
-    encoder_depth: int = Field(default=5, ge=3, le=5)
-
-
-def family(name: str) -> Literal["drunet", "smp"]:
-    return "drunet" if name == "drunet" or name in PRESETS else "smp"
 
 
 class ModelConfig(BaseModel):
@@ -84,34 +41,26 @@ class ModelConfig(BaseModel):
     name: str = DEFAULT_PRESET
     in_channels: int | None = Field(default=None, ge=1, le=MAX_CHANNELS)
     num_classes: int | None = Field(default=None, ge=2, le=MAX_CLASSES)
-    params: DRUNetParams | SmpParams = Field(default_factory=DRUNetParams, discriminator="family")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_params(cls, data: Any) -> Any:
-        # The params class follows the model's name; tag the raw mapping so the discriminated
-        # union validates it as that class (and reports its keys under model.params).
-        if isinstance(data, dict) and isinstance(data.get("name", DEFAULT_PRESET), str):
-            name = data.get("name", DEFAULT_PRESET)
-            params = data.get("params")
-            if params is None:
-                params = {}
-            if isinstance(params, dict):
-                data = {**data, "params": {**params, "family": family(name)}}
-        return data
+    # Validated as the params class of the family answering ``name`` (validated first).
+    params: SerializeAsAny[Params] = Field(default_factory=Params, validate_default=True)
 
     @field_validator("name")
     @classmethod
     def _resolve_name(cls, name: str) -> str:
         return check_name(name)  # "drunet" → its preset, the one place it is resolved
 
-    @model_validator(mode="after")
-    def _one_encoder_name(self) -> ModelConfig:
-        if self.name.startswith(SMP_PREFIX) and getattr(self.params, "encoder_name", None):
-            raise ValueError(
-                f"model.params.encoder_name: {self.name} already names its encoder; drop the key"
-            )
-        return self
+    @field_validator("params", mode="before")
+    @classmethod
+    def _family_params(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.data.get("name")
+        if name is None:  # the name itself was refused: nothing to type the params by
+            return Params()
+        family = family_for(name)
+        if isinstance(value, Params) and not isinstance(value, family.params):
+            value = value.model_dump()  # another family's (or no family's) params: re-check
+        params = family.params.model_validate({} if value is None else value)
+        family.check_params(name, params)
+        return params
 
     def spec(self) -> ModelSpec:
         """The resolved model: channels and classes known, every argument filled in."""
@@ -129,11 +78,7 @@ class ModelConfig(BaseModel):
 
     def _filled(self) -> dict[str, Any]:
         given = self.params.model_dump(exclude_none=True)
-        if self.name in PRESETS:
-            return {**PRESETS[self.name], **given}
-        if self.name.startswith(SMP_PREFIX):  # the name holds the architecture and encoder
-            return given
-        return {"encoder_name": "resnet34", **given}
+        return family_for(self.name).filled(self.name, given)
 
 
 @dataclass(frozen=True)

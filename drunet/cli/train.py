@@ -19,7 +19,7 @@ from drunet.engine.distributed import check_device_count, launched_by_torchrun
 from drunet.engine.folds import SUMMARY, train_folds
 from drunet.engine.train import resume, train
 from drunet.errors import DrunetError
-from drunet.models import model_names
+from drunet.models.registry import shown_names
 
 
 def train_command(
@@ -44,7 +44,7 @@ def train_command(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help=f"Model to train: {', '.join(model_names())}, or smp:ARCH:ENCODER."),
+        typer.Option(help=f"Model to train: {', '.join(shown_names())}."),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Number of epochs (with --resume: the new total).")

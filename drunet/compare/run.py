@@ -18,8 +18,7 @@ from drunet.engine.train import train
 from drunet.engine.trainer import Reporter
 from drunet.errors import ConfigError
 from drunet.inference import Predictor
-from drunet.models import model_names
-from drunet.models.presets import resolve_preset
+from drunet.models.registry import check_name
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +48,18 @@ class ModelReport:
 
 def model_config(base: ExperimentConfig, name: str, runs_dir: Path) -> ExperimentConfig:
     """``base`` for model ``name``: its own parameters only when ``base`` names it."""
-    if name not in model_names():
-        raise ConfigError(f"unknown model {name!r} in --models; choose from {model_names()}")
+    try:
+        resolved = check_name(name)
+    except ValueError as err:
+        raise ConfigError(f"--models: {err}") from None
     config = base.model_copy(deep=True)
     model = config.model
-    if model.name != resolve_preset(name):  # another model: its own default arguments
+    if model.name != resolved:  # another model: its own default arguments
         config.model = ModelConfig(
             name=name, in_channels=model.in_channels, num_classes=model.num_classes
         )
     config.runs_dir = runs_dir
-    config.name = name
+    config.name = name.replace(":", "-")  # a folder name: smp:Unet:resnet18 → smp-Unet-resnet18
     return config
 
 

@@ -10,17 +10,14 @@ import torch
 from torch import nn
 
 from drunet.config import TrainConfig
+from drunet.models.registry import family_of
 
 
 def encoder_modules(model: nn.Module) -> list[nn.Module]:
-    """The modules fine-tuning treats as the encoder: an smp model's ``net.encoder``, DRUNet's
-    stem and down-sampling stages (the bottleneck included); none for other models."""
-    net = getattr(model, "net", None)
-    if net is not None and isinstance(getattr(net, "encoder", None), nn.Module):
-        return [net.encoder]
-    if isinstance(getattr(model, "encoders", None), nn.ModuleList):
-        return [model.stem, model.encoders]  # type: ignore[list-item]
-    return []
+    """The modules fine-tuning treats as the encoder: the encoder of the model's family
+    (:class:`~drunet.models.family.ModelFamily`); none for a network of no family."""
+    family = family_of(model)
+    return [] if family is None else [family.encoder(model)]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

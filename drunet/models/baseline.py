@@ -15,10 +15,12 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from drunet.errors import DrunetError
 from drunet.models.adapt import adapt_input_channels
+from drunet.models.family import ModelFamily, Params
 from drunet.models.padding import check_input, crop_to, pad_to_multiple
 
 # The architectures that take a plain smp encoder (DPT needs a timm ViT).
@@ -190,6 +192,105 @@ def _local_weights(weights: str, encoder_name: str) -> Path:
         f"encoder_weights {weights!r}: no such file, and not a pretrained name of {encoder_name} "
         f"({', '.join(settings) or 'none'}); pass the path of a .safetensors or .pt state dict"
     )
+
+
+class SmpParams(Params):
+    """:class:`SmpModel` arguments. ``encoder_name`` picks another encoder for ``unet_resnet34``
+    (``smp:ARCH:ENCODER`` names its encoder in the model name)."""
+
+    encoder_name: str | None = Field(default=None, min_length=1, max_length=64)
+    encoder_depth: int = Field(default=5, ge=3, le=5)
+
+
+BASELINE = "unet_resnet34"
+PREFIX = "smp:"
+
+
+def parse_smp_name(name: str) -> tuple[str, str]:
+    """``"smp:FPN:resnet50"`` → ``("FPN", "resnet50")``; ``ValueError`` listing valid names."""
+    parts = name.split(":")
+    if len(parts) != 3 or parts[0] != "smp":
+        raise ValueError(f"model {name!r} must look like smp:ARCH:ENCODER (e.g. smp:FPN:resnet50)")
+    _, arch, encoder = parts
+    if arch not in ARCHITECTURES:
+        raise ValueError(
+            f"model {name!r}: unknown smp architecture {arch!r}; choose one of: "
+            f"{', '.join(ARCHITECTURES)}"
+        )
+    if encoder not in encoder_names():
+        raise ValueError(
+            f"model {name!r}: unknown smp encoder {encoder!r}; choose one of: "
+            f"{', '.join(encoder_names())}"
+        )
+    return arch, encoder
+
+
+def _resolve(name: str) -> str | None:
+    if name.startswith(PREFIX):
+        parse_smp_name(name)
+        return name
+    return name if name == BASELINE else None
+
+
+def _filled(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    # smp:ARCH:ENCODER holds the architecture and encoder in its name.
+    return dict(given) if name.startswith(PREFIX) else {"encoder_name": "resnet34", **given}
+
+
+def _build(name: str, in_channels: int, out_channels: int, **params: Any) -> nn.Module:
+    if name == BASELINE:
+        return SmpModel(in_channels, out_channels, **params)
+    arch, encoder = parse_smp_name(name)
+    return SmpModel(in_channels, out_channels, encoder_name=encoder, arch=arch, **params)
+
+
+def _check_params(name: str, params: Params) -> None:
+    if name.startswith(PREFIX) and getattr(params, "encoder_name", None):
+        raise ValueError(f"encoder_name: {name} already names its encoder; drop the key")
+
+
+def _describe(model: nn.Module) -> tuple[str, dict[str, Any]]:
+    assert isinstance(model, SmpModel)
+    params = dict(model.hparams)
+    return f"{PREFIX}{params.pop('arch')}:{params.pop('encoder_name')}", params
+
+
+def _encoder(model: nn.Module) -> nn.Module:
+    assert isinstance(model, SmpModel)
+    return model.net.encoder
+
+
+def _input_convs(model: nn.Module) -> dict[str, int]:
+    """The encoder's first convolution reads the image (``conv1`` of a ResNet)."""
+    for name, module in _encoder(model).named_modules():
+        if isinstance(module, nn.Conv2d):
+            return {f"net.encoder.{name}.weight": 0}
+    return {}
+
+
+def _pretrained(model: nn.Module) -> dict[str, tuple[str, str | None]]:
+    assert isinstance(model, SmpModel)
+    encoders = _smp().encoders.encoders
+    settings = encoders.get(model.hparams["encoder_name"], {}).get("pretrained_settings", {})
+    return {key: (value["repo_id"], value.get("revision")) for key, value in settings.items()}
+
+
+SMP = ModelFamily(
+    tag="smp",
+    model_class=SmpModel,
+    params=SmpParams,
+    names=(BASELINE,),
+    pattern="smp:ARCH:ENCODER",
+    resolve=_resolve,
+    build=_build,
+    describe=_describe,
+    encoder=_encoder,
+    input_convs=_input_convs,
+    filled=_filled,
+    check_params=_check_params,
+    builds_on_meta=False,  # a shallow encoder runs a forward pass when built
+    pretrained=_pretrained,
+)
 
 
 def _hf_cached(repo: str, revision: str | None) -> Path | None:

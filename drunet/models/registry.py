@@ -1,8 +1,9 @@
-"""``create_model(name, ...)``: a registered name → a model.
+"""The model registry: every family drunet builds, and ``create_model(name, ...)``.
 
 Names: ``"drunet"`` (the default preset), the DRUNet presets, ``"unet_resnet34"`` (the smp
 baseline) and ``"smp:ARCH:ENCODER"`` for any smp architecture and encoder
-(``"smp:UnetPlusPlus:efficientnet-b0"``, ``"smp:FPN:resnet50"``).
+(``"smp:UnetPlusPlus:efficientnet-b0"``, ``"smp:FPN:resnet50"``). A new family is a file of its
+own holding a :class:`~drunet.models.family.ModelFamily` and one line in :data:`FAMILIES`.
 """
 
 from __future__ import annotations
@@ -11,49 +12,61 @@ from typing import Any
 
 from torch import nn
 
-from drunet.models.baseline import ARCHITECTURES, SmpModel, encoder_names
-from drunet.models.drunet import DRUNet
-from drunet.models.presets import PRESETS, resolve_preset
+from drunet.models.baseline import SMP
+from drunet.models.family import ModelFamily
+from drunet.models.presets import DRUNET
 
-BASELINE = "unet_resnet34"
-SMP_PREFIX = "smp:"
+FAMILIES: list[ModelFamily] = [DRUNET, SMP]
+
+
+def register(family: ModelFamily) -> None:
+    """Add ``family`` (its names must be new); :func:`unregister` removes it."""
+    taken = [name for name in family.names if any(f.resolve(name) for f in FAMILIES)]
+    if taken or any(f.tag == family.tag for f in FAMILIES):
+        raise ValueError(f"model family {family.tag!r}: names already registered: {taken}")
+    FAMILIES.append(family)
+
+
+def unregister(tag: str) -> None:
+    FAMILIES[:] = [f for f in FAMILIES if f.tag != tag]
 
 
 def model_names() -> tuple[str, ...]:
-    """The fixed names :func:`create_model` accepts, besides ``smp:ARCH:ENCODER``."""
-    return ("drunet", *PRESETS, BASELINE)
+    """The fixed names :func:`create_model` accepts, besides patterns such as
+    ``smp:ARCH:ENCODER`` (see :func:`shown_names`)."""
+    return tuple(name for family in FAMILIES for name in family.names)
 
 
-def parse_smp_name(name: str) -> tuple[str, str]:
-    """``"smp:FPN:resnet50"`` → ``("FPN", "resnet50")``; ``ValueError`` listing valid names."""
-    parts = name.split(":")
-    if len(parts) != 3 or parts[0] != "smp":
-        raise ValueError(f"model {name!r} must look like smp:ARCH:ENCODER (e.g. smp:FPN:resnet50)")
-    _, arch, encoder = parts
-    if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"model {name!r}: unknown smp architecture {arch!r}; choose one of: "
-            f"{', '.join(ARCHITECTURES)}"
-        )
-    if encoder not in encoder_names():
-        raise ValueError(
-            f"model {name!r}: unknown smp encoder {encoder!r}; choose one of: "
-            f"{', '.join(encoder_names())}"
-        )
-    return arch, encoder
+def shown_names() -> tuple[str, ...]:
+    """Every name and name pattern, as help and errors list them."""
+    return tuple(name for family in FAMILIES for name in family.shown_names)
+
+
+def _lookup(name: str) -> tuple[ModelFamily, str]:
+    for family in FAMILIES:
+        resolved = family.resolve(name)
+        if resolved is not None:
+            return family, resolved
+    raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(shown_names())}")
 
 
 def check_name(name: str) -> str:
-    """``name`` resolved (``"drunet"`` → its preset), or ``ValueError`` listing the names."""
-    if name.startswith(SMP_PREFIX):
-        parse_smp_name(name)
-        return name
-    if name not in model_names():
-        raise ValueError(
-            f"unknown model {name!r}; choose one of: {', '.join(model_names())}, or "
-            "smp:ARCH:ENCODER"
-        )
-    return resolve_preset(name)
+    """The concrete name ``name`` stands for (``"drunet"`` → its preset), or ``ValueError``
+    listing the names."""
+    return _lookup(name)[1]
+
+
+def family_for(name: str) -> ModelFamily:
+    """The family answering ``name``; ``ValueError`` listing the names."""
+    return _lookup(name)[0]
+
+
+def family_of(model: nn.Module) -> ModelFamily | None:
+    """The family ``model`` belongs to, ``None`` for a network no family built."""
+    for family in FAMILIES:
+        if isinstance(model, family.model_class):
+            return family
+    return None
 
 
 def create_model(
@@ -71,13 +84,8 @@ def create_model(
 
     Returns a module mapping ``(N, in_channels, H, W)`` to logits ``(N, out_channels, H, W)``.
     """
-    name = check_name(name)
+    family, name = _lookup(name)
     try:
-        if name in PRESETS:
-            return DRUNet(in_channels, out_channels, **{**PRESETS[name], **kwargs})
-        if name == BASELINE:
-            return SmpModel(in_channels, out_channels, **kwargs)
-        arch, encoder = parse_smp_name(name)
-        return SmpModel(in_channels, out_channels, encoder_name=encoder, arch=arch, **kwargs)
+        return family.build(name, in_channels, out_channels, **kwargs)
     except TypeError as err:  # an unknown keyword: name it instead of a constructor traceback
         raise ValueError(f"model {name!r}: {err}") from err

@@ -145,7 +145,8 @@ def test_fusion_leaves_preactivation_and_group_norms_alone() -> None:
 
 def test_drunet_resolves_to_the_default_preset() -> None:
     from drunet.models.presets import resolve_preset
+    from drunet.models.registry import check_name
 
-    assert resolve_preset("drunet") == DEFAULT_PRESET
-    assert resolve_preset("drunet_ref") == "drunet_ref"
-    assert resolve_preset("unet_resnet34") == "unet_resnet34"
+    assert resolve_preset("drunet") == check_name("drunet") == DEFAULT_PRESET
+    assert resolve_preset("drunet_ref") == check_name("drunet_ref") == "drunet_ref"
+    assert resolve_preset("unet_resnet34") == check_name("unet_resnet34") == "unet_resnet34"
