@@ -1,0 +1,41 @@
+"""benchmarks/plan_sets.py (the data of plan_vs_default.sh): a seeded held-out third, and
+synthetic sets whose fingerprints are what their names say. No training here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from drunet.plan import compute_fingerprint
+from tests.plan.conftest import folder_pairs, write_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import plan_sets
+
+
+def test_a_seeded_third_is_held_out(tmp_path: Path) -> None:
+    names = [f"{i:02d}" for i in range(30)]
+    held = plan_sets.held_out_names(names)
+    assert len(held) == 10 and held == plan_sets.held_out_names(list(reversed(names)))
+    assert len(plan_sets.held_out_names(names[:7])) == 3  # rounded up
+    source = write_folder(tmp_path / "src", [np.zeros((8, 8), np.uint8)] * 6)
+    plan_sets.split_folder(source, tmp_path / "out")
+    trainval = sorted(p.stem for p in (tmp_path / "out" / "trainval" / "images").iterdir())
+    heldout = sorted(p.stem for p in (tmp_path / "out" / "heldout" / "masks").iterdir())
+    assert len(heldout) == 2 and sorted(trainval + heldout) == [f"{i:03d}" for i in range(6)]
+    assert (tmp_path / "out" / "heldout" / "images" / f"{heldout[0]}.png").is_symlink()
+
+
+def test_synthetic_sets_have_the_structure_their_names_say(tmp_path: Path) -> None:
+    fingerprints = {}
+    for kind in ("synth_thin", "synth_wide", "synth_empty"):
+        rng = np.random.default_rng(0)
+        masks = [plan_sets.draw(kind, 101, rng)[1] for _ in range(20)]
+        fingerprints[kind] = compute_fingerprint(folder_pairs(write_folder(tmp_path / kind, masks)))
+    assert fingerprints["synth_thin"].thinnest_width <= 4
+    assert fingerprints["synth_wide"].thinnest_width >= 16
+    assert fingerprints["synth_wide"].empty_mask_fraction == 0
+    assert 0.5 <= fingerprints["synth_empty"].empty_mask_fraction <= 0.9
