@@ -7,11 +7,13 @@ model, patch, batch, oversampling, loss, augmentation and time budget by documen
 """
 
 from drunet.plan.apply import (
+    PLAN_FILE,
     apply_plan,
     explicit_keys,
     fingerprint_config,
     fixed_values,
     plan_config,
+    save_plan,
 )
 from drunet.plan.fingerprint import (
     FINGERPRINT_FILE,
@@ -21,10 +23,11 @@ from drunet.plan.fingerprint import (
     save_fingerprint,
 )
 from drunet.plan.rules import PLAN_KEYS, Choice, Plan, make_plan
-from drunet.plan.text import fingerprint_lines, plan_lines
+from drunet.plan.text import fingerprint_lines, key_lines, plan_lines
 
 __all__ = [
     "FINGERPRINT_FILE",
+    "PLAN_FILE",
     "PLAN_KEYS",
     "Choice",
     "Fingerprint",
@@ -35,9 +38,11 @@ __all__ = [
     "fingerprint_config",
     "fingerprint_lines",
     "fixed_values",
+    "key_lines",
     "load_fingerprint",
     "make_plan",
     "plan_config",
     "plan_lines",
     "save_fingerprint",
+    "save_plan",
 ]

@@ -7,17 +7,28 @@ The user's values always win: :func:`explicit_keys` lists the dotted keys the us
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from drunet.atomic import atomic_write_text
 from drunet.config import ExperimentConfig, config_to_dict, set_fields
 from drunet.configs import find_config
 from drunet.datasets import discover
-from drunet.plan.fingerprint import MAX_IMAGES, MAX_SIDE, Fingerprint, compute_fingerprint
+from drunet.plan.fingerprint import (
+    FINGERPRINT_FILE,
+    MAX_IMAGES,
+    MAX_SIDE,
+    Fingerprint,
+    compute_fingerprint,
+    save_fingerprint,
+)
 from drunet.plan.rules import MEMORY_GB, PLAN_KEYS, Plan, make_plan
+
+PLAN_FILE = "plan.json"
 
 # Keys that fix a plan key besides the key itself and its sections: a custom augmentation list
 # is the user's pipeline, which a planned preset would change.
@@ -103,3 +114,14 @@ def plan_config(
 def apply_plan(config: ExperimentConfig, plan: Plan) -> ExperimentConfig:
     """``config`` with the plan's own choices set (the user's values are not in them)."""
     return set_fields(config, plan.overrides)
+
+
+def save_plan(run_dir: str | Path, fingerprint: Fingerprint, plan: Plan) -> None:
+    """Write ``fingerprint.json`` and ``plan.json`` (the choices and their reasons) into a run
+    folder; the planned values themselves are in its ``config.yaml``."""
+    run_dir = Path(run_dir)
+    save_fingerprint(fingerprint, run_dir / FINGERPRINT_FILE)
+    document = {**plan.to_json(), "overrides": plan.overrides}
+    atomic_write_text(
+        run_dir / PLAN_FILE, json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,16 @@ import torch
 
 from drunet.config import ExperimentConfig, set_fields
 from drunet.models import create_model
-from drunet.plan import Fingerprint, apply_plan, compute_fingerprint, make_plan
+from drunet.plan import (
+    PLAN_KEYS,
+    Fingerprint,
+    apply_plan,
+    compute_fingerprint,
+    key_lines,
+    load_fingerprint,
+    make_plan,
+    save_plan,
+)
 from drunet.plan.apply import explicit_keys, fixed_values
 from drunet.plan.rules import AUTOGRAD_PEAK, BYTES_PER_PIXEL, model_multiple
 from tests.plan.conftest import discs_mask, folder_pairs, lines_mask, write_folder
@@ -158,3 +168,18 @@ def test_memory_per_pixel_matches_a_measurement(name: str) -> None:
     per_pixel = (sum(storages.values()) - weights) / 64**2
     assert per_pixel == pytest.approx(BYTES_PER_PIXEL[name], rel=0.05)
     assert AUTOGRAD_PEAK >= 1
+
+
+def test_the_plan_is_saved_beside_the_run_and_summarised_in_three_lines(
+    thin: Fingerprint, tmp_path: Path
+) -> None:
+    plan = make_plan(thin, {"data.batch_size": 3})
+    save_plan(tmp_path, thin, plan)
+    assert load_fingerprint(tmp_path / "fingerprint.json") == thin
+    stored = json.loads((tmp_path / "plan.json").read_text())
+    assert stored["overrides"] == {"model.name": "drunet_s", "data.augmentation.patch_size": 112}
+    assert [c["key"] for c in stored["choices"]] == list(PLAN_KEYS)
+    lines = key_lines(plan)
+    assert lines[0].startswith("plan: model drunet_s (plan: thinnest foreground structures 2.0")
+    assert lines[1].startswith("plan: patch 112 (plan: whole images")
+    assert lines[2] == "plan: batch 3 (user: set by you)"
