@@ -46,8 +46,8 @@ from drunet.checkpoint import save_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.inference import PredictOptions, Predictor
 from drunet.inference.onnx_backend import onnx_model
-from drunet.inference.sliding import tile_grid
 from drunet.models import create_model, fuse_conv_bn
+from drunet.sliding import tile_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -14,7 +14,7 @@ from drunet.datasets import make_synthetic
 from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Reporter
 from drunet.inference import Predictor, predict_files
-from drunet.inference.files import output_paths
+from drunet.inference.files import output_files
 
 # Small enough to reach validation Dice >= 0.90 in well under 3 minutes on 2 CPU cores.
 DEMO_RECIPE: dict = {
@@ -73,5 +73,6 @@ def run_demo(
     test_dir = make_synthetic(out_dir / "test", num_images=1, seed=seed + 1000)
     image = next((test_dir / "images").iterdir())
     predict_files(predictor, [image], out_dir / "predictions")
-    mask, overlay = output_paths(image, out_dir / "predictions")
+    written = output_files(image, out_dir / "predictions")
+    mask, overlay = written["mask"], written["overlay"]
     return DemoResult(data_dir, result, image, mask, overlay)

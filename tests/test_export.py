@@ -14,8 +14,9 @@ import torch
 import drunet.export as export_module
 from drunet.checkpoint import build_model
 from drunet.config import config_from_dict
+from drunet.conversion import DEFAULT_OPSET, logits_to_mask
 from drunet.errors import DrunetError
-from drunet.export import DEFAULT_OPSET, export_model, logits_to_mask
+from drunet.export import export_model
 from drunet.export_checks import check_opset, check_target, opset_range
 from tests.conftest import randomise_batch_norms
 

@@ -24,12 +24,14 @@ LAYERS: dict[str, int] = {
     "models": 1,
     "losses": 1,
     "metrics": 1,
+    "sliding": 1,
     "config": 2,
     "config_model": 2,
     "config_loss": 2,
     "configs": 2,
     "checkpoint": 2,
     "device": 2,
+    "conversion": 2,
     "inference": 3,
     "export": 3,
     "export_checks": 3,
@@ -45,7 +47,13 @@ LAYERS: dict[str, int] = {
 # Leaves that know nothing of files, configs or the terminal: only torch and each other.
 LEAVES_MAY_IMPORT = {"models": {"models"}, "losses": {"losses", "metrics"}, "metrics": {"metrics"}}
 # Peers in one layer that must not import each other.
-FORBIDDEN = {("inference", "engine"), ("export", "engine"), ("datasets", "models")}
+FORBIDDEN = {
+    ("inference", "engine"),
+    ("engine", "inference"),
+    ("inference", "export"),
+    ("export", "engine"),
+    ("datasets", "models"),
+}
 
 
 def _unit(path: Path) -> str:

@@ -46,9 +46,9 @@ from drunet.inference.evaluate import (
     write_evaluation,
 )
 from drunet.inference.evaluate_folder import count_classes, evaluate_folder
-from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.report import CaseCollector, write_evaluation_report
 from drunet.report.markdown import markdown
+from drunet.sliding import DEFAULT_MAX_PIXELS
 
 Spacing = Annotated[
     tuple[float, float] | None,

@@ -25,9 +25,8 @@ from drunet.inference import (
 )
 from drunet.inference.channel_files import channel_cases
 from drunet.inference.files import check_no_clobber, check_out_dir
-from drunet.inference.options import DEFAULT_MAX_PIXELS
-from drunet.inference.shard import parse_shard, select_shard
-from drunet.inference.slice_files import prediction_units
+from drunet.inference.shard import parse_shard, prediction_units, select_shard
+from drunet.sliding import DEFAULT_MAX_PIXELS
 
 _TTA = "Test-time augmentation"
 _POST = "Post-processing"

@@ -37,9 +37,9 @@ from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
 from drunet.errors import ConfigError, DrunetError
 from drunet.heap import keep_freed_memory
-from drunet.inference.options import DEFAULT_MAX_PIXELS
 from drunet.models import SmpModel
 from drunet.models.baseline import load_encoder_weights
+from drunet.sliding import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from drunet.engine.distributed import DistContext
 from drunet.engine.history import EpochRecord
 from drunet.engine.hooks import EpochCallback, Reporter, SilentReporter
 from drunet.errors import DrunetError
-from drunet.inference.sliding import sliding_window
 from drunet.metrics import ConfusionMeter, logits_to_labels
+from drunet.sliding import sliding_window
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) float, masks (N, H, W) int64
 

@@ -6,14 +6,14 @@ from drunet.inference.files import (
     PredictionReport,
     collect_inputs,
     output_files,
-    predict_files,
 )
+from drunet.inference.loop import predict_files
 from drunet.inference.options import PredictOptions
 from drunet.inference.overlay import colorize, overlay
-from drunet.inference.postprocess import PostprocessOptions, postprocess
-from drunet.inference.predictor import Prediction, Predictor
-from drunet.inference.sliding import sliding_window, tile_grid
+from drunet.inference.postprocess import PostprocessOptions, Prediction, postprocess
+from drunet.inference.predictor import Predictor
 from drunet.inference.tta import with_tta
+from drunet.sliding import sliding_window, tile_grid
 
 __all__ = [
     "OutputOptions",

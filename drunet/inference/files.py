@@ -9,9 +9,9 @@ For an input ``<stem>.<ext>`` the output folder receives, by :class:`OutputOptio
 * ``<stem>_probs.tif`` — float32 class probabilities, one channel (TIFF page) per class.
 
 Every file is written atomically, so a killed run leaves whole files or none, and
-``skip_existing`` (``drunet predict --continue``) skips inputs whose outputs all exist. Small
-images of the same size are predicted in batches; an unreadable input is recorded and the rest
-go on.
+``skip_existing`` (``drunet predict --continue``) skips inputs whose outputs all exist. An input
+that cannot be read, predicted or written is recorded (:class:`Tally`) and the rest go on. The
+loop that predicts them is :func:`drunet.inference.loop.predict_files`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from drunet.atomic import can_create_files, file_in_the_way, remove_stale_temporaries
+from drunet.atomic import can_create_files, file_in_the_way
 from drunet.datasets import IMAGE_SUFFIXES, write_image, write_mask
 from drunet.errors import DrunetError
 from drunet.inference.overlay import colorize, overlay
-from drunet.inference.predictor import Prediction, Predictor
+from drunet.inference.postprocess import Prediction
 from drunet.outputs import Manifest
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,38 @@ class PredictionReport:
     written: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)
-    # Seconds spent, with prefetch: read, normalize (worker threads, summed), compute (the
-    # network), write (post-processing, encoding, writing; the writer thread) and wall.
+    # Seconds spent: read, normalize (worker threads, summed), compute (the network), write
+    # (post-processing, encoding, writing; the writer thread) and wall.
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Tally:
+    """The one way every part of a folder prediction reports an input's outcome: written,
+    skipped or failed, once, in ``report`` and then to ``on_done`` (the progress bar);
+    ``on_tiles(done, total)`` while a large image goes through the sliding window."""
+
+    report: PredictionReport = field(default_factory=PredictionReport)
+    on_done: Callable[[Path], None] | None = None
+    on_tiles: Callable[[int, int], None] | None = None
+
+    def wrote(self, path: Path, mask: Path) -> None:
+        self.report.written.append(mask)
+        self._done(path)
+
+    def skipped(self, path: Path) -> None:
+        self.report.skipped.append(path)
+        self._done(path)
+
+    def failed(self, path: Path, err: Exception) -> None:
+        """Record that ``path`` could not be predicted, and why (logged as a warning)."""
+        self.report.failed[path] = str(err)
+        log.warning("skipped %s: %s", path, err)
+        self._done(path)
+
+    def _done(self, path: Path) -> None:
+        if self.on_done is not None:
+            self.on_done(path)
 
 
 def collect_inputs(target: str | Path) -> list[Path]:
@@ -112,11 +141,6 @@ def output_files(
 def outputs_exist(image: Path, out_dir: Path, outputs: OutputOptions | None = None) -> bool:
     """Whether every output of ``image`` is on disk (each is whole: writes are atomic)."""
     return all(path.is_file() for path in output_files(image, out_dir, outputs).values())
-
-
-def output_paths(image: Path, out_dir: Path) -> tuple[Path, Path]:
-    """The default mask and overlay paths of ``image``."""
-    return out_dir / f"{image.stem}{MASK_SUFFIX}", out_dir / f"{image.stem}{OVERLAY_SUFFIX}"
 
 
 def check_no_clobber(
@@ -196,78 +220,6 @@ def write_outputs(
             write_mask(path, mask)
 
 
-def predict_files(
-    predictor: Predictor,
-    inputs: Iterable[Path],
-    out_dir: str | Path,
-    on_done: Callable[[Path], None] | None = None,
-    outputs: OutputOptions | None = None,
-    skip_existing: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
-    protected: Iterable[Path] = (),
-    prefetch: int = 2,
-    workers: int = 2,
-    extra_channels: Mapping[Path, tuple[Path, ...]] | None = None,
-) -> PredictionReport:
-    """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
-
-    No output may replace an input, the predictor's weights or a file in ``protected`` (e.g.
-    every member of an ensemble), see :func:`check_no_clobber`.
-    Consecutive inputs of the same size that fit whole are predicted together
-    (``predictor.images_per_batch``); larger ones one at a time through the sliding window.
-    With ``prefetch`` > 0 (:mod:`drunet.inference.pipeline`), ``workers`` threads read and
-    normalise up to ``prefetch`` batches ahead and a writer thread writes behind the network;
-    with 0, one batch at a time is read, predicted and written. The outputs are the same.
-    ``on_done`` is called once per input, in input order (from the writer thread with
-    prefetch); ``on_progress(tiles done, tiles)`` while a large image goes through the sliding
-    window.
-    """
-    inputs, out_dir = list(inputs), Path(out_dir)
-    outputs = outputs or OutputOptions()
-    check_out_dir(out_dir)
-    manifest = Manifest(out_dir)
-    weights = [predictor.weights_path] if predictor.weights_path is not None else []
-    weights += list(protected)
-    weights += [path for paths in (extra_channels or {}).values() for path in paths]
-    check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
-    remove_stale_temporaries(out_dir)  # half-written files of a killed run
-    report = PredictionReport()
-    # The loops build on this module's helpers, hence the import here.
-    from drunet.inference.pipeline import predict_pipelined, predict_sequential
-    from drunet.inference.slice_files import predict_series, split_series
-    from drunet.inference.stack_files import predict_stacks, split_stacks
-
-    context = bool(predictor.context_slices)
-    stacks, inputs = split_stacks(inputs, context=context)
-    predict_stacks(
-        predictor,
-        stacks,
-        manifest,
-        skip_existing,
-        report.written,
-        lambda path, err: fail(report, path, err),
-        on_done,
-    )
-    if context:
-        series, inputs = split_series(inputs, predictor.config.data.layout.stack)
-        predict_series(predictor, series, manifest, outputs, report, skip_existing, on_done)
-    loop = predict_pipelined if prefetch > 0 else predict_sequential
-    loop(
-        predictor,
-        inputs,
-        manifest,
-        outputs,
-        report,
-        on_done,
-        on_progress,
-        skip_existing,
-        prefetch=prefetch,
-        workers=workers,
-        extra_channels=extra_channels,
-    )
-    return report
-
-
 def save_prediction(
     path: Path,
     image: np.ndarray,
@@ -275,9 +227,9 @@ def save_prediction(
     manifest: Manifest,
     outputs: OutputOptions,
     num_classes: int,
-    report: PredictionReport,
+    tally: Tally,
 ) -> None:
-    """Write one input's outputs into the manifest's folder and record it in ``report``: a
+    """Write one input's outputs into the manifest's folder and record it in ``tally``: a
     file that cannot be written fails this input; a folder that refuses writes raises."""
     files = output_files(path, manifest.folder, outputs)
     try:
@@ -287,9 +239,9 @@ def save_prediction(
         if folder_refuses_writes(err, manifest.folder):
             raise  # a full disk or a read-only folder: every other input would fail too
         name = err.filename or next(iter(files.values()))
-        fail(report, path, DrunetError(f"cannot write {name}: {err.strerror or err}"))
+        tally.failed(path, DrunetError(f"cannot write {name}: {err.strerror or err}"))
     else:
-        report.written.append(files["mask"])
+        tally.wrote(path, files["mask"])
 
 
 # The file system, not the file: no other output could be written either.
@@ -305,9 +257,3 @@ def folder_refuses_writes(err: OSError, folder: Path) -> bool:
     if isinstance(err, PermissionError):  # the folder, or only the file at this name?
         return not can_create_files(folder)
     return False
-
-
-def fail(report: PredictionReport, path: Path, err: Exception) -> None:
-    """Record that ``path`` could not be predicted, and why (logged as a warning)."""
-    report.failed[path] = str(err)
-    log.warning("skipped %s: %s", path, err)

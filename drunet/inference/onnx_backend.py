@@ -6,12 +6,12 @@ forward takes a float32 ``(N, C, H, W)`` tensor and returns the logits as a tens
 PyTorch model does — so the :class:`~drunet.inference.Predictor` can hold it where it holds its
 (fused) model.
 
-The ONNX bytes are made once per weights file (:func:`drunet.export.to_onnx`, which takes tens of
-seconds) and kept beside the weights as ``<weights>.onnx-cache/<sha256 of the weights>.onnx``,
-written atomically; changed weights have another hash, so their graph is rebuilt (and the old
-one removed). Where that folder cannot be written the graph is kept in memory only, with a
-warning. Before first use the graph is compared with PyTorch as ``drunet export`` does
-(:func:`drunet.export.parity`); a difference above the tolerance is a :class:`DrunetError`.
+The ONNX bytes are made once per weights file (:func:`drunet.conversion.to_onnx`, which takes
+tens of seconds) and kept beside the weights as ``<weights>.onnx-cache/<sha256>.onnx`` (the hash
+of the weights), written atomically; changed weights have another hash, so their graph is rebuilt
+(and the old one removed). Where that folder cannot be written the graph is kept in memory only,
+with a warning. Before first use the graph is compared with PyTorch as ``drunet export`` does
+(:func:`drunet.conversion.parity`); a difference above the tolerance is a :class:`DrunetError`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from torch import nn
 from drunet.atomic import atomic_write_bytes
 from drunet.checkpoint import load_model, weights_path
 from drunet.config import ExperimentConfig
+from drunet.conversion import DEFAULT_OPSET, INPUT_NAME, TOLERANCE, Runner, parity, to_onnx
 from drunet.errors import DrunetError
-from drunet.export import DEFAULT_OPSET, INPUT_NAME, TOLERANCE, Runner, parity, to_onnx
 
 log = logging.getLogger(__name__)
 

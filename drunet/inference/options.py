@@ -6,11 +6,7 @@ from dataclasses import dataclass, field
 
 from drunet.device import PRECISIONS
 from drunet.inference.postprocess import PostprocessOptions
-from drunet.inference.sliding import Blend, check_overlap
-
-# Whole-image inference up to 1024 × 1024 pixels: the reference DRUNet (32 features) needs about
-# 1.2 GB of activations for that on the CPU (measured); larger images go through the sliding window.
-DEFAULT_MAX_PIXELS = 1024 * 1024
+from drunet.sliding import DEFAULT_MAX_PIXELS, Blend, check_overlap
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ from scipy import ndimage
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
+@dataclass
+class Prediction:
+    """A class-index mask ``(H, W)`` and, when asked for, the probabilities ``(K, H, W)``."""
+
+    mask: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class PostprocessOptions:
     """See the module docstring; the defaults change nothing beyond ``p > 0.5`` / argmax."""

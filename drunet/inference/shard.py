@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drunet.errors import DrunetError
+from drunet.inference.slice_files import split_series
+from drunet.inference.stack_files import split_stacks
 
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
@@ -34,3 +36,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 def select_shard(inputs: Sequence[Path], index: int, count: int) -> list[Path]:
     """The inputs of shard ``index`` of ``count``: every ``count``-th of the sorted list."""
     return [path for i, path in enumerate(sorted(inputs)) if i % count == index]
+
+
+def prediction_units(
+    files: list[Path], context: bool, pattern: str | None = None
+) -> list[list[Path]]:
+    """The inputs as the units ``--shard`` keeps together: for a 2.5D context model a series of
+    numbered slices (grouped by ``pattern``, the run's ``data.layout.stack``, when set) is one
+    unit (its slices need each other), else every file is its own."""
+    if not context:
+        return [[path] for path in files]
+    stacks, rest = split_stacks(files, context=True)
+    series, others = split_series(rest, pattern)
+    return [[path] for path in stacks] + series + [[path] for path in others]

@@ -19,19 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from drunet.datasets.stack_names import match_slice
 from drunet.errors import DrunetError
-from drunet.inference.files import (
-    OutputOptions,
-    PredictionReport,
-    fail,
-    outputs_exist,
-    save_prediction,
-)
-from drunet.inference.predictor import Prediction, Predictor
+from drunet.inference.files import OutputOptions, Tally, outputs_exist, save_prediction
+from drunet.inference.postprocess import Prediction
+from drunet.inference.predictor import Predictor
 from drunet.outputs import Manifest
 
 _NUMBERED = re.compile(r"(?P<prefix>.*?)(?P<index>\d+)")
@@ -70,9 +64,8 @@ def predict_series(
     series: list[list[Path]],
     manifest: Manifest,
     outputs: OutputOptions,
-    report: PredictionReport,
+    tally: Tally,
     skip_existing: bool = False,
-    on_done: Callable[[Path], None] | None = None,
 ) -> None:
     """Predict each series slice by slice with its context into ``manifest.folder``, writing
     each slice's outputs as soon as it is predicted (memory holds ``2k+1`` slices, and each file
@@ -82,10 +75,8 @@ def predict_series(
     outputs = dataclasses.replace(outputs, probabilities=False)
     for files in series:
         if skip_existing and all(outputs_exist(p, manifest.folder, outputs) for p in files):
-            report.skipped.extend(files)
             for path in files:
-                if on_done is not None:
-                    on_done(path)
+                tally.skipped(path)
             continue
         slices = predictor.iter_slices(files)
         for position, path in enumerate(files):
@@ -93,28 +84,9 @@ def predict_series(
                 _, image, mask = next(slices)
             except (DrunetError, ValueError, OSError) as err:
                 for rest in files[position:]:  # the slices before are written already
-                    fail(report, rest, err)
-                    if on_done is not None:
-                        on_done(rest)
+                    tally.failed(rest, err)
                 break
             prediction = Prediction(mask, None)
             save_prediction(
-                path, image, prediction, manifest, outputs, predictor.num_classes, report
+                path, image, prediction, manifest, outputs, predictor.num_classes, tally
             )
-            if on_done is not None:
-                on_done(path)
-
-
-def prediction_units(
-    files: list[Path], context: bool, pattern: str | None = None
-) -> list[list[Path]]:
-    """The inputs as the units ``--shard`` keeps together: for a 2.5D context model a series of
-    numbered slices (grouped by ``pattern``, the run's ``data.layout.stack``, when set) is one
-    unit (its slices need each other), else every file is its own."""
-    if not context:
-        return [[path] for path in files]
-    from drunet.inference.stack_files import split_stacks
-
-    stacks, rest = split_stacks(files, context=True)
-    series, others = split_series(rest, pattern)
-    return [[path] for path in stacks] + series + [[path] for path in others]

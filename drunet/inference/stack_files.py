@@ -11,12 +11,12 @@ predicted as one image, one mask, without any error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from drunet.datasets import write_mask
 from drunet.datasets.stacks import frame_count, page_count
 from drunet.errors import DrunetError
+from drunet.inference.files import Tally
 from drunet.inference.predictor import Predictor
 from drunet.outputs import Manifest
 
@@ -42,15 +42,14 @@ def predict_stacks(
     stacks: list[Path],
     manifest: Manifest,
     skip_existing: bool,
-    written: list[Path],
-    fail: Callable[[Path, Exception], None],
-    on_done: Callable[[Path], None] | None = None,
+    tally: Tally,
 ) -> None:
-    """Predict each stack into ``manifest.folder``; a stack that fails is reported through
-    ``fail`` and the others go on. A mask file drunet did not write is never replaced."""
+    """Predict each stack into ``manifest.folder``; a stack that fails is recorded in ``tally``
+    and the others go on. A mask file drunet did not write is never replaced."""
     for stack in stacks:
         out = stack_mask_path(stack, manifest.folder)
         if skip_existing and out.is_file() and manifest.owns(out):
+            tally.skipped(stack)
             continue
         try:
             if out.exists() and manifest.foreign(out):
@@ -62,8 +61,6 @@ def predict_stacks(
             manifest.record([out])
             write_mask(out, masks)
         except (DrunetError, ValueError, OSError) as err:
-            fail(stack, err)
+            tally.failed(stack, err)
             continue
-        written.append(out)
-        if on_done is not None:
-            on_done(stack)
+        tally.wrote(stack, out)

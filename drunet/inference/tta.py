@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from drunet.inference.sliding import Forward
+from drunet.sliding import Forward
 
 _H, _W = 2, 3  # dims of (N, C, H, W)
 

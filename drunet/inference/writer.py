@@ -1,5 +1,6 @@
-"""The writer thread of :func:`~drunet.inference.pipeline.predict_pipelined`: post-processing
-and writing behind the network, in input order, with errors handed to the main thread."""
+"""The writer of :func:`~drunet.inference.loop.predict_images`: post-processing and writing
+behind the network, in input order — in a thread of its own with errors handed to the main
+thread, or (``threaded=False``, no prefetch) in the caller's thread as each item is put."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from drunet.errors import DrunetError
-from drunet.inference.files import OutputOptions, PredictionReport, fail, save_prediction
+from drunet.inference.files import OutputOptions, Tally, save_prediction
 from drunet.inference.predictor import Predictor
 from drunet.outputs import Manifest
 
@@ -35,34 +35,39 @@ class Item:
 
 
 class Writer:
-    """One thread post-processing and writing predicted inputs in the order they are put."""
+    """Post-processes and writes predicted inputs in the order they are put."""
 
     def __init__(
         self,
         predictor: Predictor,
         manifest: Manifest,
         outputs: OutputOptions,
-        report: PredictionReport,
-        on_done: Callable[[Path], None] | None,
+        tally: Tally,
         depth: int,
+        threaded: bool = True,
     ) -> None:
-        self.predictor, self.manifest, self.outputs, self.report = (
+        self.predictor, self.manifest, self.outputs, self.tally = (
             predictor,
             manifest,
             outputs,
-            report,
+            tally,
         )
-        self.on_done = on_done
         self.seconds = 0.0
         self.error: BaseException | None = None
         self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="drunet-writer", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="drunet-writer", daemon=True)
+            self._thread.start()
 
     def put(self, item: Item | None) -> None:
         """Queue ``item`` (``None``: no more), waiting while the queue is full; raise what the
-        writer met (e.g. a full disk) instead of queueing more."""
+        writer met (e.g. a full disk) instead of queueing more. Without a thread: write it now."""
+        if self._thread is None:
+            if item is not None:
+                self._write(item)
+            return
         while True:
             self.check()
             try:
@@ -78,11 +83,14 @@ class Writer:
     def finish(self) -> None:
         """Write everything queued, then raise what the writer met, if anything."""
         self.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self.check()
 
     def abort(self) -> None:
         """Finish the file being written, drop the rest (an error or Ctrl-C elsewhere)."""
+        if self._thread is None:
+            return
         self._stop.set()
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)  # wake a writer waiting for work
@@ -102,16 +110,15 @@ class Writer:
     def _write(self, item: Item) -> None:
         start = time.perf_counter()
         if item.skipped:
-            self.report.skipped.append(item.path)
+            self.tally.skipped(item.path)
         elif item.error is not None:
-            fail(self.report, item.path, item.error)
+            self.tally.failed(item.path, item.error)
         else:
             assert item.image is not None and item.scores is not None
-            try:
-                # Predictor._finish: threshold and clean-ups, as predict_batch does.
-                prediction = self.predictor._finish(item.scores, self.outputs.probabilities)
+            try:  # threshold and clean-ups, as predict_batch does
+                prediction = self.predictor.finish(item.scores, self.outputs.probabilities)
             except DrunetError as err:
-                fail(self.report, item.path, err)
+                self.tally.failed(item.path, err)
             else:
                 save_prediction(
                     item.path,
@@ -120,8 +127,6 @@ class Writer:
                     self.manifest,
                     self.outputs,
                     self.predictor.num_classes,
-                    self.report,
+                    self.tally,
                 )
         self.seconds += time.perf_counter() - start
-        if self.on_done is not None:
-            self.on_done(item.path)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drunet.inference import predictor as predictor_module
+from drunet.inference import network as network_module
 from tests.inference.test_compile import ShapeRecorder
 
 
 @pytest.fixture
 def shapes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     seen: list[tuple[int, ...]] = []
-    monkeypatch.setattr(predictor_module, "_compiled", lambda m: ShapeRecorder(m, seen))
+    monkeypatch.setattr(network_module, "_compiled", lambda m: ShapeRecorder(m, seen))
     return seen
 
 

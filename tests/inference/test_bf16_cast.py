@@ -31,11 +31,11 @@ def predictor(precision: str, **params: object) -> Predictor:
 
 def test_a_folded_network_runs_as_a_bfloat16_copy_and_the_trained_one_is_untouched() -> None:
     bf16 = predictor("bf16")
-    assert bf16.cast_dtype == torch.bfloat16
-    assert {p.dtype for p in bf16.fused_models[0].parameters()} == {torch.bfloat16}
+    assert bf16.net.cast_dtype == torch.bfloat16
+    assert {p.dtype for p in bf16.net.fused[0].parameters()} == {torch.bfloat16}
     assert {p.dtype for p in bf16.model.parameters()} == {torch.float32}
     x = torch.randn(2, 1, 40, 40)
-    expected = torch.sigmoid(bf16.fused_models[0](x.to(torch.bfloat16)).float())
+    expected = torch.sigmoid(bf16.net.fused[0](x.to(torch.bfloat16)).float())
     probs = bf16.network(x)
     assert probs.dtype == torch.float32
     torch.testing.assert_close(probs, expected, rtol=0, atol=0)
@@ -44,8 +44,9 @@ def test_a_folded_network_runs_as_a_bfloat16_copy_and_the_trained_one_is_untouch
 def test_the_copy_agrees_with_autocast_and_float32() -> None:
     bf16 = predictor("bf16")
     autocast = copy.copy(bf16)
-    autocast.cast_dtype = None
-    autocast.fused_models = [copy.deepcopy(m).float() for m in bf16.fused_models]
+    autocast.net = copy.copy(bf16.net)  # its own, so bf16's stays the bfloat16 copy
+    autocast.net.cast_dtype = None
+    autocast.net.fused = [copy.deepcopy(m).float() for m in bf16.net.fused]
     fp32 = bf16.with_options(precision="fp32")
     image = (np.random.default_rng(0).random((96, 80)) * 255).astype(np.uint8)
     _, p_cast = bf16.predict(image, return_probabilities=True)
@@ -58,6 +59,6 @@ def test_the_copy_agrees_with_autocast_and_float32() -> None:
 def test_networks_with_a_norm_left_keep_autocast_and_float32_weights() -> None:
     for params in ({"norm": "group"}, {"preact": True}):  # pre-activation norms are not folded
         bf16 = predictor("bf16", **params)
-        assert bf16.cast_dtype is None, params
-        assert {p.dtype for p in bf16.fused_models[0].parameters()} == {torch.float32}
-    assert predictor("fp32").cast_dtype is None
+        assert bf16.net.cast_dtype is None, params
+        assert {p.dtype for p in bf16.net.fused[0].parameters()} == {torch.float32}
+    assert predictor("fp32").net.cast_dtype is None

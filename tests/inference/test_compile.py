@@ -10,7 +10,7 @@ from torch import nn
 
 from drunet.errors import DrunetError
 from drunet.inference import PredictOptions, Predictor
-from drunet.inference import predictor as predictor_module
+from drunet.inference import network as network_module
 from tests.inference.test_predict_options import local_predictor
 
 
@@ -30,7 +30,7 @@ class ShapeRecorder(nn.Module):
 @pytest.fixture
 def shapes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     seen: list[tuple[int, ...]] = []
-    monkeypatch.setattr(predictor_module, "_compiled", lambda m: ShapeRecorder(m, seen))
+    monkeypatch.setattr(network_module, "_compiled", lambda m: ShapeRecorder(m, seen))
     return seen
 
 
@@ -79,7 +79,7 @@ class FailsToCompile(nn.Module):
 def test_a_failing_compile_is_one_line_naming_the_way_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(predictor_module, "_compiled", lambda m: FailsToCompile())
+    monkeypatch.setattr(network_module, "_compiled", lambda m: FailsToCompile())
     predictor = local_predictor(compile=True)
     with pytest.raises(DrunetError) as caught:
         predictor.predict(np.zeros((32, 32), np.float32))

@@ -86,11 +86,11 @@ def test_with_context_gives_evaluation_the_training_input(trained):
 
 
 def test_runs_with_other_context_do_not_ensemble():
-    from drunet.inference.predictor import _disagreement
+    from drunet.inference.network import disagreement
 
     def config(k: int):
         model = {"in_channels": 3, "num_classes": 2}
         return config_from_dict(tiny_recipe(model=model, data={"context_slices": k}))
 
-    assert _disagreement(config(1), config(1)) is None
-    assert "context_slices 1 vs 0" in (_disagreement(config(1), config(0)) or "")
+    assert disagreement(config(1), config(1)) is None
+    assert "context_slices 1 vs 0" in (disagreement(config(1), config(0)) or "")

@@ -22,7 +22,7 @@ from drunet.inference import (
     overlay,
     predict_files,
 )
-from drunet.inference.files import check_no_clobber, output_paths
+from drunet.inference.files import check_no_clobber
 from drunet.outputs import MANIFEST
 
 
@@ -105,10 +105,10 @@ def test_collect_nothing_is_an_error(
 
 
 def test_output_names() -> None:
-    assert output_paths(Path("in/a.tif"), Path("out")) == (
-        Path("out/a_mask.png"),
-        Path("out/a_overlay.png"),
-    )
+    assert output_files(Path("in/a.tif"), Path("out")) == {
+        "overlay": Path("out/a_overlay.png"),
+        "mask": Path("out/a_mask.png"),
+    }
 
 
 def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from drunet.datasets import LayoutOptions, Pair, read_mask, write_image, write_m
 from drunet.datasets.stack_names import NumberedSlice
 from drunet.inference import Predictor
 from drunet.inference.evaluate import evaluate, evaluation_pairs, write_evaluation
-from drunet.inference.slice_files import prediction_units, split_series
+from drunet.inference.shard import prediction_units
+from drunet.inference.slice_files import split_series
 from drunet.inference.stack_scores import stack_slice
 from drunet.outputs import MANIFEST
 from tests.inference.run_factory import tiny_run

@@ -13,8 +13,8 @@ import torch
 import drunet.inference.onnx_backend as backend
 from drunet.checkpoint import build_model, save_weights
 from drunet.config import ExperimentConfig, config_from_dict
+from drunet.conversion import TOLERANCE
 from drunet.errors import DrunetError
-from drunet.export import TOLERANCE
 from drunet.inference.onnx_backend import OnnxModel, cache_dir, onnx_model
 from tests.conftest import randomise_batch_norms
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import drunet.inference.pipeline as pipeline_module
+import drunet.inference.loop as loop_module
 from drunet.atomic import TEMP_SUFFIX
 from drunet.checkpoint import build_model
 from drunet.config import config_from_dict
@@ -88,13 +88,13 @@ def test_the_written_list_is_in_input_order_however_reads_finish(
     predictor, tmp_path, monkeypatch
 ) -> None:
     inputs = _folder(tmp_path / "in")
-    real_read, rng = pipeline_module.read_image, random.Random(0)
+    real_read, rng = loop_module.read_image, random.Random(0)
 
     def slow_read(path: Path) -> np.ndarray:
         time.sleep(rng.random() * 0.02)  # reads finish out of order
         return real_read(path)
 
-    monkeypatch.setattr(pipeline_module, "read_image", slow_read)
+    monkeypatch.setattr(loop_module, "read_image", slow_read)
     for trial in range(3):
         out = tmp_path / f"out{trial}"
         report = predict_files(predictor, inputs, out, prefetch=3, workers=4)
@@ -180,7 +180,7 @@ def test_ctrl_c_during_the_network_leaves_whole_files_and_continue_finishes(
 def test_prefetch_reads_at_most_its_window_ahead(predictor, tmp_path, monkeypatch) -> None:
     inputs = _folder(tmp_path / "in")
     reads: list[Path] = []
-    real_read = pipeline_module.read_image
+    real_read = loop_module.read_image
     ahead: list[int] = []
     real_scores = Predictor.scores
 
@@ -192,7 +192,7 @@ def test_prefetch_reads_at_most_its_window_ahead(predictor, tmp_path, monkeypatc
         ahead.append(len(reads))
         return real_scores(self, x, on_progress)
 
-    monkeypatch.setattr(pipeline_module, "read_image", counting_read)
+    monkeypatch.setattr(loop_module, "read_image", counting_read)
     monkeypatch.setattr(Predictor, "scores", scores)
     predict_files(predictor, inputs, tmp_path / "out", prefetch=2)
     # Before the first batch (3 images) runs: it, the image that showed the batch was full, and

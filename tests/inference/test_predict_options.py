@@ -11,7 +11,7 @@ from drunet.checkpoint import build_model
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.errors import DrunetError
 from drunet.inference import PostprocessOptions, PredictOptions, Predictor
-from drunet.inference.sliding import tile_grid
+from drunet.sliding import tile_grid
 from tests.conftest import randomise_batch_norms
 from tests.inference.test_predictor import GRADIENT, MinusHalf, ThreeWay, make_config
 

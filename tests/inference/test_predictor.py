@@ -251,7 +251,7 @@ def test_prediction_runs_the_bn_folded_network_with_the_same_probabilities() -> 
     # Trained-looking statistics, so folding changes the weights.
     model = randomise_batch_norms(build_model(make_config()).eval())
     predictor = Predictor(model, make_config())
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.fused_models[0].modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.net.fused[0].modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in predictor.model.modules())  # untouched
     image = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
     probs = predictor.predict_probabilities(image)[1]

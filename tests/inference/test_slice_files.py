@@ -146,19 +146,19 @@ def test_each_slice_is_read_once_and_its_overlay_drawn_on_it(
     tmp_path, context_run, monkeypatch
 ) -> None:
     """Outputs are written slice by slice from the images the context reader already holds."""
-    from drunet.inference import predictor as predictor_module
     from drunet.inference import slice_files as slice_files_module
+    from drunet.inference import volumes as volumes_module
     from drunet.inference.overlay import overlay
 
     files = _slices(tmp_path / "slices")
     reads: list[str] = []
-    real_read = predictor_module.read_image
+    real_read = volumes_module.read_image
 
     def counting_read(path, *args, **kwargs):
         reads.append(Path(path).name)
         return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(predictor_module, "read_image", counting_read)
+    monkeypatch.setattr(volumes_module, "read_image", counting_read)
     # Before: slice_files read every file again for its overlay.
     monkeypatch.setattr(slice_files_module, "read_image", counting_read, raising=False)
     out = tmp_path / "out"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from drunet.inference.sliding import gaussian_weights, sliding_window, tile_grid, tile_starts
+from drunet.sliding import gaussian_weights, sliding_window, tile_grid, tile_starts
 
 
 def plus_one(x: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,11 @@ import torch
 Blend = Literal["gaussian", "constant"]
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (N, C, h, w) → (N, K, h, w)
 
+# Whole-image inference up to 1024 × 1024 pixels: the reference DRUNet (32 features) needs about
+# 1.2 GB of activations for that on the CPU (measured); larger images go through the sliding window
+# (in validation as in prediction).
+DEFAULT_MAX_PIXELS = 1024 * 1024
+
 
 def tile_starts(size: int, tile: int, overlap: float) -> list[int]:
     """Start offsets of tiles of length ``tile`` covering ``[0, size)``.
