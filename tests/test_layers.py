@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "engine": 3,
     "plan": 3,
     "compare": 4,
+    "evaluation": 4,
     "report": 4,
     "demo": 4,
     "cli": 5,

@@ -1,8 +1,11 @@
-"""``drunet evaluate``: score a run on a folder of images and masks."""
+"""``drunet evaluate``: score a run on a folder of images and masks, or predictions against
+truth masks. The flags become an :class:`~drunet.evaluation.EvaluateJob` (one field each) and
+:func:`~drunet.evaluation.run_evaluation` does the work; this module prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +20,7 @@ from drunet.cli.common import (
     print_failures,
     user_errors,
 )
-from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
+from drunet.cli.device import DeviceOption, PrecisionOption, show_device
 from drunet.cli.predict import (
     BatchSize,
     CompileOption,
@@ -32,21 +35,11 @@ from drunet.cli.predict import (
     TileSize,
     Tta,
     TtaRot90,
-    prediction_options,
     progress_bar,
 )
-from drunet.errors import DrunetError
-from drunet.inference import Predictor
-from drunet.inference.evaluate import (
-    PER_STACK_CSV,
-    Evaluation,
-    evaluate,
-    evaluation_pairs,
-    per_stack_path,
-    write_evaluation,
-)
-from drunet.inference.evaluate_folder import count_classes, evaluate_folder
-from drunet.report import CaseCollector, write_evaluation_report
+from drunet.evaluation import EvaluateJob, Evaluation, EvaluationResult, Started, run_evaluation
+from drunet.evaluation.stacks import StackScores
+from drunet.evaluation.write import PER_STACK_CSV
 from drunet.report.markdown import markdown
 from drunet.sliding import DEFAULT_MAX_PIXELS
 
@@ -56,8 +49,6 @@ Spacing = Annotated[
         metavar="SY SX", help="Pixel height and width: HD95 in their unit (implies --hd95)."
     ),
 ]
-Scored = tuple[Evaluation, CaseCollector | None, dict[str, str], Path | None]
-CollectorFactory = Callable[[int, int | None], CaseCollector] | None  # (classes, ignore_index)
 
 
 def evaluate_command(
@@ -101,6 +92,28 @@ def evaluate_command(
             show_default=False,
         ),
     ] = None,
+    classes: Annotated[
+        int | None,
+        typer.Option(
+            help="With --pred: the number of classes, background included (default: the "
+            "truth masks' largest value + 1). A predicted value outside is a listed error.",
+            show_default=False,
+        ),
+    ] = None,
+    absent_as_one: Annotated[
+        bool,
+        typer.Option(
+            "--absent-as-one",
+            help="Score a class absent from both prediction and truth 1.0 (training's rule) "
+            "instead of reporting it as absent and leaving it out of the means.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace files in --out that drunet did not write (refused else)."
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout (nothing else).")
     ] = False,
@@ -124,131 +137,61 @@ def evaluate_command(
     Multi-page TIFF stacks are scored per slice and per stack (per_stack.csv: each stack's
     summed counts, scored).
 
-    --pred PRED_DIR --truth MASK_DIR scores a folder of existing predictions instead (no model).
+    --pred PRED_DIR --truth MASK_DIR scores a folder of existing predictions instead (no model):
+    each mask against exactly one prediction (<stem>_mask.png or <stem>.png); a missing or
+    ambiguous match, or a predicted value outside the classes, is listed. A class absent from
+    both prediction and truth is reported as absent, not as 1.0 (--absent-as-one).
     --report adds report.html: summary, a sortable table, the worst cases pictured.
 
     A pair that cannot be read or scored is listed at the end and the others are still scored:
-    exit code 3 (2 when no pair could be scored).
+    exit code 3 (2 when no pair could be scored). Files in --out that drunet did not write are
+    never replaced (exit 2) unless --overwrite.
     """
+    flags = dict(locals())  # every option but --json is an EvaluateJob field of the same name
     with user_errors():
+        job = EvaluateJob(**{key: value for key, value in flags.items() if key != "json_output"})
+        with progress_bar() as bar:
+            task = bar.add_task("evaluating", total=None)
 
-        def say(text: str) -> None:
-            if not json_output:
-                console.print(text, highlight=False, soft_wrap=True, markup=False)
+            def started(start: Started) -> None:
+                bar.update(task, total=start.total)
+                if not json_output:
+                    _show_start(start)
 
-        hd95 = hd95 or spacing is not None
-        collector = (lambda n, ignore: CaseCollector(n, ignore, worst)) if report else None
-        if pred is not None:
-            if truth is None:
-                raise DrunetError("--pred needs --truth MASK_DIR: the masks to score against")
-            if model is not None or data is not None:
-                raise DrunetError("--pred scores existing predictions: drop --model and --data")
-            scored = _score_folder(pred, truth, hd95, spacing, collector, stack)
-        else:
-            if truth is not None:
-                raise DrunetError("--truth goes with --pred PRED_DIR; with a model use --data")
-            if stack is not None:
-                raise DrunetError(
-                    "--stack goes with --pred; with a model the run's data.layout.stack names "
-                    "the slices"
-                )
-            where = chosen_device(device)  # before any work: a missing GPU is a one-line error
-            options = prediction_options(
-                tile_size,
-                overlap,
-                batch_size,
-                max_pixels,
-                tta,
-                tta_rot90,
-                threshold,
-                min_size,
-                fill_holes,
-                largest,
-                precision,
-                compile_network,
-            )
-            predictor = Predictor.from_run(model, runs_dir=runs_dir, device=where, options=options)
-            say(f"model: {predictor.weights_path}")
-            if not json_output:
-                show_device(predictor.device, predictor.precision.name)
-            scored = _score_model(predictor, data, split, hd95, spacing, collector, say)
-        evaluation, cases, extra, run_dir = scored
-        if not evaluation.num_images:
-            tried = evaluation.num_images + len(evaluation.failed)
-            print_failures(f"no pair could be scored ({tried}):", evaluation.failed)
-            raise typer.Exit(USER_ERROR_EXIT)
-        csv_path, json_path = write_evaluation(evaluation, out, extra)
-        written = [csv_path, json_path]
-        if evaluation.has_stacks:
-            written.insert(1, per_stack_path(out))
-        if cases is not None:
-            meta = [f"{key}: {value}" for key, value in extra.items()]
-            written.append(write_evaluation_report(evaluation, cases, out, meta, run_dir))
-        if json_output:
-            typer.echo(json_path.read_text(encoding="utf-8"), nl=False)
-        else:
-            print_scores(evaluation)
-            print_stacks(evaluation)
-            say("wrote " + ", ".join(str(path) for path in written))
-        if evaluation.failed:
-            print_failures(
-                f"{len(evaluation.failed)} pair(s) could not be scored:", evaluation.failed
-            )
-            raise typer.Exit(PARTIAL_EXIT)
+            result = run_evaluation(job, started, lambda: bar.advance(task))
+        _show_result(result, json_output)
 
 
-def _score_model(
-    predictor: Predictor,
-    data: Path | None,
-    split: str,
-    hd95: bool,
-    spacing: tuple[float, float] | None,
-    collector: CollectorFactory,
-    say: Callable[[str], None],
-) -> Scored:
-    pairs, source = evaluation_pairs(data, predictor.config, split)  # type: ignore[arg-type]
-    say(f"data: {source}")
-    ignore = predictor.config.data.masks.ignore_index
-    cases = collector(predictor.num_classes, ignore) if collector else None
-    with progress_bar() as bar:
-        task = bar.add_task("evaluating", total=len(pairs))
-        evaluation = evaluate(
-            predictor,
-            pairs,
-            hd95,
-            on_done=lambda _: bar.advance(task),
-            spacing=spacing,
-            on_case=cases,
-        )
-    extra = {"model": str(predictor.weights_path), "data": source, "split": split}
-    run = predictor.weights_path.parent if predictor.weights_path is not None else None
-    has_history = run is not None and (run / "metrics.csv").is_file()
-    return evaluation, cases, extra, run if has_history else None
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
-def _score_folder(
-    pred: Path,
-    truth: Path,
-    hd95: bool,
-    spacing: tuple[float, float] | None,
-    collector: CollectorFactory,
-    stack: str | None = None,
-) -> Scored:
-    num_classes = count_classes(pred, truth)
-    cases = collector(num_classes, None) if collector else None
-    with progress_bar() as bar:
-        task = bar.add_task("evaluating", total=None)
-        evaluation = evaluate_folder(
-            pred,
-            truth,
-            hd95,
-            spacing,
-            num_classes,
-            on_done=lambda _: bar.advance(task),
-            on_case=cases,
-            stack=stack,
-        )
-    return evaluation, cases, {"predictions": str(pred), "truth": str(truth)}, None
+def _show_start(start: Started) -> None:
+    """``model: …``, the device line and ``data: …`` (model mode), before the bar."""
+    if "model" in start.source:
+        _say(f"model: {start.source['model']}")
+    if start.device is not None:
+        show_device(start.device, start.precision)
+    if "data" in start.source:
+        _say(f"data: {start.source['data']}")
+
+
+def _show_result(result: EvaluationResult, json_output: bool) -> None:
+    """The tables (or the summary as JSON), the files written, and the exit code: 2 when
+    nothing could be scored, 3 when some cases failed."""
+    evaluation = result.evaluation
+    if not evaluation.num_images:
+        print_failures(f"no pair could be scored ({len(evaluation.failed)}):", evaluation.failed)
+        raise typer.Exit(USER_ERROR_EXIT)
+    if json_output:
+        typer.echo(json.dumps(result.summary, indent=2, allow_nan=False))
+    else:
+        print_scores(evaluation)
+        print_stacks(evaluation)
+        _say("wrote " + ", ".join(str(path) for path in result.written))
+    if evaluation.failed:
+        print_failures(f"{len(evaluation.failed)} pair(s) could not be scored:", evaluation.failed)
+        raise typer.Exit(PARTIAL_EXIT)
 
 
 def print_scores(evaluation: Evaluation) -> None:
@@ -270,7 +213,7 @@ def print_scores(evaluation: Evaluation) -> None:
 
 def _cells(label: str, scores: dict, unit: str | None) -> dict[str, str]:
     row = {"class": label}
-    row.update({title: f"{scores[key]:.4f}" for title, key in _COLUMNS})
+    row.update({title: _score(scores, key) for title, key in _COLUMNS})
     if unit is not None:
         hd = scores.get("hd95")
         row[f"HD95 ({unit})"] = "—" if hd is None else f"{hd:.2f}"
@@ -278,6 +221,21 @@ def _cells(label: str, scores: dict, unit: str | None) -> dict[str, str]:
 
 
 _COLUMNS = (("Dice", "dice"), ("IoU", "iou"), ("precision", "precision"), ("recall", "recall"))
+
+
+def _score(scores: dict, key: str) -> str:
+    """A score to 4 decimals; ``absent`` for a class in neither file, ``—`` for a mean
+    with no class present."""
+    value = scores[key]
+    if value is None or math.isnan(value):
+        return "absent" if scores.get("absent") else "—"
+    return f"{value:.4f}"
+
+
+def _stack_order(stack: StackScores) -> tuple[float, str]:
+    """Lowest Dice first; a stack with no foreground class present last."""
+    dice = stack.mean["dice"]
+    return (math.inf if math.isnan(dice) else dice, stack.name)
 
 
 def score_table(evaluation: Evaluation) -> Table:
@@ -289,7 +247,7 @@ def score_table(evaluation: Evaluation) -> Table:
         table.add_column(column, justify="left" if column == "class" else "right")
 
     def cells(scores: dict) -> list[str]:
-        values = [f"{scores[k]:.4f}" for k in ("dice", "iou", "precision", "recall")]
+        values = [_score(scores, key) for _, key in _COLUMNS]
         if with_hd95:
             values.append("—" if scores.get("hd95") is None else f"{scores['hd95']:.2f}")
         return values
@@ -324,13 +282,13 @@ def print_stacks(evaluation: Evaluation) -> None:
         return
     title = f"per stack ({len(stacks)}): Dice etc. of each stack's summed counts"
     if len(stacks) > MAX_STACK_ROWS:
-        stacks = sorted(stacks, key=lambda s: (s.mean["dice"], s.name))[:MAX_STACK_ROWS]
+        stacks = sorted(stacks, key=_stack_order)[:MAX_STACK_ROWS]
         title += f"; the {MAX_STACK_ROWS} lowest Dice (all in {PER_STACK_CSV})"
     rows = [
         {
             "stack": stack.name,
             "slices": str(stack.slices),
-            **{column: f"{stack.mean[key]:.4f}" for column, key in _COLUMNS},
+            **{column: _score(stack.mean, key) for column, key in _COLUMNS},
         }
         for stack in stacks
     ]

@@ -10,8 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from drunet.datasets import Pair
 from drunet.errors import DataError
+from drunet.evaluation.model import evaluate
 from drunet.inference import Predictor
-from drunet.inference.evaluate import evaluate
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,4 +1,5 @@
-"""Image/mask pairs: match two folders by file stem, read a pair."""
+"""Image/mask pairs: match two folders by file stem (:mod:`drunet.datasets.matching`), read a
+pair."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image
 from drunet.datasets.masks import read_mask
+from drunet.datasets.matching import match_files
 from drunet.datasets.options import MaskOptions
 from drunet.datasets.stack_names import NumberedSlice
 from drunet.errors import DataError
@@ -76,14 +78,14 @@ def scan_pairs(images_dir: str | Path, masks_dir: str | Path) -> PairScan:
     other files are ignored. Missing folders raise ``DataError``; everything else is recorded.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    duplicates: list[tuple[Path, Path]] = []
-    images = _files_by_stem(images_dir, IMAGE_SUFFIXES, duplicates)
-    masks = _files_by_stem(masks_dir, MASK_SUFFIXES, duplicates)
+    found = match_files(
+        _files(images_dir, IMAGE_SUFFIXES), _files(masks_dir, MASK_SUFFIXES), first_wins=True
+    )
     return PairScan(
-        pairs=[Pair(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())],
-        lonely_images=[images[s] for s in sorted(images.keys() - masks.keys())],
-        lonely_masks=[masks[s] for s in sorted(masks.keys() - images.keys())],
-        duplicates=duplicates,
+        pairs=[Pair(image, mask) for image, mask in found.pairs],
+        lonely_images=found.missing,
+        lonely_masks=found.extra,
+        duplicates=found.duplicates,
     )
 
 
@@ -95,20 +97,15 @@ def masks_folder(root: Path) -> Path:
     return masks
 
 
-def _files_by_stem(
-    folder: Path, suffixes: tuple[str, ...], duplicates: list[tuple[Path, Path]]
-) -> dict[str, Path]:
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files of ``folder`` with one of ``suffixes`` (hidden files left out), sorted."""
     if not folder.is_dir():
         raise DataError(f"missing folder {folder}; {LAYOUT}")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in suffixes or not path.is_file():
-            continue
-        if path.stem in found:
-            duplicates.append((found[path.stem], path))
-            continue
-        found[path.stem] = path
-    return found
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and path.suffix.lower() in suffixes and path.is_file()
+    )
 
 
 def read_pair_image(pair: Pair) -> np.ndarray:

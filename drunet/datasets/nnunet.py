@@ -16,6 +16,7 @@ from typing import Any
 
 from drunet.datasets.folder import Pair
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES
+from drunet.datasets.matching import match_files
 from drunet.datasets.problems import Problem
 from drunet.errors import DataError
 
@@ -184,12 +185,19 @@ def _nnunet_pairs(
             )
             continue
         cases[match["case"]][int(match["channel"])] = path
-    masks = {p.stem: p for p in _files(labels, mask_suffixes)}
     expected = (
         len(channel_names)
         if channel_names
         else max((max(c) + 1 for c in cases.values()), default=1)
     )
+    # A case answers to its name through its first file; a mask to its stem.
+    first_files = {min(channels.values()): case for case, channels in cases.items()}
+    found = match_files(
+        first_files, _files(labels, mask_suffixes), lambda p: (first_files[p],), first_wins=True
+    )
+    for kept, also in found.duplicates:  # two mask files of one case (a.png and a.tif)
+        problems.append(_duplicate(kept, also))
+    masks = {first_files[first]: mask for first, mask in found.pairs}
     pairs = []
     for case in sorted(cases):
         channels = cases[case]
@@ -229,16 +237,25 @@ def _nnunet_pairs(
         else:
             files = tuple(channels[k] for k in range(expected))
             pairs.append(Pair(files[0], masks[case], files[1:]))
-    for stem in sorted(masks.keys() - cases.keys()):
+    for mask in found.extra:
         problems.append(
             Problem(
-                masks[stem],
+                mask,
                 "mask-without-image",
-                f"mask has no image {stem}_0000.* in {images.name}/",
+                f"mask has no image {mask.stem}_0000.* in {images.name}/",
                 "add the case's image files, or remove the mask",
             )
         )
     return pairs
+
+
+def _duplicate(kept: Path, also: Path) -> Problem:
+    return Problem(
+        also,
+        "duplicate-stem",
+        f"has the same stem as {kept.name}, so a mask cannot be matched to one of them",
+        "rename or remove one of the two files",
+    )
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:

@@ -1,6 +1,2 @@
-"""HTML reports of ``drunet evaluate`` and ``drunet compare``: one self-contained page each."""
-
-from drunet.report.cases import CaseCollector
-from drunet.report.evaluate_report import REPORT_NAME, write_evaluation_report
-
-__all__ = ["REPORT_NAME", "CaseCollector", "write_evaluation_report"]
+"""Self-contained HTML pages: the building blocks (html.py, figures.py, markdown.py) and the
+``drunet compare`` report; ``drunet evaluate``'s report is :mod:`drunet.evaluation.report`."""

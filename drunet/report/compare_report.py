@@ -18,8 +18,8 @@ import numpy as np
 
 from drunet.atomic import atomic_write_text
 from drunet.datasets import MaskOptions, Pair, read_pair
+from drunet.evaluation.cases import foreground_dice
 from drunet.inference.overlay import to_display
-from drunet.report.cases import foreground_dice
 from drunet.report.figures import mask_rgb, png_bytes, shrink
 from drunet.report.html import Column, esc, figure, number, page, section, simple_table
 from drunet.report.html import sortable_table as _sortable

@@ -1,6 +1,6 @@
 """``drunet evaluate --pred --truth`` on multi-page mask stacks: per-slice rows, per-stack table
 and file, a page count mismatch listed (exit 3). The counts are those of
-tests/inference/test_evaluate_stacks.py."""
+tests/evaluation/test_evaluate_stacks.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from drunet.cli.main import app
 from drunet.datasets import write_mask
-from tests.inference.test_evaluate_stacks import ONES, write_stacks
+from tests.evaluation.test_evaluate_stacks import ONES, write_stacks
 
 
 def folders(tmp_path: Path) -> tuple[Path, Path]:

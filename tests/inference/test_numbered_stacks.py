@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 from drunet.cli.main import app
 from drunet.datasets import LayoutOptions, Pair, read_mask, write_image, write_mask
 from drunet.datasets.stack_names import NumberedSlice
+from drunet.evaluation import evaluate, evaluation_pairs, write_evaluation
+from drunet.evaluation.stacks import stack_slice
 from drunet.inference import Predictor
-from drunet.inference.evaluate import evaluate, evaluation_pairs, write_evaluation
 from drunet.inference.shard import prediction_units
 from drunet.inference.slice_files import split_series
-from drunet.inference.stack_scores import stack_slice
 from drunet.outputs import MANIFEST
+from tests.evaluation.test_evaluate_stacks import STACKS
 from tests.inference.run_factory import tiny_run
-from tests.inference.test_evaluate_stacks import STACKS
 from tests.inference.test_predictor import MinusHalf, make_config
 
 PATTERN = "{name}_z{index}"

@@ -13,7 +13,7 @@ from drunet.cli.main import app
 from drunet.compare import ModelReport
 from drunet.compare.tables import table_rows
 from drunet.engine.history import EpochRecord
-from tests.report.conftest import square
+from tests.evaluation.conftest import square
 from tests.report.test_compare_report import pairs_on_disk
 
 

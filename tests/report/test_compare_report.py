@@ -13,8 +13,8 @@ from drunet.datasets import Pair, write_image, write_mask
 from drunet.engine.history import EpochRecord
 from drunet.report.compare_report import ModelMasks, compare_report, disagreement
 from drunet.report.markdown import markdown
-from tests.report.conftest import square
-from tests.report.test_evaluate_report import decoded_pngs
+from tests.evaluation.conftest import square
+from tests.evaluation.test_evaluate_report import decoded_pngs
 
 
 def pairs_on_disk(root: Path, count: int) -> list[Pair]:

@@ -9,8 +9,8 @@ import pytest
 
 from drunet.datasets import write_mask
 from drunet.errors import DrunetError
-from drunet.inference.evaluate_folder import count_classes, evaluate_folder, folder_cases
-from tests.report.conftest import make_folder_case, square
+from drunet.evaluation.folder import count_classes, evaluate_folder, folder_cases
+from tests.evaluation.conftest import make_folder_case, square
 
 
 def test_predictions_match_by_mask_suffix_or_own_name(tmp_path: Path) -> None:
@@ -48,17 +48,17 @@ def test_missing_prediction_and_size_mismatch_fail_naming_both_files(tmp_path: P
     assert "6×6" in reason and "8×8" in reason and "\n" not in reason
 
 
-def test_classes_are_counted_from_truth_and_predictions(tmp_path: Path) -> None:
+def test_classes_come_from_the_truth_masks_never_from_predictions(tmp_path: Path) -> None:
     make_folder_case(tmp_path, "a", square(8, 0, 0, 4, 2), square(8, 0, 0, 4, 3))
-    assert count_classes(tmp_path / "pred", tmp_path) == 4
-    evaluation = evaluate_folder(tmp_path / "pred", tmp_path)
-    assert evaluation.class_names == ["background", "class 1", "class 2", "class 3"]
-    assert evaluate_folder(tmp_path / "pred", tmp_path, class_names=list("abcd")).class_names == [
-        "a",
-        "b",
-        "c",
-        "d",
-    ]
+    assert count_classes(tmp_path) == 3  # truth holds 0 and 2: classes 0…2
+    evaluation = evaluate_folder(tmp_path / "pred", tmp_path)  # predicted 3: listed, not a class
+    assert evaluation.class_names == ["background", "class 1", "class 2"]
+    assert (
+        evaluation.names == []
+        and "value(s) 3 outside" in evaluation.failed[tmp_path / "masks" / "a.png"]
+    )
+    named = evaluate_folder(tmp_path / "pred", tmp_path, num_classes=4, class_names=list("abcd"))
+    assert named.class_names == ["a", "b", "c", "d"] and named.names == ["a"]
 
 
 def test_spacing_gives_hd95_in_its_unit(tmp_path: Path) -> None:

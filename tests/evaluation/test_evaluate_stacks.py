@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,9 @@ import pytest
 
 from drunet.datasets import write_mask
 from drunet.inference import Predictor
-from drunet.inference.evaluate import evaluate, evaluation_pairs, write_evaluation
-from drunet.inference.evaluate_folder import evaluate_folder
-from tests.inference.test_evaluate import LEFT, TOP
+from drunet.evaluation import evaluate, evaluation_pairs, write_evaluation
+from drunet.evaluation.folder import evaluate_folder
+from tests.evaluation.test_evaluate import LEFT, TOP
 from tests.inference.test_predictor import MinusHalf, make_config
 
 ONES = np.ones((4, 4), np.uint8)
@@ -35,7 +36,7 @@ STACKS = {
     "a": ([TOP, ONES, ZEROS], [LEFT, ONES, PIXEL]),
     "b": ([ONES, TOP, ZEROS], [ONES, ONES, ZEROS]),
 }
-SLICE_DICE = {"a": [0.5, 1.0, 0.0], "b": [1.0, 2 / 3, 1.0]}
+SLICE_DICE = {"a": [0.5, 1.0, 0.0], "b": [1.0, 2 / 3, math.nan]}  # b's last: class 1 in neither
 STACK_DICE = {"a": 40 / 49, "b": 48 / 56}
 NAMES = [f"{s}#{k:04d}" for s in "ab" for k in range(3)]
 
@@ -57,7 +58,8 @@ def check_stack_scores(evaluation, out: Path) -> None:
     assert evaluation.stacks == ["a"] * 3 + ["b"] * 3 and evaluation.slices == [0, 1, 2] * 2
     rows = {(r["image"], r["class"]): r for r in evaluation.rows()}
     for i, name in enumerate(NAMES):
-        assert rows[(name, 1)]["dice"] == pytest.approx(SLICE_DICE[name[0]][i % 3])
+        assert rows[(name, 1)]["dice"] == pytest.approx(SLICE_DICE[name[0]][i % 3], nan_ok=True)
+    assert rows[("b#0002", 1)]["absent"] == 1 and rows[("b#0001", 1)]["absent"] == 0
 
     stacks = {s.name: s for s in evaluation.stack_scores()}
     assert [s.slices for s in stacks.values()] == [3, 3]
@@ -73,14 +75,14 @@ def check_stack_scores(evaluation, out: Path) -> None:
     assert a.per_class["dice"][0] == pytest.approx(38 / 47)
     assert (b.counts["tp"][1], b.counts["fp"][1], b.counts["fn"][1]) == (24, 0, 8)
     assert b.mean == pytest.approx({"dice": 6 / 7, "iou": 0.75, "precision": 1.0, "recall": 0.75})
-    assert b.mean["dice"] != pytest.approx(np.mean(SLICE_DICE["b"]))
+    assert b.mean["dice"] != pytest.approx(np.nanmean(SLICE_DICE["b"]))
 
     write_evaluation(evaluation, out)
     with (out / "per_image.csv").open() as file:
         table = list(csv.DictReader(file))
     assert list(table[0]) == [
         "image", "stack", "slice", "class", "name",
-        "dice", "iou", "precision", "recall", "tp", "fp", "fn",
+        "dice", "iou", "precision", "recall", "tp", "fp", "fn", "absent",
     ]  # fmt: skip
     assert [(r["image"], r["stack"], r["slice"]) for r in table if r["class"] == "1"] == [
         (name, name[0], str(int(name[2:]))) for name in NAMES
@@ -147,7 +149,7 @@ def test_without_stacks_nothing_changes(tmp_path: Path) -> None:
     (tmp_path / "eval" / "per_stack.csv").write_text("an earlier evaluation's\n")
     csv_path, json_path = write_evaluation(evaluation, tmp_path / "eval")
     header = csv_path.read_text().splitlines()[0]
-    assert header == "image,class,name,dice,iou,precision,recall,tp,fp,fn"
+    assert header == "image,class,name,dice,iou,precision,recall,tp,fp,fn,absent"
     assert not (tmp_path / "eval" / "per_stack.csv").exists()
     assert "per_stack" not in json.loads(json_path.read_text())
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from drunet.datasets import write_image, write_mask
-from drunet.inference.evaluate import Evaluation
-from drunet.inference.evaluate_folder import count_classes, evaluate_folder
-from drunet.report import CaseCollector
+from drunet.evaluation.result import Evaluation
+from drunet.evaluation.folder import count_classes, evaluate_folder
+from drunet.evaluation import CaseCollector
 
 
 def make_folder_case(
@@ -49,7 +49,7 @@ def shifted_cases(root: Path, count: int, size: int = 32, classes: int = 2) -> l
 
 def run_folder(root: Path, worst: int = 12, **kwargs) -> tuple[Evaluation, CaseCollector]:
     """Evaluate ``root/pred`` against ``root`` with a report collector."""
-    collector = CaseCollector(count_classes(root / "pred", root), worst=worst)
+    collector = CaseCollector(count_classes(root), worst=worst)
     evaluation = evaluate_folder(root / "pred", root, on_case=collector, **kwargs)
     return evaluation, collector
 

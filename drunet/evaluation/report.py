@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from drunet.atomic import atomic_write_text
-from drunet.inference.evaluate import SCORES, Evaluation
-from drunet.report.cases import Case, CaseCollector
+from drunet.evaluation.cases import Case, CaseCollector
+from drunet.evaluation.result import Evaluation
+from drunet.evaluation.scoring import SCORES, nanmean
 from drunet.report.figures import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
@@ -41,18 +42,18 @@ REPORT_NAME = "report.html"
 
 
 def per_image_values(evaluation: Evaluation) -> list[dict[str, float]]:
-    """One dict per image: foreground means of each score (and HD95, NaN-skipping), the summed
-    foreground fp / fn and, with several foreground classes, ``dice_<c>`` per class."""
+    """One dict per image: foreground means of each score and HD95 (classes absent from both
+    files left out; NaN when every one is), the summed foreground fp / fn and, with several
+    foreground classes, ``dice_<c>`` per class (NaN when absent)."""
     by_image: list[list[dict[str, Any]]] = [[] for _ in evaluation.names]
     for i, row in enumerate(evaluation.rows()):
         by_image[i // evaluation.num_classes].append(row)
     values = []
     for rows in by_image:
         foreground = [r for r in rows if r["class"] > 0]
-        item: dict[str, float] = {k: float(np.mean([r[k] for r in foreground])) for k in SCORES}
+        item: dict[str, float] = {k: nanmean([r[k] for r in foreground]) for k in SCORES}
         if evaluation.hd95 is not None:
-            finite = [r["hd95"] for r in foreground if not math.isnan(r["hd95"])]
-            item["hd95"] = float(np.mean(finite)) if finite else math.nan
+            item["hd95"] = nanmean([r["hd95"] for r in foreground])
         item["fp"] = sum(r["fp"] for r in foreground)
         item["fn"] = sum(r["fn"] for r in foreground)
         if len(foreground) > 1:
@@ -75,7 +76,13 @@ def _summary(evaluation: Evaluation) -> str:
     body = simple_table(headers, rows)
     body += (
         "<p>macro: counts summed over the images, each class scored, the foreground classes "
-        "averaged. A class absent from both prediction and truth scores 1.0.</p>"
+        "averaged. "
+        + (
+            "A class absent from both prediction and truth scores 1.0 (--absent-as-one).</p>"
+            if evaluation.absent_as_one
+            else "A class absent from both prediction and truth is absent (—) and left out "
+            "of the means.</p>"
+        )
     )
     reductions = [
         [name, *(number(scores[k]) for k in SCORES)]
@@ -189,7 +196,9 @@ def evaluation_report(
     values = per_image_values(evaluation)
     foreground = range(1, evaluation.num_classes)
     histograms = {
-        evaluation.class_names[c]: [v.get(f"dice_{c}", v["dice"]) for v in values]
+        evaluation.class_names[c]: [
+            dice for v in values if not math.isnan(dice := v.get(f"dice_{c}", v["dice"]))
+        ]
         for c in foreground
     }
     distribution = figure(dice_histograms(histograms), "per-image Dice per class")

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import pytest
 
-from drunet.report import write_evaluation_report
-from drunet.report.evaluate_report import per_image_values
-from tests.report.conftest import run_folder, shifted_cases
-from tests.report.test_evaluate_report import decoded_pngs
+from drunet.evaluation import write_evaluation_report
+from drunet.evaluation.report import per_image_values
+from tests.evaluation.conftest import run_folder, shifted_cases
+from tests.evaluation.test_evaluate_report import decoded_pngs
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 

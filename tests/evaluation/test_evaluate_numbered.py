@@ -1,6 +1,6 @@
 """``evaluate_folder(..., stack=PATTERN)`` / ``drunet evaluate --pred --truth --stack``: 2D masks
 named as numbered slices are scored per stack exactly as the same slices in multi-page TIFFs
-(the stacks and hand-computed counts of tests/inference/test_evaluate_stacks.py)."""
+(the stacks and hand-computed counts of tests/evaluation/test_evaluate_stacks.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from drunet.cli.main import app
 from drunet.datasets import write_mask
 from drunet.errors import DrunetError
-from drunet.inference.evaluate_folder import evaluate_folder
-from tests.inference.test_evaluate_stacks import STACKS
+from drunet.evaluation.folder import evaluate_folder
+from tests.evaluation.test_evaluate_stacks import STACKS
 
 PATTERN = "{name}_z{index}"
 

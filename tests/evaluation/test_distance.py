@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import hausdorff_distance
 
-from drunet.inference.distance import boundary, hausdorff, hd95_per_class
+from drunet.evaluation.distance import boundary, hausdorff, hd95_per_class
 
 
 def square(top: int, left: int, side: int, shape: tuple[int, int] = (40, 40)) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 A stack (a multi-page TIFF read as slices, or numbered 2D files named by ``data.layout.stack``)
 is scored like the whole set is: its slices' tp /
-fp / fn are summed per class and Dice, IoU, precision and recall come from those sums (the
-empty rule of :mod:`drunet.metrics`). So a stack's Dice is *not* the mean of its slices' Dice:
+fp / fn are summed per class and Dice, IoU, precision and recall come from those sums (a class
+absent from all of them is absent for the stack: :mod:`drunet.evaluation.scoring`). So a stack's Dice is *not* the mean of its slices' Dice:
 a slice with little foreground weighs little. Its ``mean`` is the foreground classes' average
-(``macro`` on the stack's slices). HD95 is not given per stack: a volume's surface distance is
+(``macro`` on the stack's slices, absent classes left out). HD95 is not given per stack: a volume's surface distance is
 not a reduction of the slices' 2D ones.
 """
 
@@ -18,10 +18,7 @@ from typing import Any
 import torch
 
 from drunet.datasets import Pair
-from drunet.metrics import Stats, reduce_stats, scores_from_counts
-
-SCORES = ("dice", "iou", "precision", "recall")
-COUNTS = ("tp", "fp", "fn")
+from drunet.evaluation.scoring import COUNTS, SCORES, class_scores, json_number, nanmean
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,8 @@ class StackScores:
     name: str
     slices: int
     counts: dict[str, list[int]]  # tp / fp / fn per class, summed over the slices
-    per_class: dict[str, list[float]]  # dice / iou / precision / recall per class
-    mean: dict[str, float]  # the foreground classes' average of each score
+    per_class: dict[str, list[float]]  # dice / iou / precision / recall per class (NaN: absent)
+    mean: dict[str, float]  # the present foreground classes' average of each score
 
 
 def stack_slice(pair: Pair) -> tuple[str | None, int | None]:
@@ -47,10 +44,12 @@ def stack_slice(pair: Pair) -> tuple[str | None, int | None]:
 
 
 def stack_scores(
-    stats: Stats, stacks: Sequence[str | None], foreground: Sequence[int]
+    counts: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    stacks: Sequence[str | None],
+    absent_as_one: bool = False,
 ) -> list[StackScores]:
-    """Scores of every stack named in ``stacks`` (one entry per row of ``stats``; None for an
-    image that is no stack slice), sorted by name."""
+    """Scores of every stack named in ``stacks`` (one entry per row of the ``(N, C)`` tp, fp,
+    fn ``counts``; None for an image that is no stack slice), sorted by name."""
     rows: dict[str, list[int]] = {}
     for i, stack in enumerate(stacks):
         if stack is not None:
@@ -58,17 +57,15 @@ def stack_scores(
     results = []
     for name in sorted(rows):
         index = torch.tensor(rows[name])
-        part = Stats(*(s[index] for s in stats))
-        tp, fp, fn = (s.sum(0) for s in part[:3])
-        per_class = scores_from_counts(tp, fp, fn)
-        mean = reduce_stats(part, "macro", foreground)
+        tp, fp, fn = (s[index].sum(0) for s in counts)
+        per_class = class_scores(tp, fp, fn, absent_as_one)
         results.append(
             StackScores(
                 name,
                 len(rows[name]),
                 {k: [int(v) for v in s] for k, s in zip(COUNTS, (tp, fp, fn), strict=True)},
                 {k: [float(v) for v in per_class[k]] for k in SCORES},
-                {k: float(mean[k]) for k in SCORES},
+                {k: nanmean(per_class[k][1:]) for k in SCORES},
             )
         )
     return results
@@ -89,16 +86,17 @@ def stack_rows(results: Sequence[StackScores], class_names: Sequence[str]) -> li
 
 def stack_summary(results: Sequence[StackScores], class_names: Sequence[str]) -> dict[str, Any]:
     """``summary.json``'s ``per_stack``: ``count``, ``mean`` (each stack's foreground mean,
-    averaged over the stacks) and ``stacks``: per stack its slices, mean and per-class scores."""
+    averaged over the stacks) and ``stacks``: per stack its slices, mean and per-class scores
+    (``None`` for an absent class)."""
     return {
         "count": len(results),
-        "mean": {k: sum(s.mean[k] for s in results) / len(results) for k in SCORES},
+        "mean": {k: json_number(nanmean([s.mean[k] for s in results])) for k in SCORES},
         "stacks": {
             stack.name: {
                 "slices": stack.slices,
-                "mean": stack.mean,
+                "mean": {k: json_number(v) for k, v in stack.mean.items()},
                 "per_class": {
-                    name: {k: stack.per_class[k][c] for k in SCORES}
+                    name: {k: json_number(stack.per_class[k][c]) for k in SCORES}
                     for c, name in enumerate(class_names)
                 },
             }

@@ -14,7 +14,7 @@ from drunet.config import config_from_dict
 from drunet.datasets import discover, write_image, write_mask
 from drunet.errors import DrunetError
 from drunet.inference import Predictor
-from drunet.inference.evaluate import evaluate, evaluation_pairs, write_evaluation
+from drunet.evaluation import evaluate, evaluation_pairs, write_evaluation
 from tests.inference.test_predictor import MinusHalf, make_config
 
 TOP = np.array([[1] * 4] * 2 + [[0] * 4] * 2, np.uint8)  # top half
@@ -49,8 +49,12 @@ def test_scores_by_hand(dataset: Path) -> None:
     assert a1["dice"] == 0.5 and a1["iou"] == pytest.approx(1 / 3)
     assert a1["precision"] == 0.5 and a1["recall"] == 0.5
     assert rows[("b", 1)]["dice"] == 1.0
-    b0 = rows[("b", 0)]  # background absent from both: the empty rule gives 1.0
-    assert (b0["tp"], b0["fp"], b0["fn"], b0["dice"]) == (0, 0, 0, 1.0)
+    b0 = rows[("b", 0)]  # background absent from both: reported as absent, no score
+    assert (b0["tp"], b0["fp"], b0["fn"], b0["absent"]) == (0, 0, 0, 1)
+    assert all(math.isnan(b0[k]) for k in ("dice", "iou", "precision", "recall"))
+    assert a1["absent"] == 0
+    one = evaluate(predictor, everything(dataset), absent_as_one=True)  # training's rule
+    assert {(r["image"], r["class"]): r for r in one.rows()}[("b", 0)]["dice"] == 1.0
 
     summary = evaluation.summary()
     assert summary["images"] == 2 and summary["class_names"] == ["background", "class 1"]
@@ -99,7 +103,7 @@ def test_files_written(dataset: Path, tmp_path: Path) -> None:
     # a: every pixel of a 2-pixel-thick half is outline. Top-half pixels lie 0, 0, 0, 0, 1, 1,
     # 2, 2 from the left half (and the reverse alike): the 95th percentile is 2.
     assert rows[1]["hd95"] == "2.000000"
-    assert rows[2]["hd95"] == "0.000000"  # b's background: empty in both
+    assert rows[2]["hd95"] == "" and rows[2]["absent"] == "1"  # b's background: in neither
     summary = json.loads(json_path.read_text())
     assert summary["model"] == "m" and summary["images"] == 2
     assert set(summary["hd95"]) == {"unit", "mean", "per_class", "undefined"}

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from drunet.report import write_evaluation_report
-from drunet.report.cases import CaseCollector, foreground_dice
+from drunet.evaluation import write_evaluation_report
+from drunet.evaluation.cases import CaseCollector, foreground_dice
 from drunet.report.figures import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_CLASS, error_map
-from tests.report.conftest import make_folder_case, run_folder, shifted_cases, square
+from tests.evaluation.conftest import make_folder_case, run_folder, shifted_cases, square
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 

@@ -1,7 +1,7 @@
 """What the evaluation report keeps of each scored image, collected while evaluating.
 
-:class:`CaseCollector` is the ``on_case`` hook of :func:`drunet.inference.evaluate.evaluate` and
-:func:`drunet.inference.evaluate_folder.evaluate_folder`. Memory stays bounded whatever the
+:class:`CaseCollector` is the ``on_case`` hook of :func:`drunet.evaluation.model.evaluate` and
+:func:`drunet.evaluation.folder.evaluate_folder`. Memory stays bounded whatever the
 number of images: every case keeps one small PNG strip (image | truth | prediction | errors) and
 its foreground Dice; only the ``worst`` lowest-Dice cases keep larger panels, in a heap; the
 confusion matrix is a running sum.
@@ -14,20 +14,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drunet.inference.evaluate import ScoredCase
+from drunet.evaluation.result import ScoredCase
 from drunet.report.figures import panels, png_bytes, strip
 
 
 def foreground_dice(
-    prediction: np.ndarray, reference: np.ndarray, num_classes: int, ignore_index: int | None
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    num_classes: int,
+    ignore_index: int | None,
+    absent_as_one: bool = True,
 ) -> float:
-    """Mean Dice of the foreground classes of one image (a class absent from both scores 1.0)."""
+    """Mean Dice of the foreground classes of one image. A class absent from both scores 1.0
+    (``absent_as_one``, training's rule) or is left out; an image with no class present is
+    1.0 either way (nothing to find, nothing found: never among the worst)."""
     keep = reference != ignore_index if ignore_index is not None else np.ones(reference.shape, bool)
     scores = []
     for c in range(1, num_classes):
         p, t = (prediction == c) & keep, (reference == c) & keep
         denominator = int(p.sum()) + int(t.sum())
-        scores.append(2 * int((p & t).sum()) / denominator if denominator else 1.0)
+        if denominator:
+            scores.append(2 * int((p & t).sum()) / denominator)
+        elif absent_as_one:
+            scores.append(1.0)
     return float(np.mean(scores)) if scores else 1.0
 
 
@@ -49,6 +58,7 @@ class CaseCollector:
     num_classes: int
     ignore_index: int | None = None
     worst: int = 12
+    absent_as_one: bool = False  # how a class absent from both counts in the ranking Dice
     thumb_side: int = 80
     panel_side: int = 256
     cases: list[Case] = field(default_factory=list)
@@ -60,7 +70,9 @@ class CaseCollector:
 
     def __call__(self, scored: ScoredCase) -> None:
         prediction, reference = scored.prediction, scored.reference
-        dice = foreground_dice(prediction, reference, self.num_classes, self.ignore_index)
+        dice = foreground_dice(
+            prediction, reference, self.num_classes, self.ignore_index, self.absent_as_one
+        )
         small = panels(
             prediction,
             reference,
