@@ -58,7 +58,7 @@ def test_build_model_uses_the_config() -> None:
     model = build_model(tiny_config(num_classes=3, in_channels=2))
     out = model(torch.zeros(1, 2, 20, 12))
     assert out.shape == (1, 3, 20, 12)
-    assert model.state_dict()["stem.0.0.weight"].shape == (4, 2, 3, 3)  # init_features 4
+    assert model.state_dict()["encoder.stem.0.0.weight"].shape == (4, 2, 3, 3)  # init_features 4
     binary = build_model(tiny_config(num_classes=2))
     assert binary(torch.zeros(1, 1, 16, 16)).shape == (1, 1, 16, 16)
 
@@ -86,8 +86,8 @@ def test_save_then_read_gives_identical_state_and_config(tmp_path: Path) -> None
     for key, value in expected.items():
         assert state[key].dtype == value.dtype and torch.equal(state[key], value), key
     # BatchNorm running statistics are non-default, so the equality above covers buffers too.
-    assert not torch.equal(expected["stem.0.1.running_mean"], torch.zeros(4))
-    assert int(state["stem.0.1.num_batches_tracked"]) == 1
+    assert not torch.equal(expected["encoder.stem.0.1.running_mean"], torch.zeros(4))
+    assert int(state["encoder.stem.0.1.num_batches_tracked"]) == 1
     assert loaded_config == config
 
 

@@ -63,7 +63,10 @@ def test_other_classes_and_channels_adapt_the_stem_and_refresh_the_head(tmp_path
     report = init_from(model, source)
     after = model.state_dict()
     assert report.reinitialised == ["head.weight", "head.bias"]
-    stem, refine = "stem.0.0.weight", "refine.0.weight"  # the default reads the image twice
+    stem, refine = (
+        "encoder.stem.0.0.weight",
+        "decoder.refine.0.weight",
+    )  # the default reads the image twice
     assert report.adapted == [stem, refine]
     torch.testing.assert_close(after[stem], state[stem].sum(1, keepdim=True))
     # The refine conv reads the up-sampled features, then the image: only the image's three

@@ -52,14 +52,130 @@ class DRStage(nn.Sequential):
         super().__init__(*layers)
 
 
+class DRUNetEncoder(nn.Module):
+    """DRUNet's stem and down-sampling stages (the last one is the bottleneck).
+
+    Returns the feature list the decoder consumes, as smp encoders do: the input first, then
+    level ``k`` at ``widths[k]`` channels and ``1 / (stem_stride · 2**k)`` of the input's size.
+    Shapes: ``(N, C, H, W) → [(N, C, H, W), (N, w0, H/s, W/s), …, (N, w_depth, …)]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        widths: list[int],
+        args: BlockArgs,
+        blocks_per_stage: int,
+        conv_after_block: bool,
+        stem_stride: int,
+    ) -> None:
+        super().__init__()
+        norm, act = args.norm, args.act
+        self.stem = nn.Sequential(
+            ConvNormAct(in_channels, widths[0], 3, stride=stem_stride, norm=norm, act=act),
+            ConvNormAct(widths[0], widths[0], 3, norm=norm, act=act),
+        )
+        self.pool = nn.MaxPool2d(2)
+        # stages[k] maps level k to level k + 1; the last one is the bottleneck.
+        self.stages = nn.ModuleList(
+            DRStage(widths[k], widths[k + 1], args, blocks_per_stage, conv_after_block)
+            for k in range(len(widths) - 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = [x, self.stem(x)]  # the image; level 0: (N, w0, H / s, W / s)
+        for stage in self.stages:
+            features.append(stage(self.pool(features[-1])))  # level k+1: (N, w_{k+1}, …)
+        return features
+
+
+class DRUNetDecoder(nn.Module):
+    """Up-sampling stages from the bottleneck back to level 0, each concatenating the encoder
+    feature of its scale; with a stride-2 stem, one full-resolution ``refine`` conv that sees the
+    up-sampled features beside the image, so thin structures keep sharp edges.
+    Shapes: the encoder's feature list → ``(N, w0, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        widths: list[int],
+        args: BlockArgs,
+        blocks_per_stage: int,
+        conv_after_block: bool,
+        stem_stride: int,
+    ) -> None:
+        super().__init__()
+        depth = len(widths) - 1
+        self.upsamples = nn.ModuleList(
+            nn.ConvTranspose2d(widths[k + 1], widths[k], 2, stride=2) for k in range(depth)
+        )
+        self.stages = nn.ModuleList(
+            DRStage(2 * widths[k], widths[k], args, blocks_per_stage, conv_after_block)
+            for k in range(depth)
+        )
+        self.refine = (
+            ConvNormAct(widths[0] + in_channels, widths[0], 3, norm=args.norm, act=args.act)
+            if stem_stride == 2
+            else None
+        )
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        image, *skips = features
+        x = skips.pop()  # the bottleneck
+        for k in reversed(range(len(self.stages))):
+            x = self.upsamples[k](x)  # (N, w_k, H'/2^k, W'/2^k)
+            x = self.stages[k](torch.cat([x, skips[k]], dim=1))
+        if self.refine is not None:  # half resolution → full: (N, w0, H, W)
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = self.refine(torch.cat([x, image], dim=1))
+        return x
+
+
+# Where each part lived before the encoder / decoder split: weights saved then still load.
+_RENAMED = {
+    "stem.": "encoder.stem.",
+    "encoders.": "encoder.stages.",
+    "upsamples.": "decoder.upsamples.",
+    "decoders.": "decoder.stages.",
+    "refine.": "decoder.refine.",
+}
+
+
+def upgrade_state(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``state`` with DRUNet keys saved before the encoder / decoder split renamed (``stem.0`` →
+    ``encoder.stem.0``); keys already current, or not under ``prefix``, are kept as they are."""
+    return {_upgraded_key(key, prefix): value for key, value in state.items()}
+
+
+def _upgraded_key(key: str, prefix: str) -> str:
+    if key.startswith(prefix):
+        rest = key[len(prefix) :]
+        for old, new in _RENAMED.items():
+            if rest.startswith(old):
+                return prefix + new + rest[len(old) :]
+    return key
+
+
+def _upgrade_hook(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    # load_state_dict pre-hook: rename old keys in place, so every loader accepts them.
+    upgraded = upgrade_state(state, prefix)
+    if upgraded.keys() != state.keys():
+        state.clear()
+        state.update(upgraded)
+
+
 class DRUNet(nn.Module):
     """Deep Residual U-Net.
 
-    Encoder: a stem of two 3×3 ConvNormAct at ``init_features`` channels, then ``depth`` levels of
-    2×2 max-pool + :class:`DRStage` doubling the width each time (the last level is the
-    bottleneck). Decoder: per level a 2×2 ConvTranspose (stride 2) halving the width,
+    Encoder (:class:`DRUNetEncoder`): a stem of two 3×3 ConvNormAct at ``init_features``
+    channels, then ``depth`` levels of 2×2 max-pool + :class:`DRStage` doubling the width each
+    time (the last level is the bottleneck); it returns its feature list. Decoder
+    (:class:`DRUNetDecoder`): per level a 2×2 ConvTranspose (stride 2) halving the width,
     concatenation with the encoder feature of the same scale, and a :class:`DRStage`. A 1×1 conv
-    head returns logits.
+    ``head`` returns logits. State-dict keys of weights saved before this split (``stem.…``,
+    ``encoders.…``, ``upsamples.…``, ``decoders.…``, ``refine.…``) load through
+    :func:`upgrade_state`.
 
     ``DRUNet(3, 1, 32)`` is the reference topology — stem of two 3×3 convs; encoders 2–4,
     bottleneck and decoders 4–1 of [DRBlock, 3×3 conv, DRBlock, 3×3 conv]; four down-samplings;
@@ -147,31 +263,14 @@ class DRUNet(nn.Module):
         self.multiple = 2**depth * stem_stride  # height and width are padded to this
         self.channels_last = channels_last
         widths = [init_features * 2**k for k in range(depth + 1)]
-        self.stem = nn.Sequential(
-            ConvNormAct(in_channels, widths[0], 3, stride=stem_stride, norm=norm, act=act),
-            ConvNormAct(widths[0], widths[0], 3, norm=norm, act=act),
+        self.encoder = DRUNetEncoder(
+            in_channels, widths, args, blocks_per_stage, conv_after_block, stem_stride
         )
-        self.pool = nn.MaxPool2d(2)
-        # encoders[k] maps level k to level k + 1; the last one is the bottleneck.
-        self.encoders = nn.ModuleList(
-            DRStage(widths[k], widths[k + 1], args, blocks_per_stage, conv_after_block)
-            for k in range(depth)
-        )
-        self.upsamples = nn.ModuleList(
-            nn.ConvTranspose2d(widths[k + 1], widths[k], 2, stride=2) for k in range(depth)
-        )
-        self.decoders = nn.ModuleList(
-            DRStage(2 * widths[k], widths[k], args, blocks_per_stage, conv_after_block)
-            for k in range(depth)
-        )
-        # With a stride-2 stem the decoders end at half resolution: one full-resolution conv sees
-        # their up-sampled features beside the image itself, so thin structures keep sharp edges.
-        self.refine = (
-            ConvNormAct(widths[0] + in_channels, widths[0], 3, norm=norm, act=act)
-            if stem_stride == 2
-            else None
+        self.decoder = DRUNetDecoder(
+            in_channels, widths, args, blocks_per_stage, conv_after_block, stem_stride
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.register_load_state_dict_pre_hook(_upgrade_hook)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -185,17 +284,8 @@ class DRUNet(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # (N, C, H', W') stored as NHWC
 
-        image = x
-        skips = [self.stem(x)]  # level 0: (N, w0, H' / s, W' / s), s = stem_stride
-        for encoder in self.encoders:
-            skips.append(encoder(self.pool(skips[-1])))  # level k+1: (N, w_{k+1}, H'/2^{k+1}, …)
-        x = skips.pop()  # bottleneck
-        for k in reversed(range(self.depth)):
-            x = self.upsamples[k](x)  # (N, w_k, H'/2^k, W'/2^k)
-            x = self.decoders[k](torch.cat([x, skips[k]], dim=1))
-        if self.refine is not None:  # half resolution → full: (N, w0, H', W')
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            x = self.refine(torch.cat([x, image], dim=1))
+        features = self.encoder(x)  # [image, level 0, …, bottleneck]
+        x = self.decoder(features)  # (N, w0, H', W')
         # Logits leave in the usual NCHW layout (the same bytes when there is one channel).
         return crop_to(self.head(x), size).contiguous()  # (N, out_channels, H, W)
 

@@ -38,6 +38,10 @@ def _no_check(name: str, params: Params) -> None:
     return None
 
 
+def _same(state: dict[str, Any]) -> dict[str, Any]:
+    return state
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """One kind of network. The callables receive models this family built.
@@ -62,6 +66,8 @@ class ModelFamily:
             stored configuration can be sized on the meta device before it is trusted.
         pretrained: a network → ``{weights name: (Hugging Face repo, revision)}`` its encoder
             can start from; ``None`` when the family takes no encoder weights.
+        upgrade_state: a stored state dict → the same weights under today's key names (weights
+            saved by an earlier layout of the network).
     """
 
     tag: str
@@ -78,6 +84,7 @@ class ModelFamily:
     check_params: Callable[[str, Params], None] = _no_check
     builds_on_meta: bool = True
     pretrained: Callable[[nn.Module], dict[str, tuple[str, str | None]]] | None = None
+    upgrade_state: Callable[[dict[str, Any]], dict[str, Any]] = _same
 
     @property
     def shown_names(self) -> tuple[str, ...]:

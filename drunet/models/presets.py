@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import nn
 
-from drunet.models.drunet import MAX_DEPTH, MAX_INIT_FEATURES, DRUNet
+from drunet.models.drunet import MAX_DEPTH, MAX_INIT_FEATURES, DRUNet, upgrade_state
 from drunet.models.family import ModelFamily, Params
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -107,14 +107,14 @@ def _describe(model: nn.Module) -> tuple[str, dict[str, Any]]:
 
 def _encoder(model: nn.Module) -> nn.Module:
     assert isinstance(model, DRUNet)
-    return nn.ModuleList([model.stem, model.encoders])  # the bottleneck included
+    return model.encoder  # the stem and down-sampling stages, the bottleneck included
 
 
 def _input_convs(model: nn.Module) -> dict[str, int]:
     assert isinstance(model, DRUNet)
-    convs = {"stem.0.0.weight": 0}
-    if model.refine is not None:  # it reads the up-sampled features, then the image
-        convs["refine.0.weight"] = model.hparams["init_features"]
+    convs = {"encoder.stem.0.0.weight": 0}
+    if model.decoder.refine is not None:  # it reads the up-sampled features, then the image
+        convs["decoder.refine.0.weight"] = model.hparams["init_features"]
     return convs
 
 
@@ -129,4 +129,5 @@ DRUNET = ModelFamily(
     encoder=_encoder,
     input_convs=_input_convs,
     filled=_filled,
+    upgrade_state=upgrade_state,
 )

@@ -232,7 +232,7 @@ def test_multiclass_rgb_data_trains_one_logit_per_class(tmp_path: Path) -> None:
     assert len(config.data.normalization.mean) == len(config.data.normalization.std) == 3
     state, _ = read_weights(result.best_weights)
     assert state["head.weight"].shape == (3, 4, 1, 1)
-    assert state["stem.0.0.weight"].shape == (4, 3, 3, 3)
+    assert state["encoder.stem.0.0.weight"].shape == (4, 3, 3, 3)
     model, _ = load_model(result.best_weights)
     assert model(torch.zeros(1, 3, 20, 28)).shape == (1, 3, 20, 28)
     rows = read_metrics(result.run_dir)

@@ -25,15 +25,15 @@ def test_reference_parameter_count_matches_docstring() -> None:
 def test_reference_topology() -> None:
     model = DRUNet(3, 1, 32)
     # Encoder 1: two 3×3 convs (conv, norm, act each).
-    assert [type(m) for m in model.stem] == [ConvNormAct, ConvNormAct]
-    assert all(m[0].kernel_size == (3, 3) for m in model.stem)
+    assert [type(m) for m in model.encoder.stem] == [ConvNormAct, ConvNormAct]
+    assert all(m[0].kernel_size == (3, 3) for m in model.encoder.stem)
     # Encoders 2–4, bottleneck and decoders 4–1: [DRBlock, 3×3 conv, DRBlock, 3×3 conv].
-    for stage in [*model.encoders, *model.decoders]:
+    for stage in [*model.encoder.stages, *model.decoder.stages]:
         assert [type(m) for m in stage] == [DRBlock, ConvNormAct, DRBlock, ConvNormAct]
-    assert len(model.encoders) == 4  # four down-samplings
-    widths = [stage[0].conv3.out_channels for stage in model.encoders]
-    assert [model.stem[0][0].out_channels, *widths] == [32, 64, 128, 256, 512]
-    assert [up.out_channels for up in model.upsamples] == [32, 64, 128, 256]
+    assert len(model.encoder.stages) == 4  # four down-samplings
+    widths = [stage[0].conv3.out_channels for stage in model.encoder.stages]
+    assert [model.encoder.stem[0][0].out_channels, *widths] == [32, 64, 128, 256, 512]
+    assert [up.out_channels for up in model.decoder.upsamples] == [32, 64, 128, 256]
     assert model.head.out_channels == 1 and model.head.kernel_size == (1, 1)
 
 

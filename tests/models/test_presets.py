@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from drunet.models import DEFAULT_PRESET, PRESETS, DRUNet, PreActDRBlock, fuse_conv_bn
+from drunet.models.drunet import upgrade_state
 
 
 def count(model: nn.Module) -> int:
@@ -83,7 +84,24 @@ def test_preset_parameter_counts(name: str, parameters: int) -> None:
 
 # sha256 of the sorted "key:shape" lines of each preset's state dict (3 → 1 channels), taken
 # from the code before blocks were split into DRBlock / PreActDRBlock (commit 215e2bf): weights
-# files saved then must still load.
+# files saved then must still load. Since DRUNet became encoder / decoder / head, its keys are
+# hashed under the names they had before (drunet.models.drunet.upgrade_state maps them back).
+BEFORE_SPLIT = {
+    "encoder.stem.": "stem.",
+    "encoder.stages.": "encoders.",
+    "decoder.upsamples.": "upsamples.",
+    "decoder.stages.": "decoders.",
+    "decoder.refine.": "refine.",
+}
+
+
+def old_name(key: str) -> str:
+    for new, old in BEFORE_SPLIT.items():
+        if key.startswith(new):
+            return old + key[len(new) :]
+    return key
+
+
 STATE_DICT_KEYS = {
     ("drunet_s", "projection", False): (246, "272a1cca02f6498c"),
     ("drunet_s", "projection", True): (214, "d1fc95686b92a2ba"),
@@ -102,9 +120,10 @@ def test_state_dict_keys_are_unchanged(name: str, shortcut: str, preact: bool) -
     with torch.device("meta"):  # shapes only, nothing allocated
         model = DRUNet(3, 1, **{**PRESETS[name], "shortcut": shortcut, "preact": preact})
     state = model.state_dict()
-    lines = "\n".join(sorted(f"{k}:{tuple(v.shape)}" for k, v in state.items()))
+    lines = "\n".join(sorted(f"{old_name(k)}:{tuple(v.shape)}" for k, v in state.items()))
     digest = hashlib.sha256(lines.encode()).hexdigest()[:16]
     assert (len(state), digest) == STATE_DICT_KEYS[(name, shortcut, preact)]
+    assert upgrade_state(dict.fromkeys(map(old_name, state))).keys() == state.keys()
 
 
 def test_reference_preset_is_the_reference_topology() -> None:
@@ -124,7 +143,7 @@ def test_channels_last_gives_the_same_logits_in_the_usual_layout() -> None:
     nhwc = DRUNet(2, 3, 8, depth=2, channels_last=True).eval()
     nchw = DRUNet(2, 3, 8, depth=2).eval()
     nchw.load_state_dict(nhwc.state_dict())
-    assert nhwc.stem[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.encoder.stem[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(2, 2, 30, 41)
     with torch.no_grad():
         out = nhwc(x)
@@ -138,7 +157,8 @@ def test_fusion_leaves_preactivation_and_group_norms_alone() -> None:
     blocks = [m for m in fused.modules() if isinstance(m, PreActDRBlock)]
     assert blocks
     assert all(isinstance(b.bn1, nn.BatchNorm2d) for b in blocks)  # norm before its conv
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.stem.modules())  # stem is post
+    stem = fused.encoder.stem
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in stem.modules())  # stem is post
     group = fuse_conv_bn(DRUNet(1, 1, 8, depth=1, norm="group"))
     assert sum(isinstance(m, nn.GroupNorm) for m in group.modules()) > 0
 

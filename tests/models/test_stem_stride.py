@@ -25,15 +25,15 @@ def test_parameter_count_is_drunet_s_plus_the_refine_conv() -> None:
 def test_every_level_runs_at_the_stem_stride(stride: int, level0: int) -> None:
     model = DRUNet(1, 1, 4, depth=2, blocks_per_stage=1, stem_stride=stride).eval()
     seen: dict[str, tuple[int, ...]] = {}
-    model.encoders[0].register_forward_hook(lambda m, i, o: seen.update(enc0=i[0].shape))
-    model.decoders[0].register_forward_hook(lambda m, i, o: seen.update(dec0=o.shape))
+    model.encoder.stages[0].register_forward_hook(lambda m, i, o: seen.update(enc0=i[0].shape))
+    model.decoder.stages[0].register_forward_hook(lambda m, i, o: seen.update(dec0=o.shape))
     with torch.no_grad():
         out = model(torch.randn(1, 1, 64, 64))
     assert seen["enc0"][-2:] == (level0 // 2, level0 // 2)  # after the first 2×2 pool
     assert seen["dec0"][-2:] == (level0, level0)
     assert out.shape == (1, 1, 64, 64)
     assert model.multiple == 4 * stride
-    assert (model.refine is not None) == (stride == 2)
+    assert (model.decoder.refine is not None) == (stride == 2)
 
 
 def test_the_refine_conv_sees_the_upsampled_features_and_the_image() -> None:
@@ -41,8 +41,8 @@ def test_the_refine_conv_sees_the_upsampled_features_and_the_image() -> None:
     model = DRUNet(2, 1, 4, depth=1, blocks_per_stage=1, se_reduction=0, stem_stride=2).eval()
     x = torch.randn(1, 2, 8, 8)
     seen: dict[str, torch.Tensor] = {}
-    model.decoders[0].register_forward_hook(lambda m, i, o: seen.update(dec0=o))
-    model.refine.register_forward_hook(lambda m, i, o: seen.update(refine_in=i[0]))
+    model.decoder.stages[0].register_forward_hook(lambda m, i, o: seen.update(dec0=o))
+    model.decoder.refine.register_forward_hook(lambda m, i, o: seen.update(refine_in=i[0]))
     with torch.no_grad():
         model(x)
     up = F.interpolate(seen["dec0"], size=(8, 8), mode="bilinear", align_corners=False)
@@ -50,7 +50,7 @@ def test_the_refine_conv_sees_the_upsampled_features_and_the_image() -> None:
 
 
 def test_a_stride_other_than_1_or_2_is_a_config_error_naming_the_key() -> None:
-    with pytest.raises(ValidationError, match=r"model\.params\.drunet\.stem_stride"):
+    with pytest.raises(ValidationError, match=r"model\.params\.stem_stride"):
         ExperimentConfig.model_validate(
             {"model": {"name": "drunet_s", "params": {"stem_stride": 3}}}
         )
