@@ -41,7 +41,7 @@ from drunet.conversion import (
 )
 from drunet.device import resolve_device
 from drunet.errors import DrunetError
-from drunet.export_checks import FORMATS, check_opset, check_target
+from drunet.export_checks import FORMATS, check_opset, check_target, claim_target
 
 
 @dataclass
@@ -122,18 +122,20 @@ def export_model(
     tolerance: float = TOLERANCE,
     weights: Path | None = None,
     device: str | torch.device | None = "cpu",
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export ``model`` to ``path`` and write ``<path>.json``; both atomically, after the check.
 
     The graph is made from a CPU copy; ``device`` (``auto``, ``cuda``, …, ``None`` for
-    ``$DRUNET_DEVICE``) is where the PyTorch side of the parity check runs.
+    ``$DRUNET_DEVICE``) is where the PyTorch side of the parity check runs. A file at either
+    name that drunet did not write is refused before the export unless ``overwrite``.
     """
     if format not in FORMATS:
         raise DrunetError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
     if format == "onnx":
         check_opset(opset)
-    check_target(path, format, weights)
+    check_target(path, format, weights, overwrite)
     in_channels = config.model.spec().in_channels
     model = model.eval()
     data = to_onnx(model, in_channels, opset) if format == "onnx" else to_pt2(model, in_channels)
@@ -158,6 +160,7 @@ def export_model(
                 f"{result.parity.max_abs_diff}; nothing was written "
                 "— try another --opset, or report this model's configuration"
             )
+    claim_target(path, overwrite)  # checked again: the export took a while
     # The sidecar first: it is the record that the model file at ``path`` is drunet's export.
     atomic_write_text(result.sidecar, json.dumps(info, indent=2) + "\n")
     atomic_write_bytes(path, data)
@@ -172,13 +175,25 @@ def export_run(
     check: bool = True,
     runs_dir: str | Path = "runs",
     device: str | torch.device | None = "cpu",
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export a run folder's best weights (or a weights file, or the latest run).
 
     ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights; ``device`` is where
-    the PyTorch reference of the parity check runs (see :func:`export_model`).
+    the PyTorch reference of the parity check runs; ``overwrite`` replaces a file drunet did not
+    write (see :func:`export_model`).
     """
     weights = resolve_weights(run_or_weights, runs_dir)
     model, config = load_model(weights)
     path = Path(out) if out is not None else weights.parent / f"model.{format}"
-    return export_model(model, config, path, format, opset, check, weights=weights, device=device)
+    return export_model(
+        model,
+        config,
+        path,
+        format,
+        opset,
+        check,
+        weights=weights,
+        device=device,
+        overwrite=overwrite,
+    )

@@ -1,8 +1,9 @@
 """What ``drunet export`` checks before it exports: where it may write, which opset it can make.
 
-An export never writes over the weights it reads, a file of their run folder, or a file it did
-not write itself; an earlier export of the same format is recognised by its ``<file>.json``
-sidecar and may be replaced.
+An export never writes over the weights it reads, a file of their run folder, or a file drunet
+did not write (the rule of :mod:`drunet.outputs`; ``--overwrite`` allows that last one); an
+export made before drunet kept a manifest is recognised by its ``<file>.json`` sidecar of the
+same format and may be replaced.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from drunet import checkpoint
 from drunet.atomic import file_in_the_way, same_file
 from drunet.errors import DrunetError
+from drunet.outputs import check_outputs, claim_outputs
 
 FORMATS: tuple[str, ...] = ("onnx", "pt2")
 
@@ -52,9 +54,11 @@ RUN_FILES = (checkpoint.BEST, checkpoint.LAST, checkpoint.CONFIG, checkpoint.STA
              checkpoint.PRETRAINED_CONFIG)  # fmt: skip
 
 
-def check_target(path: Path, format: str, weights: Path | None = None) -> None:
+def check_target(
+    path: Path, format: str, weights: Path | None = None, overwrite: bool = False
+) -> None:
     """Refuse an output (or its ``.json`` sidecar) that is the weights read, a file of their run
-    folder, a folder, or an existing file that is not an earlier drunet export of ``format``."""
+    folder, a folder, or (unless ``overwrite``) an existing file drunet did not write."""
     sidecar = Path(f"{path}.json")
     if path.is_dir():
         raise DrunetError(f"--out {path} is a folder; give a file name, e.g. {path}/model.{format}")
@@ -71,16 +75,27 @@ def check_target(path: Path, format: str, weights: Path | None = None) -> None:
                     "choose another --out"
                 )
     earlier = _earlier_export(sidecar)
-    if os.path.lexists(path) and (earlier is None or earlier.get("format") != format):
+    if (
+        not overwrite
+        and earlier is not None
+        and os.path.lexists(path)
+        and earlier.get("format") != format
+    ):
         raise DrunetError(
-            f"--out {path} exists and is not a {format} file drunet exported (no drunet "
-            f"{sidecar.name} beside it); choose another --out, or move {path} away"
+            f"--out {path} exists and is not a {format} file drunet exported (its "
+            f"{sidecar.name} says {earlier.get('format')}); choose another --out, or pass "
+            "--overwrite to replace it"
         )
-    if os.path.lexists(sidecar) and earlier is None:
-        raise DrunetError(
-            f"{sidecar} exists and drunet did not write it, but the export writes its description "
-            f"there; choose another --out than {path}, or move {sidecar} away"
-        )
+    # An export made before drunet kept a manifest is recognised by its sidecar.
+    check_outputs(path.parent, [path, sidecar], overwrite=overwrite or earlier is not None)
+
+
+def claim_target(path: Path, overwrite: bool = False) -> None:
+    """Record ``path`` and its sidecar as drunet's just before they are written, after
+    :func:`check_target` (refusing again a file drunet did not write unless ``overwrite``)."""
+    sidecar = Path(f"{path}.json")
+    earlier = _earlier_export(sidecar) is not None
+    claim_outputs(path.parent, [path, sidecar], overwrite=overwrite or earlier)
 
 
 def _earlier_export(sidecar: Path) -> dict[str, Any] | None:

@@ -8,12 +8,15 @@ lines). An existing file at an output name is replaced only if its name is in th
 anything else there is foreign and the run refuses before writing anything.
 
 The record is by name: a file drunet wrote that the user later replaced by hand under the same
-name counts as drunet's.
+name counts as drunet's. A name is relative to the folder: ``a_mask.png``, or
+``data/images/000.png`` for a command that writes a tree (``demo``), so one manifest at the top
+covers it.
 
 Every command that writes into a folder the user names (``predict``, ``evaluate``, ``compare``,
 ``export``, the HTML reports, ``demo``) claims its output names through :func:`claim_outputs`
-before writing: a foreign file at one of them is refused with an :class:`OutputError` naming it,
-unless the user passed ``--overwrite``.
+before writing (:func:`check_outputs` first when a long step comes before the writes): a foreign
+file at one of them is refused with an :class:`OutputError` naming it, unless the user passed
+``--overwrite``.
 """
 
 from __future__ import annotations
@@ -54,9 +57,21 @@ class Manifest:
             if isinstance(name, str):
                 self.names.add(name)
 
+    def name(self, path: Path) -> str:
+        """``path``'s name in the manifest: relative to the folder (``data/images/000.png``), or
+        its last part when it is not spelt under the folder."""
+        try:
+            return path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return path.name
+
     def owns(self, path: Path) -> bool:
-        """Whether drunet wrote ``path`` (a file directly in the folder) in this or a past run."""
-        return path.name in self.names and same_file(path.parent, self.folder)
+        """Whether drunet wrote ``path`` (in the folder or, by its relative name, below it) in
+        this or a past run."""
+        name = self.name(path)
+        if "/" in name:
+            return name in self.names
+        return name in self.names and same_file(path.parent, self.folder)
 
     def foreign(self, path: Path) -> bool:
         """Whether ``path`` exists (a file, folder or link) and drunet did not write it."""
@@ -67,43 +82,55 @@ class Manifest:
 
     def record(self, paths: Iterable[Path]) -> None:
         """Claim ``paths`` (in the folder) before writing them; names already there are skipped."""
-        new = [p.name for p in paths if p.name not in self.names]
+        new = list(dict.fromkeys(n for n in map(self.name, paths) if n not in self.names))
         if not new:
             return
         append_lines(self.path, [json.dumps(name, ensure_ascii=False) for name in new])
         self.names.update(new)
 
 
-def claim_outputs(
+def check_outputs(
     folder: str | Path, names: Iterable[str | Path], *, overwrite: bool = False
 ) -> Manifest:
-    """Record ``names`` (file names in ``folder``) as drunet's before a command writes them.
-
-    Refuses with :class:`OutputError`, before writing anything, when one of them exists and
-    drunet did not write it — unless ``overwrite`` (the commands' ``--overwrite`` flag), which
-    claims such files too. Returns the folder's manifest (the folder is created if missing
-    and there is a name to record).
-    """
+    """Refuse with :class:`OutputError`, writing nothing, when one of ``names`` (file names in
+    ``folder``) exists and drunet did not write it — unless ``overwrite`` (the commands'
+    ``--overwrite`` flag). Returns the folder's manifest. A command that must refuse before a
+    long step (training, an export's parity check) calls this first, then :func:`claim_outputs`
+    just before it writes."""
     manifest = Manifest(folder)
-    paths = _paths(manifest.folder, names)
     if not overwrite:
-        for path in paths:
+        for path in _paths(manifest.folder, names):
             if manifest.foreign(path):
                 raise OutputError(
                     f"{path} exists and drunet did not write it (it is not in {manifest.path}); "
-                    "move it away, choose another output folder, or pass --overwrite to "
-                    "replace it"
+                    "move it away, choose another --out, or pass --overwrite to replace it"
                 )
-    manifest.record(paths)
+    return manifest
+
+
+def claim_outputs(
+    folder: str | Path, names: Iterable[str | Path], *, overwrite: bool = False
+) -> Manifest:
+    """Record ``names`` (file names in ``folder``) as drunet's before a command writes them,
+    after :func:`check_outputs` (a foreign file is refused unless ``overwrite``, which claims it
+    too). Returns the folder's manifest (the folder is created if missing and there is a name to
+    record)."""
+    names = list(names)
+    manifest = check_outputs(folder, names, overwrite=overwrite)
+    manifest.record(_paths(manifest.folder, names))
     return manifest
 
 
 def _paths(folder: Path, names: Iterable[str | Path]) -> list[Path]:
-    """``folder / name`` for each name; a name must be a plain file name (no folder part)."""
+    """``folder / name`` for each name: a path below ``folder`` (``folder/x`` or ``x``; a path
+    spelt from ``folder`` is taken as such)."""
     paths = []
     for name in names:
-        path = Path(name)
-        if not path.name or path.parent not in (Path("."), folder):
-            raise ValueError(f"output name {name!r} is not a file name in {folder}")
-        paths.append(folder / path.name)
+        parts = Path(name).parts
+        if parts[: len(folder.parts)] == folder.parts:
+            parts = parts[len(folder.parts) :]
+        outside = Path(name).is_absolute() and parts == Path(name).parts
+        if not parts or outside or ".." in parts:
+            raise ValueError(f"output name {name!r} is not a path below {folder}")
+        paths.append(folder.joinpath(*parts))
     return paths

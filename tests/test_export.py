@@ -165,12 +165,13 @@ def test_check_target_replaces_only_its_own_export_of_the_format(run: Path) -> N
     out = run.parent / "model.onnx"
     check_target(out, "onnx", run / "best.safetensors")  # a new file: fine
     out.write_bytes(b"model")
-    with pytest.raises(DrunetError, match="not a onnx file drunet exported"):
+    with pytest.raises(DrunetError, match=r"model\.onnx exists and drunet did not write it"):
         check_target(out, "onnx")
     Path(f"{out}.json").write_text(json.dumps({"format": "onnx", "drunet": "0.1"}))
     check_target(out, "onnx")  # drunet's earlier export
     with pytest.raises(DrunetError, match="not a pt2 file drunet exported"):
         check_target(out, "pt2")
+    check_target(out, "pt2", overwrite=True)
 
 
 @pytest.mark.parametrize(("opset", "ok"), [(0, False), (17, False), (18, True), (99, False)])

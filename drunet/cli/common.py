@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +18,15 @@ from drunet.errors import DrunetError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace files at the output names that drunet did not write (refused otherwise).",
+    ),
+]
 
 
 class State:

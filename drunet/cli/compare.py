@@ -9,10 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from drunet.cli.common import console, user_errors
+from drunet.cli.common import OverwriteOption, console, user_errors
 from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import LineReporter
 from drunet.compare import compare_models, write_reports
+from drunet.compare.run import check_out_dir
 from drunet.compare.tables import table_rows
 from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
 from drunet.device import resolve_device
@@ -40,6 +41,7 @@ def compare_command(
         list[str] | None, typer.Option("--set", help="Override a config key for all models.")
     ] = None,
     device: DeviceOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Train each model with the same split, augmentation, loss and budget, evaluate them on
     the same held-out images, and write compare.md/csv/json, curves.png, predictions.png and
@@ -48,11 +50,7 @@ def compare_command(
         names = [m.strip() for m in models.split(",") if m.strip()]
         if len(names) < 1:
             raise DrunetError("--models needs at least one model name")
-        if (out / "runs").exists() and any((out / "runs" / name).exists() for name in names):
-            raise DrunetError(
-                f"{out}/runs already holds runs of {', '.join(names)}; choose another --out "
-                "(results are never overwritten)"
-            )
+        check_out_dir(out, names, overwrite)  # before the configuration is read
         cfg = load_config(config) if config is not None else ExperimentConfig()
         flags = {
             "data.root": data,
@@ -66,9 +64,14 @@ def compare_command(
         cfg = apply_overrides(set_fields(cfg, typed), set_ or [])
         show_device(resolve_device(cfg.train.device))  # where training (and scoring) run
         reports, held_out = compare_models(
-            cfg, names, out, reporter_factory=_reporter, device=cfg.train.device
+            cfg,
+            names,
+            out,
+            reporter_factory=_reporter,
+            device=cfg.train.device,
+            overwrite=overwrite,
         )
-        paths = write_reports(reports, held_out, out)
+        paths = write_reports(reports, held_out, out, overwrite=overwrite)
     print_table(table_rows(reports), f"held-out images: {len(held_out)}")
     console.print(
         f"tables: {paths['md']}, {paths['csv']}; curves: {paths['curves']}; "

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from drunet.cli.common import console, user_errors
+from drunet.cli.common import OverwriteOption, console, user_errors
 from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import make_reporter
 from drunet.demo import run_demo
@@ -22,6 +22,7 @@ def demo_command(
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
     device: DeviceOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Generate a synthetic dataset, train a small DRUNet on it, and predict a new image."""
     with user_errors():
@@ -34,7 +35,9 @@ def demo_command(
             markup=False,
         )
         with make_reporter(console) as reporter:
-            result = run_demo(out, epochs=epochs, seed=seed, reporter=reporter, device=device)
+            result = run_demo(
+                out, epochs, seed, reporter=reporter, device=device, overwrite=overwrite
+            )
         run = result.run
         console.print(
             f"validation Dice [bold]{run.best_score:.4f}[/] (best epoch {run.best_epoch}); "

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from drunet.cli.common import console, user_errors
+from drunet.cli.common import OverwriteOption, console, user_errors
 from drunet.cli.device import DeviceOption, chosen_device, show_device
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, ExportResult, export_run
@@ -40,6 +40,7 @@ def export_command(
         ),
     ] = False,
     device: DeviceOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Export for deployment: dynamic batch, height and width; normalised float32 input,
     logits out. <file>.json beside it states the opset, the normalisation and the classes."""
@@ -55,6 +56,7 @@ def export_command(
             check,
             runs_dir,
             device=where,
+            overwrite=overwrite,
         )
         if json_output:
             typer.echo(json.dumps(export_json(result), indent=2))

@@ -16,9 +16,21 @@ from drunet.engine.data import prepare_config
 from drunet.engine.history import EpochRecord
 from drunet.engine.train import train
 from drunet.engine.trainer import Reporter
-from drunet.errors import ConfigError
+from drunet.errors import ConfigError, DrunetError
 from drunet.inference import Predictor
 from drunet.models.registry import check_name
+from drunet.outputs import check_outputs
+from drunet.report.compare_report import REPORT_NAME
+
+# What a comparison writes in its folder besides runs/<model>/ (see drunet.compare.tables).
+OUTPUT_FILES = {
+    "json": "compare.json",
+    "csv": "compare.csv",
+    "md": "compare.md",
+    "curves": "curves.png",
+    "figure": "predictions.png",
+    "report": REPORT_NAME,
+}
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +75,34 @@ def model_config(base: ExperimentConfig, name: str, runs_dir: Path) -> Experimen
     return config
 
 
+def check_out_dir(out_dir: str | Path, models: list[str], overwrite: bool = False) -> None:
+    """Refuse, before any training, an ``out_dir`` that already holds runs of ``models`` (runs
+    are never overwritten) or a file at a table's name that drunet did not write (unless
+    ``overwrite``)."""
+    runs = Path(out_dir) / "runs"
+    if any((runs / name).exists() for name in models):
+        raise DrunetError(
+            f"{runs} already holds runs of {', '.join(models)}; choose another --out "
+            "(results are never overwritten)"
+        )
+    check_outputs(out_dir, OUTPUT_FILES.values(), overwrite=overwrite)
+
+
 def compare_models(
     base: ExperimentConfig,
     models: list[str],
     out_dir: str | Path,
     reporter_factory: Callable[[str], Reporter | None] | None = None,
     device: str | torch.device | None = None,
+    overwrite: bool = False,
 ) -> tuple[list[ModelReport], list[Pair]]:
     """Train each model in turn into ``out_dir/runs/<model>`` and score it on the held-out
     (validation) split shared by all of them. Returns the reports and the held-out pairs.
     ``device`` is where the held-out images are predicted (``None``: ``$DRUNET_DEVICE``, else
-    auto); training runs on ``base.train.device``."""
+    auto); training runs on ``base.train.device``. Refuses first what :func:`check_out_dir`
+    refuses."""
     out_dir = Path(out_dir)
+    check_out_dir(out_dir, models, overwrite)
     base, _, held_out = prepare_config(base)  # one split, one normalisation for every model
     is_binary = base.model.num_classes == 2
     reports = []

@@ -14,9 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from drunet.atomic import atomic_write_bytes, atomic_write_text
-from drunet.compare.run import ModelReport
+from drunet.compare.run import OUTPUT_FILES, ModelReport
 from drunet.datasets import Pair, read_pair
 from drunet.inference.overlay import to_display
+from drunet.outputs import claim_outputs
 from drunet.report.compare_report import ModelMasks, write_compare_report
 from drunet.report.markdown import markdown
 
@@ -54,19 +55,18 @@ def markdown_table(reports: list[ModelReport]) -> str:
 
 
 def write_reports(
-    reports: list[ModelReport], held_out: list[Pair], out_dir: str | Path, examples: int = 3
+    reports: list[ModelReport],
+    held_out: list[Pair],
+    out_dir: str | Path,
+    examples: int = 3,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write compare.json, compare.csv, compare.md, curves.png, predictions.png and
-    report.html (the models side by side, every held-out image)."""
+    report.html (the models side by side, every held-out image). A file at one of these names
+    that drunet did not write is refused before anything is written, unless ``overwrite``."""
     out_dir = Path(out_dir)
-    paths = {
-        "json": out_dir / "compare.json",
-        "csv": out_dir / "compare.csv",
-        "md": out_dir / "compare.md",
-        "curves": out_dir / "curves.png",
-        "figure": out_dir / "predictions.png",
-        "report": out_dir / "report.html",
-    }
+    paths = {key: out_dir / name for key, name in OUTPUT_FILES.items()}
+    claim_outputs(out_dir, paths.values(), overwrite=overwrite)
     atomic_write_text(paths["json"], json.dumps([r.to_json() for r in reports], indent=2))
     rows = table_rows(reports)
     buffer = io.StringIO()

@@ -71,14 +71,24 @@ def make_synthetic(
     if stack_slices is not None:
         args = (num_images, num_classes, sizes, channels, dtype, stack_slices)
         return _write_stacks(root, rng, *args)
-    width = max(3, len(str(num_images - 1)))
+    files = synthetic_files(num_images, dtype)
     for i in range(num_images):
         height, image_width = sizes[i % len(sizes)]
         image, mask = _sample(rng, int(height), int(image_width), num_classes, channels)
-        suffix = ".png" if dtype == "uint8" else ".tif"
-        write_image(root / "images" / f"{i:0{width}d}{suffix}", _stored(image, dtype))
-        write_mask(root / "masks" / f"{i:0{width}d}.png", mask)
+        write_image(root / files[2 * i], _stored(image, dtype))
+        write_mask(root / files[2 * i + 1], mask)
     return root
+
+
+def synthetic_files(num_images: int, dtype: str = "uint8") -> list[str]:
+    """The files :func:`make_synthetic` writes (not stacks), relative to its root, image then
+    mask for each sample: ``images/000.png``, ``masks/000.png``, …"""
+    width = max(3, len(str(num_images - 1)))
+    suffix = ".png" if dtype == "uint8" else ".tif"
+    names = [
+        (f"images/{i:0{width}d}{suffix}", f"masks/{i:0{width}d}.png") for i in range(num_images)
+    ]
+    return [name for pair in names for name in pair]
 
 
 def _write_stacks(

@@ -20,6 +20,7 @@ from drunet.atomic import atomic_write_text
 from drunet.datasets import MaskOptions, Pair, read_pair
 from drunet.evaluation.cases import foreground_dice
 from drunet.inference.overlay import to_display
+from drunet.outputs import claim_outputs
 from drunet.report.figures import mask_rgb, png_bytes, shrink
 from drunet.report.html import Column, esc, figure, number, page, section, simple_table
 from drunet.report.html import sortable_table as _sortable
@@ -121,8 +122,12 @@ def write_compare_report(
     models: Sequence[ModelMasks],
     curves_png: bytes | None = None,
     mask_options: MaskOptions | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``out_dir/report.html`` (see :func:`compare_report`)."""
+    """Write ``out_dir/report.html`` (see :func:`compare_report`); a ``report.html`` drunet did
+    not write is refused unless ``overwrite``."""
     path = Path(out_dir) / REPORT_NAME
-    atomic_write_text(path, compare_report(rows, pairs, models, curves_png, mask_options))
+    html = compare_report(rows, pairs, models, curves_png, mask_options)
+    claim_outputs(out_dir, [path], overwrite=overwrite)
+    atomic_write_text(path, html)
     return path

@@ -132,7 +132,7 @@ def test_export_refuses_a_file_it_did_not_write(trained_run, tmp_path) -> None:
     out = tmp_path / "model.onnx"
     out.write_bytes(b"someone's model")
     result = invoke("export", trained_run, "--out", out)
-    assert_user_error(result, str(out), "not a onnx file drunet exported", "choose another --out")
+    assert_user_error(result, str(out), "drunet did not write it", "choose another --out")
     assert out.read_bytes() == b"someone's model"
     assert not Path(f"{out}.json").exists()
 

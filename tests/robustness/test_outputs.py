@@ -7,7 +7,7 @@ import json
 import pytest
 
 from drunet.errors import DrunetError, OutputError
-from drunet.outputs import MANIFEST, Manifest, claim_outputs
+from drunet.outputs import MANIFEST, Manifest, check_outputs, claim_outputs
 
 
 def test_claim_records_the_names_and_creates_the_folder(tmp_path) -> None:
@@ -48,7 +48,30 @@ def test_overwrite_claims_a_foreign_file(tmp_path) -> None:
     assert claim_outputs(tmp_path, ["summary.json"]).names == {"summary.json"}
 
 
-@pytest.mark.parametrize("name", ["sub/summary.json", "", "."])
-def test_a_name_with_a_folder_part_is_a_programming_error(tmp_path, name) -> None:
-    with pytest.raises(ValueError, match="is not a file name"):
+@pytest.mark.parametrize("name", ["../summary.json", "", ".", "/elsewhere/summary.json"])
+def test_a_name_outside_the_folder_is_a_programming_error(tmp_path, name) -> None:
+    with pytest.raises(ValueError, match="is not a path below"):
         claim_outputs(tmp_path, [name])
+
+
+def test_a_tree_is_claimed_by_relative_names_in_one_manifest(tmp_path) -> None:
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "images" / "001.png").write_bytes(b"mine")
+    names = ["data/images/000.png", tmp_path / "data" / "images" / "001.png"]
+    with pytest.raises(OutputError, match=r"data/images/001\.png exists"):
+        claim_outputs(tmp_path, names)
+    claim_outputs(tmp_path, names[:1])
+    assert not (tmp_path / "data" / "images" / MANIFEST).exists()
+    assert Manifest(tmp_path).names == {"data/images/000.png"}
+    (tmp_path / "data" / "images" / "000.png").write_bytes(b"drunet's")
+    assert not Manifest(tmp_path).foreign(tmp_path / "data" / "images" / "000.png")
+    assert Manifest(tmp_path).foreign(tmp_path / "data" / "images" / "001.png")
+
+
+def test_check_refuses_like_claim_but_records_nothing(tmp_path) -> None:
+    (tmp_path / "compare.md").write_text("mine")
+    with pytest.raises(OutputError, match=r"compare\.md exists"):
+        check_outputs(tmp_path, ["compare.md"])
+    assert check_outputs(tmp_path, ["compare.md"], overwrite=True).names == set()
+    assert check_outputs(tmp_path / "new", ["a.json"]).names == set()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.md"]
