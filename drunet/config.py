@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drunet.atomic import atomic_write_text
+from drunet.bounds import check_experiment
 from drunet.config_loss import LossTerm
 from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
 from drunet.configs import find_config
@@ -139,6 +140,11 @@ class ExperimentConfig(_Section):
     loss: list[LossTerm] | None = Field(default=None, min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _within_bounds(self) -> ExperimentConfig:
+        check_experiment(self)  # drunet.bounds: the work and memory the values imply
+        return self
 
 
 _REPR = reprlib.Repr()  # keyword arguments only from Python 3.12

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "metrics": 1,
     "sliding": 1,
     "config": 2,
+    "bounds": 2,
     "config_model": 2,
     "config_loss": 2,
     "configs": 2,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drunet.bounds import check_prediction
 from drunet.device import PRECISIONS
 from drunet.inference.postprocess import PostprocessOptions
+from drunet.inference.tta import symmetries
 from drunet.sliding import DEFAULT_MAX_PIXELS, Blend, check_overlap
 
 
@@ -59,3 +61,5 @@ class PredictOptions:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.blend not in ("gaussian", "constant"):
             raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
+        passes = len(symmetries(self.tta_flips, self.tta_rot90))  # drunet.bounds: work, memory
+        check_prediction(self.tile_size, self.overlap, self.batch_size, self.max_pixels, passes)
