@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from drunet.atomic import atomic_write_text
 from drunet.evaluation.cases import Case, CaseCollector
 from drunet.evaluation.result import Evaluation

@@ -133,7 +133,10 @@ class Evaluation:
             reduction: {
                 k: json_number(v)
                 for k, v in reduce_counts(
-                    tp[:, foreground], fp[:, foreground], fn[:, foreground], reduction,
+                    tp[:, foreground],
+                    fp[:, foreground],
+                    fn[:, foreground],
+                    reduction,
                     self.absent_as_one,
                 ).items()
             }
@@ -224,7 +227,10 @@ def score_case(
         ) from None
     if evaluation.hd95 is not None:
         distances = hd95_per_class(
-            prediction, reference, evaluation.num_classes, evaluation.ignore_index,
+            prediction,
+            reference,
+            evaluation.num_classes,
+            evaluation.ignore_index,
             evaluation.spacing,
         )
         if not evaluation.absent_as_one:  # both empty: no distance to report, as for Dice

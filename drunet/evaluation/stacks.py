@@ -1,12 +1,12 @@
 """Per-stack scores of an evaluation: a stack's slice counts summed, then scored.
 
 A stack (a multi-page TIFF read as slices, or numbered 2D files named by ``data.layout.stack``)
-is scored like the whole set is: its slices' tp /
-fp / fn are summed per class and Dice, IoU, precision and recall come from those sums (a class
-absent from all of them is absent for the stack: :mod:`drunet.evaluation.scoring`). So a stack's Dice is *not* the mean of its slices' Dice:
-a slice with little foreground weighs little. Its ``mean`` is the foreground classes' average
-(``macro`` on the stack's slices, absent classes left out). HD95 is not given per stack: a volume's surface distance is
-not a reduction of the slices' 2D ones.
+is scored like the whole set is: its slices' tp / fp / fn are summed per class and Dice, IoU,
+precision and recall come from those sums (a class absent from all of them is absent for the
+stack: :mod:`drunet.evaluation.scoring`). So a stack's Dice is *not* the mean of its slices'
+Dice: a slice with little foreground weighs little. Its ``mean`` is the foreground classes'
+average (``macro`` on the stack's slices, absent classes left out). HD95 is not given per stack:
+a volume's surface distance is not a reduction of the slices' 2D ones.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from drunet.datasets import write_image, write_mask
-from drunet.evaluation.result import Evaluation
-from drunet.evaluation.folder import count_classes, evaluate_folder
 from drunet.evaluation import CaseCollector
+from drunet.evaluation.folder import count_classes, evaluate_folder
+from drunet.evaluation.result import Evaluation
 
 
 def make_folder_case(

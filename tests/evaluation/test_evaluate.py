@@ -13,8 +13,8 @@ import pytest
 from drunet.config import config_from_dict
 from drunet.datasets import discover, write_image, write_mask
 from drunet.errors import DrunetError
-from drunet.inference import Predictor
 from drunet.evaluation import evaluate, evaluation_pairs, write_evaluation
+from drunet.inference import Predictor
 from tests.inference.test_predictor import MinusHalf, make_config
 
 TOP = np.array([[1] * 4] * 2 + [[0] * 4] * 2, np.uint8)  # top half

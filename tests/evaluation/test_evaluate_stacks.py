@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from drunet.datasets import write_mask
-from drunet.inference import Predictor
 from drunet.evaluation import evaluate, evaluation_pairs, write_evaluation
 from drunet.evaluation.folder import evaluate_folder
+from drunet.inference import Predictor
 from tests.evaluation.test_evaluate import LEFT, TOP
 from tests.inference.test_predictor import MinusHalf, make_config
 
