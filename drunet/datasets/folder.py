@@ -11,7 +11,7 @@ import numpy as np
 
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image
 from drunet.datasets.masks import read_mask
-from drunet.datasets.matching import match_files
+from drunet.datasets.matching import files_in, match_files
 from drunet.datasets.options import MaskOptions
 from drunet.datasets.stack_names import NumberedSlice
 from drunet.errors import DataError
@@ -101,11 +101,7 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     """The files of ``folder`` with one of ``suffixes`` (hidden files left out), sorted."""
     if not folder.is_dir():
         raise DataError(f"missing folder {folder}; {LAYOUT}")
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if not path.name.startswith(".") and path.suffix.lower() in suffixes and path.is_file()
-    )
+    return files_in(folder, suffixes)
 
 
 def read_pair_image(pair: Pair) -> np.ndarray:

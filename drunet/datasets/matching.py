@@ -26,6 +26,16 @@ from pathlib import Path
 Names = Callable[[Path], Sequence[str]]
 
 
+def files_in(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files directly in ``folder`` whose suffix (any case) is one of ``suffixes``, hidden
+    files left out, sorted: what every matching starts from."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and path.suffix.lower() in suffixes and path.is_file()
+    )
+
+
 def stem(path: Path) -> tuple[str]:
     """The default rule: a file answers to its stem (``a.png`` → ``a``)."""
     return (path.stem,)

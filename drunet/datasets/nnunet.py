@@ -16,7 +16,7 @@ from typing import Any
 
 from drunet.datasets.folder import Pair
 from drunet.datasets.io import IMAGE_SUFFIXES, MASK_SUFFIXES
-from drunet.datasets.matching import match_files
+from drunet.datasets.matching import files_in, match_files
 from drunet.datasets.problems import Problem
 from drunet.errors import DataError
 
@@ -172,7 +172,7 @@ def _nnunet_pairs(
     image_suffixes = (ending.lower(),) if ending else IMAGE_SUFFIXES
     mask_suffixes = (ending.lower(),) if ending else MASK_SUFFIXES
     cases: dict[str, dict[int, Path]] = defaultdict(dict)
-    for path in _files(images, image_suffixes):
+    for path in files_in(images, image_suffixes):
         match = _NNUNET_NAME.fullmatch(path.stem)
         if match is None:
             problems.append(
@@ -193,7 +193,7 @@ def _nnunet_pairs(
     # A case answers to its name through its first file; a mask to its stem.
     first_files = {min(channels.values()): case for case, channels in cases.items()}
     found = match_files(
-        first_files, _files(labels, mask_suffixes), lambda p: (first_files[p],), first_wins=True
+        first_files, files_in(labels, mask_suffixes), lambda p: (first_files[p],), first_wins=True
     )
     for kept, also in found.duplicates:  # two mask files of one case (a.png and a.tif)
         problems.append(_duplicate(kept, also))
@@ -256,14 +256,6 @@ def _duplicate(kept: Path, also: Path) -> Problem:
         f"has the same stem as {kept.name}, so a mask cannot be matched to one of them",
         "rename or remove one of the two files",
     )
-
-
-def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-    ]
 
 
 def group_channel_files(paths: list[Path]) -> list[tuple[str, list[Path]]] | None:

@@ -32,7 +32,7 @@ import numpy as np
 from drunet.datasets import IMAGE_SUFFIXES, MASK_SUFFIXES, MaskOptions, read_image, read_mask
 from drunet.datasets.folder import Pair
 from drunet.datasets.listing import join_limited
-from drunet.datasets.matching import NameMatch, match_files
+from drunet.datasets.matching import NameMatch, files_in, match_files
 from drunet.datasets.stack_names import NumberedSlice, check_stack_pattern, match_slice
 from drunet.datasets.stacks import frame_count
 from drunet.errors import DataError, DrunetError
@@ -56,14 +56,6 @@ class FolderCase:
     problem: str | None = None
 
 
-def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-    )
-
-
 def prediction_names(path: Path) -> tuple[str, ...]:
     """The truth stems a prediction file answers to: its stem, and without ``_mask``."""
     stem = path.stem
@@ -81,17 +73,17 @@ def folder_cases(pred_dir: str | Path, truth: str | Path) -> list[FolderCase]:
         if (truth / name).is_dir():
             masks_dir, images_dir = truth / name, truth / "images"
             break
-    masks = _files(masks_dir, MASK_SUFFIXES)
+    masks = files_in(masks_dir, MASK_SUFFIXES)
     if not masks:
         raise DrunetError(
             f"no masks in {masks_dir}: --truth takes a folder of masks (PNG/TIFF) or a dataset "
             "folder with masks/"
         )
-    found = match_files(masks, _files(pred_dir, MASK_SUFFIXES), right_names=prediction_names)
+    found = match_files(masks, files_in(pred_dir, MASK_SUFFIXES), right_names=prediction_names)
     problems = _problems(found, set(masks))
     images: dict[Path, Path] = {}
     if images_dir is not None and images_dir.is_dir():
-        images = match_files(masks, _files(images_dir, IMAGE_SUFFIXES), first_wins=True).partner
+        images = match_files(masks, files_in(images_dir, IMAGE_SUFFIXES), first_wins=True).partner
     predictions = found.partner
     return [
         FolderCase(mask.stem, mask, predictions.get(mask), images.get(mask), problems.get(mask))
@@ -172,8 +164,8 @@ def count_classes(truth: str | Path, mask_options: MaskOptions | None = None) ->
 def _truth_masks(truth: Path) -> list[Path]:
     for name in ("masks", "labels"):
         if (truth / name).is_dir():
-            return _files(truth / name, MASK_SUFFIXES)
-    return _files(truth, MASK_SUFFIXES) if truth.is_dir() else []
+            return files_in(truth / name, MASK_SUFFIXES)
+    return files_in(truth, MASK_SUFFIXES) if truth.is_dir() else []
 
 
 def check_prediction_values(

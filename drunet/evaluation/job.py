@@ -153,62 +153,77 @@ def run_evaluation(
     """Run ``job`` (see the module); ``on_start`` once before scoring, ``on_done`` after each
     case. Errors in the settings, the model or the folders raise ``DrunetError``; a case that
     cannot be scored is listed in ``evaluation.failed`` and the others are scored."""
-    advance = (lambda _: on_done()) if on_done is not None else None
-    run_dir = None
-    if job.pred is not None:
-        assert job.truth is not None
-        classes_from = f"--classes {job.classes}" if job.classes else "the truth masks"
-        num_classes = job.classes or count_classes(job.truth)
-        source = {"predictions": str(job.pred), "truth": str(job.truth)}
-        claim_outputs(job.out, job.outputs, overwrite=job.overwrite)
-        cases = _collector(job, num_classes, None)
-        if on_start is not None:
-            on_start(Started(source))
-        evaluation = evaluate_folder(
-            job.pred,
-            job.truth,
-            job.with_hd95,
-            job.spacing,
-            num_classes,
-            on_done=advance,
-            on_case=cases,
-            stack=job.stack,
-            absent_as_one=job.absent_as_one,
-            classes_from=classes_from,
-        )
-    else:
-        options, device = job.predict_options(), resolve_device(job.device)
-        predictor = Predictor.from_run(
-            job.model, runs_dir=job.runs_dir, device=device, options=options
-        )
-        pairs, data = evaluation_pairs(job.data, predictor.config, job.split)
-        source = {"model": str(predictor.weights_path), "data": data, "split": job.split}
-        claim_outputs(job.out, job.outputs, overwrite=job.overwrite)
-        ignore = predictor.config.data.masks.ignore_index
-        cases = _collector(job, predictor.num_classes, ignore)
-        if on_start is not None:
-            started = Started(source, str(predictor.device), predictor.precision.name, len(pairs))
-            on_start(started)
-        evaluation = evaluate(
-            predictor,
-            pairs,
-            job.with_hd95,
-            on_done=advance,
-            spacing=job.spacing,
-            on_case=cases,
-            absent_as_one=job.absent_as_one,
-        )
-        run_dir = _run_with_history(predictor)
+    score = _score_folder if job.pred is not None else _score_model
+    scored = score(job, on_start or (lambda _: None), on_done or (lambda: None))
+    evaluation, source = scored.evaluation, scored.source
     summary = {**source, **evaluation.summary()}
     if not evaluation.num_images:
         return EvaluationResult(evaluation, summary)
     written = list(write_evaluation(evaluation, job.out, source))
     if evaluation.has_stacks:
         written.insert(1, per_stack_path(job.out))
-    if cases is not None:
+    if scored.cases is not None:
         meta = [f"{key}: {value}" for key, value in source.items()]
-        written.append(write_evaluation_report(evaluation, cases, job.out, meta, run_dir))
+        report = write_evaluation_report(evaluation, scored.cases, job.out, meta, scored.run_dir)
+        written.append(report)
     return EvaluationResult(evaluation, summary, written)
+
+
+@dataclass
+class _Scored:
+    evaluation: Evaluation
+    source: dict[str, str]  # where the cases came from: summary.json's first keys
+    cases: CaseCollector | None  # the report's, with --report
+    run_dir: Path | None = None  # the run whose training curves the report shows
+
+
+def _score_folder(
+    job: EvaluateJob, on_start: Callable[[Started], None], on_done: Callable[[], None]
+) -> _Scored:
+    """Predictions in ``job.pred`` against the masks in ``job.truth``."""
+    assert job.pred is not None and job.truth is not None
+    classes_from = f"--classes {job.classes}" if job.classes else "the truth masks"
+    num_classes = job.classes or count_classes(job.truth)
+    source = {"predictions": str(job.pred), "truth": str(job.truth)}
+    claim_outputs(job.out, job.outputs, overwrite=job.overwrite)
+    cases = _collector(job, num_classes, None)
+    on_start(Started(source))
+    evaluation = evaluate_folder(
+        job.pred,
+        job.truth,
+        job.with_hd95,
+        job.spacing,
+        num_classes,
+        on_done=lambda _: on_done(),
+        on_case=cases,
+        stack=job.stack,
+        absent_as_one=job.absent_as_one,
+        classes_from=classes_from,
+    )
+    return _Scored(evaluation, source, cases)
+
+
+def _score_model(
+    job: EvaluateJob, on_start: Callable[[Started], None], on_done: Callable[[], None]
+) -> _Scored:
+    """The model's predictions of the images of ``job.data`` against their masks."""
+    options, device = job.predict_options(), resolve_device(job.device)
+    predictor = Predictor.from_run(job.model, runs_dir=job.runs_dir, device=device, options=options)
+    pairs, data = evaluation_pairs(job.data, predictor.config, job.split)
+    source = {"model": str(predictor.weights_path), "data": data, "split": job.split}
+    claim_outputs(job.out, job.outputs, overwrite=job.overwrite)
+    cases = _collector(job, predictor.num_classes, predictor.config.data.masks.ignore_index)
+    on_start(Started(source, str(predictor.device), predictor.precision.name, len(pairs)))
+    evaluation = evaluate(
+        predictor,
+        pairs,
+        job.with_hd95,
+        on_done=lambda _: on_done(),
+        spacing=job.spacing,
+        on_case=cases,
+        absent_as_one=job.absent_as_one,
+    )
+    return _Scored(evaluation, source, cases, _run_with_history(predictor))
 
 
 def _collector(job: EvaluateJob, num_classes: int, ignore: int | None) -> CaseCollector | None:
