@@ -101,3 +101,75 @@ def test_imports_never_go_upward(path: Path) -> None:
 def test_prediction_and_export_do_not_import_the_trainer() -> None:
     for path in [*(PACKAGE / "inference").rglob("*.py"), PACKAGE / "export.py"]:
         assert "engine" not in _drunet_imports(path), path
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the drunet modules it imports (inside functions and TYPE_CHECKING too). A
+    package's ``__init__`` only re-exports its modules, so it is not a node."""
+    modules = {_module_name(p): p for p in SOURCES if p.name != "__init__.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [{"a", "b", "c"}]
+
+
+# engine.hooks ↔ engine.trainer (a TYPE_CHECKING import): the training-path work of issue 24
+# removes it; drop this then.
+KNOWN_CYCLES = [{"drunet.engine.hooks", "drunet.engine.trainer"}]
+
+
+def test_no_import_cycle_between_modules() -> None:
+    cycles = [c for c in _cycles(_import_graph()) if c not in KNOWN_CYCLES]
+    assert cycles == []
+    graph = _import_graph()
+    assert "drunet.inference.loop" in graph["drunet.inference.run"]  # the graph sees imports

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -11,21 +10,11 @@ import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from drunet.checkpoint import resolve_weights
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
-from drunet.cli.device import DeviceOption, PrecisionOption, chosen_device, show_device
-from drunet.errors import DrunetError
-from drunet.inference import (
-    OutputOptions,
-    PostprocessOptions,
-    PredictOptions,
-    Predictor,
-    collect_inputs,
-    predict_files,
-)
-from drunet.inference.channel_files import channel_cases
-from drunet.inference.files import check_no_clobber, check_out_dir
-from drunet.inference.shard import parse_shard, prediction_units, select_shard
+from drunet.cli.device import DeviceOption, PrecisionOption, show_device
+from drunet.inference import PostprocessOptions, PredictOptions
+from drunet.inference.job import PredictJob
+from drunet.inference.run import PredictHooks, run_predict
 from drunet.sliding import DEFAULT_MAX_PIXELS
 
 _TTA = "Test-time augmentation"
@@ -122,7 +111,7 @@ ModelsOption = Annotated[
 
 def predict_command(
     inputs: Annotated[str, typer.Argument(help="An image file, a folder of images, or a glob.")],
-    model: ModelsOption = None,
+    models: ModelsOption = None,
     out: Annotated[
         Path, typer.Option(help="Folder for <stem>_mask.png and the other outputs.")
     ] = Path("predictions"),
@@ -166,7 +155,7 @@ def predict_command(
     largest: Largest = False,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
-    compile_network: CompileOption = False,
+    compile: CompileOption = False,
     backend: Annotated[
         str,
         typer.Option(
@@ -207,159 +196,43 @@ def predict_command(
     (2 when no input could be predicted).
     """
     with user_errors():
-        where = chosen_device(device)  # before any work: a missing GPU is a one-line error
-        part = parse_shard(shard) if shard is not None else None
-        options = prediction_options(
-            tile_size,
-            overlap,
-            batch_size,
-            max_pixels,
-            tta,
-            tta_rot90,
-            threshold,
-            min_size,
-            fill_holes,
-            largest,
-            precision,
-            compile_network,
-        )
-        predictor, weights = load_predictor(model or [], runs_dir, where, options, backend)
-        if not json_output:
-            console.print(
-                f"model: {' + '.join(map(str, weights))}"
-                + (
-                    f" (ensemble of {len(weights)}, probabilities averaged)"
-                    if len(weights) > 1
-                    else ""
-                ),
-                highlight=False,
-                soft_wrap=True,
-                markup=False,
-            )
-            show_device(predictor.device, predictor.precision.name)
-        files = collect_inputs(inputs)
-        cases = channel_cases(files, predictor.in_channels, nnunet_names)
-        if nnunet_names and cases is None:
-            raise DrunetError(
-                f"--nnunet-names: {inputs} is not nnU-Net channel files whose channels make the "
-                f"model's {predictor.in_channels} input channel(s) (<case>_0000.png, "
-                "<case>_0001.png, … for every case); drop --nnunet-names"
-            )
-        outputs = OutputOptions(
-            overlay=overlay,
-            color=color,
-            probabilities=probabilities,
-            names=cases.names if cases else {},
-            nnunet_names=nnunet_names,
-        )
-        extra_channels = cases.extra_channels if cases else None
-        if cases is not None:
-            files = cases.inputs
-            extras = sum(len(paths) for paths in cases.extra_channels.values())
-            if not json_output:
-                console.print(
-                    f"nnU-Net channel files: {len(files)} case(s) of "
-                    f"{(len(files) + extras) // len(files)} file(s)",
-                    highlight=False,
-                    markup=False,
-                )
-        if part is not None:
-            stack = predictor.config.data.layout.stack
-            units = prediction_units(files, bool(predictor.context_slices), stack)
-            files = shard_of(files, part, out, outputs, weights, units, extra_channels)
+        job = PredictJob(**locals())  # every parameter is a field of the same name
         with progress_bar() as bar:
-            task = bar.add_task("images", total=len(files))
-            tiles = bar.add_task("tiles", total=None, visible=False)  # large images only
-
-            def image_done(_: Path) -> None:
-                bar.advance(task)
-                bar.update(tiles, visible=False)
-
-            report = predict_files(
-                predictor,
-                files,
-                out,
-                on_done=image_done,
-                outputs=outputs,
-                skip_existing=resume,
-                protected=weights,
-                prefetch=prefetch,
-                extra_channels=extra_channels,
-                on_progress=lambda n, total: bar.update(
-                    tiles, completed=n, total=total, visible=True
-                ),
-            )
-        done = f"wrote {len(report.written)} mask(s) to {out}/"
-        if report.skipped:
-            done += f"; skipped {len(report.skipped)} already predicted (--continue)"
+            report = run_predict(job, ConsoleHooks(bar))
         if json_output:
-            written = {
-                "models": [str(path) for path in weights],
-                "out": str(out),
-                "written": [str(path) for path in report.written],
-                "skipped": [str(path) for path in report.skipped],
-                "failed": {str(path): reason for path, reason in report.failed.items()},
-            }
-            typer.echo(json.dumps(written, indent=2))
+            typer.echo(json.dumps(report.to_json(), indent=2))
         else:
-            console.print(done, highlight=False, soft_wrap=True, markup=False)
+            console.print(report.summary(), highlight=False, soft_wrap=True, markup=False)
         if report.failed:
             print_failures(f"{len(report.failed)} input(s) failed:", report.failed)
             some_done = report.written or report.skipped
             raise typer.Exit(PARTIAL_EXIT if some_done else USER_ERROR_EXIT)
 
 
-def load_predictor(
-    models: list[str],
-    runs_dir: Path,
-    device: torch.device,
-    options: PredictOptions,
-    backend: str = "torch",
-) -> tuple[Predictor, list[Path]]:
-    """One ``--model`` (or none: the latest run), or an ensemble of several; and the weights
-    files, which predict never writes over."""
-    if len(models) > 1:
-        if backend != "torch":
-            raise DrunetError("--backend onnxruntime runs one model; drop it for an ensemble")
-        weights = [resolve_weights(m) for m in models]
-        return Predictor.from_runs(weights, device=device, options=options), weights
-    predictor = Predictor.from_run(
-        models[0] if models else None,
-        runs_dir=runs_dir,
-        device=device,
-        options=options,
-        backend=backend,
-    )
-    assert predictor.weights_path is not None
-    return predictor, [predictor.weights_path]
+class ConsoleHooks(PredictHooks):
+    """``run_predict``'s notes on the console; an images bar, and a tiles bar while a large
+    image goes through the sliding window."""
 
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.images = bar.add_task("images", total=None, visible=False)
+        self.tile_task = bar.add_task("tiles", total=None, visible=False)  # large images only
 
-def shard_of(
-    files: list[Path],
-    shard: tuple[int, int],
-    out: Path,
-    outputs: OutputOptions,
-    weights: list[Path],
-    units: list[list[Path]] | None = None,
-    extra_channels: Mapping[Path, tuple[Path, ...]] | None = None,
-) -> list[Path]:
-    """The inputs of ``--shard I/N``, after checking the outputs of every shard (two inputs of
-    one stem in different shards would write the same files). ``units`` keep files together
-    (a series of slices of a context model), sharded by their first file; an nnU-Net case is
-    one input (its ``_0000`` file)."""
-    index, count = shard
-    check_out_dir(out)
-    extras = [path for paths in (extra_channels or {}).values() for path in paths]
-    check_no_clobber(files, out, outputs, protected=[*weights, *extras])
-    units = units or [[path] for path in files]
-    chosen = set(select_shard([unit[0] for unit in units], index, count))
-    selected = sorted(path for unit in units if unit[0] in chosen for path in unit)
-    console.print(
-        f"shard {index}/{count}: {len(selected)} of {len(files)} input(s)",
-        highlight=False,
-        markup=False,
-    )
-    return selected
+    def note(self, text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    def device(self, device: torch.device, precision: str) -> None:
+        show_device(device, precision)
+
+    def inputs(self, count: int) -> None:
+        self.bar.update(self.images, total=count, visible=True)
+
+    def done(self, path: Path) -> None:
+        self.bar.advance(self.images)
+        self.bar.update(self.tile_task, visible=False)
+
+    def tiles(self, done: int, total: int) -> None:
+        self.bar.update(self.tile_task, completed=done, total=total, visible=True)
 
 
 def progress_bar() -> Progress:

@@ -65,11 +65,13 @@ def predict_files(
     prefetch: int = 2,
     workers: int = 2,
     extra_channels: Channels = None,
+    every_input: Sequence[Path] | None = None,
 ) -> PredictionReport:
     """Predict each input into ``out_dir``; a bad file is recorded in the report, the rest go on.
 
     No output may replace an input, the predictor's weights or a file in ``protected``, see
-    :func:`~drunet.inference.files.check_no_clobber`. ``prefetch`` and ``workers``: see the
+    :func:`~drunet.inference.files.check_no_clobber`; nor, when ``inputs`` is one shard of
+    ``every_input``, collide with another shard's. ``prefetch`` and ``workers``: see the
     module docstring (0: no threads; the outputs are the same). ``on_done`` is called once per
     input, in input order (from the writer thread with prefetch); ``on_progress(tiles done,
     tiles)`` while a large image goes through the sliding window.
@@ -80,7 +82,8 @@ def predict_files(
     manifest = Manifest(out_dir)
     weights = [*predictor.weights, *protected]
     weights += [path for paths in (extra_channels or {}).values() for path in paths]
-    check_no_clobber(inputs, out_dir, outputs, protected=weights, manifest=manifest)
+    checked = list(every_input) if every_input is not None else inputs
+    check_no_clobber(checked, out_dir, outputs, protected=weights, manifest=manifest)
     remove_stale_temporaries(out_dir)  # half-written files of a killed run
     tally = Tally(on_done=on_done, on_tiles=on_progress)
     context = bool(predictor.context_slices)

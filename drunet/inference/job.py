@@ -1,0 +1,119 @@
+"""``PredictJob``: everything ``drunet predict`` can be asked, as one typed object, and the
+``PredictReport`` of running it (:func:`drunet.inference.run.run_predict`).
+
+Every flag of ``drunet predict`` is a field here (a test keeps them in step), so the Python API
+does all the command does::
+
+    report = run_predict(PredictJob("scans/", models=("runs/a", "runs/b"), out=Path("masks")))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drunet.inference.files import PredictionReport
+from drunet.inference.options import PredictOptions
+from drunet.inference.postprocess import PostprocessOptions
+from drunet.inference.shard import parse_shard
+from drunet.sliding import DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    """A prediction to run: inputs, the model(s), where and how, and what to write.
+
+    * ``inputs``: an image file, a folder of images, or a glob.
+    * ``models``: run folders or weights files; none → the latest run in ``runs_dir``; several
+      → an ensemble averaging their probabilities. ``backend``: ``torch`` or ``onnxruntime``
+      (one model, the exported graph in float32 on the CPU).
+    * ``out``: the folder of ``<stem>_mask.png`` and the other outputs: ``overlay``, ``color``,
+      ``probabilities``; ``nnunet_names``: nnU-Net channel files' masks as ``<case>.png``.
+    * ``resume``: skip inputs whose outputs all exist (``--continue``). ``shard``: ``(I, N)`` or
+      ``"I/N"``, only the inputs whose index in the sorted list is ``I`` modulo ``N``.
+    * ``device`` (``None``: ``$DRUNET_DEVICE``, else auto), ``precision``, ``compile`` and the
+      tiling, test-time augmentation and post-processing fields: see :class:`PredictOptions`.
+    * ``prefetch``: batches read ahead in ``workers`` threads (0: no threads).
+    * ``json_output``: the caller reports as JSON (:meth:`PredictReport.to_json`), so notes
+      meant for a person are not shown.
+    """
+
+    inputs: str | Path
+    models: tuple[str | Path, ...] = ()
+    out: Path = Path("predictions")
+    runs_dir: Path = Path("runs")
+    overlay: bool = True
+    color: bool = False
+    probabilities: bool = False
+    nnunet_names: bool = False
+    resume: bool = False
+    json_output: bool = False
+    tile_size: int | None = None
+    overlap: float = 0.5
+    batch_size: int = 4
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    tta: bool = False
+    tta_rot90: bool = False
+    threshold: float = 0.5
+    min_size: int = 0
+    fill_holes: bool = False
+    largest: bool = False
+    device: str | None = None
+    precision: str = "auto"
+    compile: bool = False
+    backend: str = "torch"
+    shard: tuple[int, int] | str | None = None
+    prefetch: int = 2
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:  # "I/N" or (I, N), checked alike
+            text = self.shard if isinstance(self.shard, str) else "/".join(map(str, self.shard))
+            object.__setattr__(self, "shard", parse_shard(text))
+        object.__setattr__(self, "models", tuple(self.models or ()))
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "runs_dir", Path(self.runs_dir))
+        if self.prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, got {self.prefetch}")
+
+    def options(self) -> PredictOptions:
+        """How the predictor runs the network (tiles, TTA, post-processing, precision)."""
+        return PredictOptions(
+            tile_size=self.tile_size,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+            max_pixels=self.max_pixels,
+            tta_flips=self.tta,
+            tta_rot90=self.tta_rot90,
+            postprocess=PostprocessOptions(
+                self.threshold, self.min_size, self.fill_holes, self.largest
+            ),
+            precision=self.precision,
+            compile=self.compile,
+        )
+
+
+@dataclass
+class PredictReport(PredictionReport):
+    """What a job wrote, skipped and could not read, with the weights it used."""
+
+    models: list[Path] = field(default_factory=list)
+    out: Path = Path("predictions")
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as ``drunet predict --json`` prints it."""
+        return {
+            "models": [str(path) for path in self.models],
+            "out": str(self.out),
+            "written": [str(path) for path in self.written],
+            "skipped": [str(path) for path in self.skipped],
+            "failed": {str(path): reason for path, reason in self.failed.items()},
+        }
+
+    def summary(self) -> str:
+        """One line for a person: how many masks were written where, and skipped."""
+        done = f"wrote {len(self.written)} mask(s) to {self.out}/"
+        if self.skipped:
+            done += f"; skipped {len(self.skipped)} already predicted (--continue)"
+        return done

@@ -1,0 +1,143 @@
+""":func:`run_predict`: a :class:`~drunet.inference.job.PredictJob` from inputs to files.
+
+The steps ``drunet predict`` takes, in order: the device (a missing GPU fails before any work),
+the model or ensemble, the inputs (a file, folder or glob; nnU-Net channel files grouped into
+cases), the shard, then :func:`~drunet.inference.loop.predict_files`, which refuses outputs that
+would replace an input, the weights or a file drunet did not write — checked over every shard's
+inputs, so two inputs of one stem in different shards cannot write the same files. What it has to
+say on the way goes to :class:`PredictHooks` (the CLI prints it; the default logs it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from drunet.device import resolve_device
+from drunet.errors import DrunetError
+from drunet.inference.channel_files import ChannelCases, channel_cases
+from drunet.inference.files import OutputOptions, collect_inputs
+from drunet.inference.job import PredictJob, PredictReport
+from drunet.inference.loop import predict_files
+from drunet.inference.predictor import Predictor
+from drunet.inference.shard import prediction_units, select_shard
+
+log = logging.getLogger(__name__)
+
+
+class PredictHooks:
+    """What :func:`run_predict` reports while it works. Here notes are logged and the rest
+    ignored; the CLI prints them and drives its progress bars."""
+
+    def note(self, text: str) -> None:
+        """A line for a person (the model, the channel files, the shard)."""
+        log.info("%s", text)
+
+    def device(self, device: torch.device, precision: str) -> None:
+        """Where the network runs, in which precision."""
+        log.info("device: %s (%s)", device, precision)
+
+    def inputs(self, count: int) -> None:
+        """How many inputs the loop is about to predict."""
+
+    def done(self, path: Path) -> None:
+        """One input is written, skipped or failed (in input order)."""
+
+    def tiles(self, done: int, total: int) -> None:
+        """Sliding-window progress through one large image."""
+
+
+def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictReport:
+    """Run ``job``; an unreadable input is in the report's ``failed``, the others are written.
+    User mistakes (no such model, inputs, a clobbered file, …) raise :class:`DrunetError`."""
+    hooks = hooks or PredictHooks()
+    device = resolve_device(job.device)  # before any work: a missing GPU is a one-line error
+    predictor = load_predictor(job, device)
+    if not job.json_output:
+        ensemble = f" (ensemble of {len(predictor.weights)}, probabilities averaged)"
+        models = " + ".join(map(str, predictor.weights))
+        hooks.note(f"model: {models}" + (ensemble if len(predictor.weights) > 1 else ""))
+        hooks.device(predictor.device, predictor.precision.name)
+    files = collect_inputs(job.inputs)
+    cases = _channel_cases(job, files, predictor.in_channels)
+    outputs = OutputOptions(
+        overlay=job.overlay,
+        color=job.color,
+        probabilities=job.probabilities,
+        names=cases.names if cases else {},
+        nnunet_names=job.nnunet_names,
+    )
+    if cases is not None:
+        files = cases.inputs
+        extras = sum(len(paths) for paths in cases.extra_channels.values())
+        if not job.json_output:
+            per_case = (len(files) + extras) // len(files)
+            hooks.note(f"nnU-Net channel files: {len(files)} case(s) of {per_case} file(s)")
+    every_input, files = files, _shard(job, predictor, files, hooks)
+    hooks.inputs(len(files))
+    report = predict_files(
+        predictor,
+        files,
+        job.out,
+        on_done=hooks.done,
+        outputs=outputs,
+        skip_existing=job.resume,
+        on_progress=hooks.tiles,
+        prefetch=job.prefetch,
+        workers=job.workers,
+        extra_channels=cases.extra_channels if cases else None,
+        every_input=every_input,
+    )
+    return PredictReport(
+        written=report.written,
+        failed=report.failed,
+        skipped=report.skipped,
+        timings=report.timings,
+        models=list(predictor.weights),
+        out=job.out,
+    )
+
+
+def load_predictor(job: PredictJob, device: torch.device) -> Predictor:
+    """The job's model: one run (none named: the latest), or an ensemble of several."""
+    options = job.options()
+    if len(job.models) > 1:
+        if job.backend != "torch":
+            raise DrunetError("--backend onnxruntime runs one model; drop it for an ensemble")
+        return Predictor.from_runs(job.models, device=device, options=options)
+    run = job.models[0] if job.models else None
+    return Predictor.from_run(
+        run, runs_dir=job.runs_dir, device=device, options=options, backend=job.backend
+    )
+
+
+def _channel_cases(job: PredictJob, files: list[Path], in_channels: int) -> ChannelCases | None:
+    """nnU-Net channel files grouped into cases, when they are (see ``channel_files``)."""
+    cases = channel_cases(files, in_channels, job.nnunet_names)
+    if job.nnunet_names and cases is None:
+        raise DrunetError(
+            f"--nnunet-names: {job.inputs} is not nnU-Net channel files whose channels make the "
+            f"model's {in_channels} input channel(s) (<case>_0000.png, <case>_0001.png, … for "
+            "every case); drop --nnunet-names"
+        )
+    return cases
+
+
+def _shard(
+    job: PredictJob, predictor: Predictor, files: list[Path], hooks: PredictHooks
+) -> list[Path]:
+    """The inputs of ``job.shard`` (all without one). A series of slices of a context model
+    stays together, sharded by its first file; an nnU-Net case is one input (its ``_0000``)."""
+    if job.shard is None:
+        return files
+    assert not isinstance(job.shard, str)  # parsed by PredictJob
+    index, count = job.shard
+    stack = predictor.config.data.layout.stack
+    units = prediction_units(files, bool(predictor.context_slices), stack)
+    chosen = set(select_shard([unit[0] for unit in units], index, count))
+    selected = sorted(path for unit in units if unit[0] in chosen for path in unit)
+    if not job.json_output:
+        hooks.note(f"shard {index}/{count}: {len(selected)} of {len(files)} input(s)")
+    return selected
