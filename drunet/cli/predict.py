@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
 from drunet.cli.device import DeviceOption, PrecisionOption, show_device
-from drunet.inference import PostprocessOptions, PredictOptions
 from drunet.inference.job import PredictJob
 from drunet.inference.run import PredictHooks, run_predict
 from drunet.sliding import DEFAULT_MAX_PIXELS
@@ -20,34 +19,6 @@ from drunet.sliding import DEFAULT_MAX_PIXELS
 _TTA = "Test-time augmentation"
 _POST = "Post-processing"
 _OUT = "Outputs"
-
-
-def prediction_options(
-    tile_size: int | None,
-    overlap: float,
-    batch_size: int,
-    max_pixels: int,
-    tta: bool,
-    tta_rot90: bool,
-    threshold: float,
-    min_size: int,
-    fill_holes: bool,
-    largest: bool,
-    precision: str = "auto",
-    compile_network: bool = False,
-) -> PredictOptions:
-    """The flags shared by ``predict`` and ``evaluate`` as :class:`PredictOptions`."""
-    return PredictOptions(
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        max_pixels=max_pixels,
-        tta_flips=tta,
-        tta_rot90=tta_rot90,
-        postprocess=PostprocessOptions(threshold, min_size, fill_holes, largest),
-        precision=precision,
-        compile=compile_network,
-    )
 
 
 # Typer options shared with ``drunet evaluate``.

@@ -5,6 +5,13 @@ batches); larger ones through the sliding window (:mod:`drunet.sliding`) with ti
 the training patch size. Test-time augmentation (:mod:`drunet.inference.tta`) averages
 probabilities; the mask is then thresholded and cleaned up (:mod:`drunet.inference.postprocess`).
 
+The three steps are public, so a caller with its own loop (the folder loop of
+:mod:`drunet.inference.loop`, evaluation) runs them itself: :meth:`Predictor.preprocess` (an array
+→ its normalised ``(1, C, H, W)`` tensor), :meth:`Predictor.scores` (a batch → probabilities) and
+:meth:`Predictor.finish` (probabilities → the mask and, when asked, the class probabilities).
+The networks are prepared in :mod:`drunet.inference.network`; reading files, stacks and numbered
+slices is :mod:`drunet.inference.volumes`' part.
+
 Memory for an ``H × W`` image with ``C`` channels and ``K`` classes (binary counts 1, as only the
 foreground probability is kept): the image as read, its normalised copy ``4·C·H·W`` bytes, and in
 the sliding window ``4·(K + 1)·H·W`` bytes of sums — about 1.3 GB for a 10 000 × 10 000
