@@ -108,21 +108,29 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_imports(node: ast.AST) -> list[str]:
+    """Every module an import statement in ``node`` names, inside functions too; not those
+    under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    if isinstance(node, ast.If) and ast.unparse(node.test) in TYPE_CHECKING:
+        return [name for child in node.orelse for name in _runtime_imports(child)]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return [name for child in ast.iter_child_nodes(node) for name in _runtime_imports(child)]
+
+
+TYPE_CHECKING = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+
+
 def _import_graph() -> dict[str, set[str]]:
-    """Module → the drunet modules it imports (inside functions and TYPE_CHECKING too). A
-    package's ``__init__`` only re-exports its modules, so it is not a node."""
+    """Module → the drunet modules it imports. A package's ``__init__`` only re-exports its
+    modules, so it is not a node."""
     modules = {_module_name(p): p for p in SOURCES if p.name != "__init__.py"}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        graph[name] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            else:
-                continue
-            graph[name] |= {t for t in targets if t in modules and t != name}
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        graph[name] = {t for t in _runtime_imports(tree) if t in modules and t != name}
     return graph
 
 
@@ -163,13 +171,22 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles(graph) == [{"a", "b", "c"}]
 
 
-# engine.hooks ↔ engine.trainer (a TYPE_CHECKING import): the training-path work of issue 24
-# removes it; drop this then.
-KNOWN_CYCLES = [{"drunet.engine.hooks", "drunet.engine.trainer"}]
-
-
 def test_no_import_cycle_between_modules() -> None:
-    cycles = [c for c in _cycles(_import_graph()) if c not in KNOWN_CYCLES]
-    assert cycles == []
     graph = _import_graph()
+    assert _cycles(graph) == []
     assert "drunet.inference.loop" in graph["drunet.inference.run"]  # the graph sees imports
+    assert "drunet.inference.onnx_backend" in graph["drunet.inference.network"]  # inner ones too
+    assert "drunet.engine.trainer" not in graph["drunet.engine.hooks"]  # TYPE_CHECKING: not
+
+
+def test_type_checking_imports_are_left_out_and_inner_ones_kept() -> None:
+    source = """
+import drunet.a
+if TYPE_CHECKING:
+    from drunet.b import B
+else:
+    import drunet.c
+def f():
+    from drunet.d import D
+"""
+    assert _runtime_imports(ast.parse(source)) == ["drunet.a", "drunet.c", "drunet.d", "drunet.d.D"]
