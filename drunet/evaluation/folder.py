@@ -105,8 +105,9 @@ def _problems(found: NameMatch, truths: set[Path]) -> dict[Path, str]:
         for mask in ambiguity.candidates:
             problems.setdefault(
                 mask,
-                f"prediction {ambiguity.path} matches {len(ambiguity.candidates)} truth masks: "
-                f"{others}; rename the prediction <stem>_mask.png after exactly one mask",
+                f"{mask} is not scored: its prediction {ambiguity.path} matches "
+                f"{len(ambiguity.candidates)} truth masks ({others}); rename the prediction "
+                "<stem>_mask.png after exactly one mask",
             )
     for mask in found.missing:
         problems[mask] = (
