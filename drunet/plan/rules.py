@@ -21,7 +21,8 @@ Rules (thresholds are constants of this module, all **provisional** until
   101² image trains as a 112² (or 128²) patch, never padded to 256²; else the default 256.
 * **batch size** — as many pixels per step as the default (4 × 256²), at least enough that at
   most ``ALL_EMPTY_BATCHES`` of the batches are all empty masks, at least 2 (batch norm), at
-  most ``MAX_BATCH``, and never more than ``memory_gb`` holds at the model's measured training
+  most ``MAX_BATCH`` and the number of training pairs (a batch of repeats of a few images adds
+  no information), and never more than ``memory_gb`` holds at the model's measured training
   memory per pixel (``BYTES_PER_PIXEL`` × ``AUTOGRAD_PEAK``).
 * **foreground oversampling** — the share of patches centred on foreground: 0.66 when the
   rarest foreground class is under 1 % of the pixels, 0.5 under 5 %, else the default 0.33;
@@ -191,9 +192,10 @@ def _batch(fp: Fingerprint, model: str, patch: int, memory_gb: float) -> tuple[i
                 f"({empty:.0%} of masks are)"
             )
             batch = needed
-    if batch > MAX_BATCH:
-        batch = MAX_BATCH
-        parts.append(f"capped at {MAX_BATCH}")
+    cap = max(min(MAX_BATCH, fp.pairs), 2)
+    if batch > cap:
+        batch = cap
+        parts.append(f"capped at {cap} (at most {MAX_BATCH}, at most the training pairs)")
     per_sample = BYTES_PER_PIXEL.get(resolve_preset(model), UNKNOWN_BYTES_PER_PIXEL)
     fits = int(memory_gb * 2**30 // (per_sample * AUTOGRAD_PEAK * patch**2))
     if fits < batch:

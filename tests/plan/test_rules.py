@@ -36,14 +36,14 @@ def _value(plan, key: str):
 
 @pytest.fixture(scope="module")
 def thin(tmp_path_factory: pytest.TempPathFactory) -> Fingerprint:
-    """2-px lines on 101² images (width 2)."""
-    return _fingerprint(tmp_path_factory.mktemp("thin"), [lines_mask(101, 2)] * 3)
+    """24 images of 2-px lines, 101² (width 2)."""
+    return _fingerprint(tmp_path_factory.mktemp("thin"), [lines_mask(101, 2)] * 24)
 
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> Fingerprint:
-    """Discs of radius 10 on 101² images (width ≈ 20)."""
-    return _fingerprint(tmp_path_factory.mktemp("wide"), [discs_mask(101, 10)] * 3)
+    """24 images of discs of radius 10, 101² (width ≈ 20)."""
+    return _fingerprint(tmp_path_factory.mktemp("wide"), [discs_mask(101, 10)] * 24)
 
 
 def test_thin_structures_train_at_full_resolution(thin: Fingerprint, wide: Fingerprint) -> None:
@@ -75,7 +75,7 @@ def test_small_images_train_whole_at_the_models_multiple(
 
 
 def test_large_images_keep_the_default_patch(tmp_path: Path) -> None:
-    fp = _fingerprint(tmp_path, [discs_mask(300, 20)])
+    fp = _fingerprint(tmp_path, [discs_mask(300, 20)] * 4)
     plan = make_plan(fp)
     assert _value(plan, "data.augmentation.patch_size") == 256
     assert plan.choice("data.augmentation.patch_size").source == "default"
@@ -85,6 +85,12 @@ def test_large_images_keep_the_default_patch(tmp_path: Path) -> None:
 def test_batch_keeps_the_pixels_per_step(thin: Fingerprint, wide: Fingerprint) -> None:
     assert _value(make_plan(thin), "data.batch_size") == 21  # 4 · 256² / 112² = 20.9
     assert _value(make_plan(wide), "data.batch_size") == 16  # 4 · 256² / 128²
+
+
+def test_batch_is_at_most_the_training_pairs(tmp_path: Path) -> None:
+    plan = make_plan(_fingerprint(tmp_path, [lines_mask(101, 2)] * 3))
+    assert _value(plan, "data.batch_size") == 3
+    assert "at most the training pairs" in plan.choice("data.batch_size").reason
 
 
 def test_batch_fits_the_memory_budget(thin: Fingerprint) -> None:
@@ -101,7 +107,7 @@ def test_empty_masks_raise_the_batch_so_all_empty_batches_are_rare(tmp_path: Pat
     assert forty.choice("loss").reason.startswith("40% of masks are empty")
     assert forty.choice("loss").source == "default"  # Dice + CE kept
     assert _value(forty, "data.batch_size") == 4  # 0.4⁴ = 2.6 % ≤ 5 %
-    eighty = make_plan(_fingerprint(tmp_path / "80", [disc] + [empty] * 4))
+    eighty = make_plan(_fingerprint(tmp_path / "80", [disc] * 5 + [empty] * 20))
     assert _value(eighty, "data.batch_size") == 14  # 0.8¹³ = 5.5 %, 0.8¹⁴ = 4.4 %
     assert "80% of masks are" in eighty.choice("data.batch_size").reason
     full = make_plan(_fingerprint(tmp_path / "0", [disc]))
@@ -122,7 +128,7 @@ def test_rare_foreground_is_oversampled(tmp_path: Path) -> None:
 def test_augmentation_is_strong_only_for_few_wide_images(
     thin: Fingerprint, wide: Fingerprint, tmp_path: Path
 ) -> None:
-    assert _value(make_plan(wide), "data.augmentation.preset") == "strong"  # 3 pairs
+    assert _value(make_plan(wide), "data.augmentation.preset") == "strong"  # 24 pairs
     assert _value(make_plan(thin), "data.augmentation.preset") == "light"
     many = _fingerprint(tmp_path, [discs_mask(32, 6)] * 50)
     assert _value(make_plan(many), "data.augmentation.preset") == "light"
