@@ -18,5 +18,11 @@ class ConfigError(DrunetError):
     """A configuration key or value that is unknown or invalid."""
 
 
+class OptionError(ConfigError, ValueError):
+    r"""An invalid option value passed to a library class or function (``PredictOptions``,
+    ``PostprocessOptions``, …): a user error for the CLI, and a ``ValueError`` for Python
+    callers, as bad arguments are. Other ``ValueError``\ s from drunet are bugs."""
+
+
 class OutputError(DrunetError):
     """An output would replace a file drunet did not write (see :mod:`drunet.outputs`)."""

@@ -24,6 +24,8 @@ from typing import Literal
 
 import torch
 
+from drunet.errors import OptionError
+
 Blend = Literal["gaussian", "constant"]
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (N, C, h, w) → (N, K, h, w)
 
@@ -51,7 +53,7 @@ def tile_starts(size: int, tile: int, overlap: float) -> list[int]:
 
 def check_overlap(overlap: float) -> None:
     if not 0.0 <= overlap < 1.0:
-        raise ValueError(
+        raise OptionError(
             f"overlap must be in [0, 1) (a share of the tile side), got {overlap}; 0.5 is usual"
         )
 

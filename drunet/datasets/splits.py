@@ -118,11 +118,14 @@ def _names(pairs: Sequence[Pair]) -> list[str]:
     return list(dict.fromkeys(p.case for p in pairs))
 
 
+MAX_SPLIT_FILE_BYTES = 32 * 2**20  # a million case names of 30 characters fit
+
+
 def read_split_file(path: str | Path, fold: int | None = None) -> dict[str, list[str]]:
     """The ``{"train", "val", "test"?}`` name lists of a split file (``fold`` picks from a list)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_bounded(path))
     except OSError as err:
         raise DataError(f"cannot read split file {path}: {err.strerror or err}") from None
     except UnicodeDecodeError:
@@ -164,6 +167,22 @@ def read_split_file(path: str | Path, fold: int | None = None) -> dict[str, list
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f'split file {path}: "{key}" must be a list of case names')
     return data
+
+
+def _read_bounded(path: Path) -> str:
+    """The text of a split file: a regular file (not a folder, pipe or device) of at most
+    ``MAX_SPLIT_FILE_BYTES``, decoded as UTF-8."""
+    if path.exists() and not path.is_file():  # a missing file: open() names it below
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise DataError(f"split file {path} is {what}; give a JSON file of case names")
+    size = path.stat().st_size
+    if size > MAX_SPLIT_FILE_BYTES:
+        raise DataError(
+            f"split file {path} has {size:,} bytes, more than the {MAX_SPLIT_FILE_BYTES:,} a "
+            "list of case names needs; check that --split-file names the right file"
+        )
+    with path.open("rb") as file:  # read at most the bound: the file may grow meanwhile
+        return file.read(MAX_SPLIT_FILE_BYTES + 1).decode("utf-8")
 
 
 def apply_split_file(

@@ -18,6 +18,7 @@ from drunet.datasets.folder import Pair
 from drunet.datasets.problems import Problem
 from drunet.datasets.stack_names import match_slice
 from drunet.datasets.tiff import tiff_frames, tiff_pages
+from drunet.errors import DataError
 
 _TIFF = (".tif", ".tiff")
 _FIX = (
@@ -79,7 +80,8 @@ def number_slices(pairs: list[Pair], pattern: str | None, problems: list[Problem
 
     A file whose stem does not match, a multi-page stack (already slices of its own), or a
     second file of one stack's slice (``cellA_z1`` and ``cellA_z01``) is a problem (error)
-    naming the file and the pattern, and is left out. ``pattern`` ``None`` returns ``pairs``
+    naming the file and the pattern, and is left out; a pattern that matches no file at all is a
+    ``DataError`` naming it and one of the files. ``pattern`` ``None`` returns ``pairs``
     unchanged.
     """
     if pattern is None:
@@ -126,6 +128,16 @@ def number_slices(pairs: list[Pair], pattern: str | None, problems: list[Problem
             if key is not None:
                 seen[key] = pair.image
             numbered.append(dataclasses.replace(pair, numbered=found))
+    off = next(
+        (p for p in pairs if p.page is None and match_slice(p.mask.stem, pattern) is None), None
+    )
+    if not numbered and off is not None:
+        raise DataError(
+            f"data.layout.stack {pattern!r} matches none of the {len(pairs)} file(s) in "
+            f"{off.image.parent} (e.g. {off.image.name}: stem {off.mask.stem!r} does not match); "
+            f"rename the files to match it (e.g. {_example(pattern)}), or change or unset "
+            "data.layout.stack"
+        )
     return numbered
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from drunet.bounds import check_prediction
 from drunet.device import PRECISIONS
+from drunet.errors import OptionError
 from drunet.inference.postprocess import PostprocessOptions
 from drunet.inference.tta import symmetries
 from drunet.sliding import DEFAULT_MAX_PIXELS, Blend, check_overlap
@@ -51,15 +52,15 @@ class PredictOptions:
 
     def __post_init__(self) -> None:
         if self.tile_size is not None and self.tile_size < 8:
-            raise ValueError(f"tile_size must be at least 8 pixels, got {self.tile_size}")
+            raise OptionError(f"tile_size must be at least 8 pixels, got {self.tile_size}")
         check_overlap(self.overlap)
         if self.max_pixels < 0:
-            raise ValueError(f"max_pixels must be >= 0, got {self.max_pixels}")
+            raise OptionError(f"max_pixels must be >= 0, got {self.max_pixels}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise OptionError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.blend not in ("gaussian", "constant"):
-            raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
+            raise OptionError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
         passes = len(symmetries(self.tta_flips, self.tta_rot90))  # drunet.bounds: work, memory
         check_prediction(self.tile_size, self.overlap, self.batch_size, self.max_pixels, passes)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from drunet.errors import OptionError
+
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -45,11 +47,11 @@ class PostprocessOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
-            raise ValueError(
+            raise OptionError(
                 f"threshold must be in [0, 1) (a foreground probability), got {self.threshold}"
             )
         if self.min_size < 0:
-            raise ValueError(f"min_size must be >= 0 pixels, got {self.min_size}")
+            raise OptionError(f"min_size must be >= 0 pixels, got {self.min_size}")
 
     @property
     def changes_mask(self) -> bool:
