@@ -13,7 +13,6 @@ prediction never asks the user to re-enter its settings. It is found three ways:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from drunet.atomic import atomic_write_bytes, atomic_write_text
 from drunet.config import ExperimentConfig, ModelSpec, config_from_dict, config_to_dict, save_config
 from drunet.errors import DrunetError
 from drunet.models import create_model
-from drunet.models.adapt import adapt_input_channels
 from drunet.models.registry import family_for, family_of
 
 # What a run folder holds.
@@ -211,73 +209,3 @@ def latest_run(runs_dir: str | Path) -> Path:
 def resolve_weights(model: str | Path | None, runs_dir: str | Path = "runs") -> Path:
     """Weights from ``--model`` (any of the three forms) or, when ``None``, the latest run."""
     return latest_run(runs_dir) / BEST if model is None else weights_path(model)
-
-
-@dataclass
-class InitReport:
-    """What :func:`init_from` did with each tensor of the new model."""
-
-    source: Path
-    loaded: list[str] = field(default_factory=list)
-    adapted: list[str] = field(default_factory=list)  # input channels adapted
-    reinitialised: list[str] = field(default_factory=list)  # no counterpart: kept fresh
-
-    def summary(self) -> str:
-        def names(keys: list[str]) -> str:
-            shown = ", ".join(keys[:4]) + (f" … and {len(keys) - 4} more" if len(keys) > 4 else "")
-            return f" ({shown})" if keys else ""
-
-        return (
-            f"initialised from {self.source}: loaded {len(self.loaded)} tensors, adapted "
-            f"{len(self.adapted)}{names(self.adapted)}, re-initialised "
-            f"{len(self.reinitialised)}{names(self.reinitialised)}"
-        )
-
-
-def init_from(model: nn.Module, source: str | Path) -> InitReport:
-    """Start ``model`` from the weights at ``source`` (a run, ``save_pretrained`` folder or
-    ``.safetensors``): tensors whose names and shapes match are loaded; a first convolution
-    trained on another number of input channels is adapted (:func:`adapt_input_channels`), and
-    so is the image's part of a conv that reads features and then the image;
-    everything else — a head for another class count — keeps its fresh initialisation."""
-    path = weights_path(source)
-    stored, config = read_weights(path)
-    channels = (config.model.spec().in_channels, getattr(unwrap(model), "in_channels", None))
-    report = InitReport(path)
-    target = unwrap(model).state_dict()
-    new_state = {}
-    for key, fresh in target.items():
-        old = stored.get(key)
-        if old is not None and old.shape == fresh.shape:
-            new_state[key] = old
-            report.loaded.append(key)
-        elif old is not None and (features := _features_before_image(old, fresh, channels)) >= 0:
-            # Only the image's input channels changed: adapt them, keep any features before.
-            image = adapt_input_channels(old[:, features:], fresh.shape[1] - features)
-            new_state[key] = torch.cat([old[:, :features], image], dim=1).to(fresh.dtype)
-            report.adapted.append(key)
-        else:
-            report.reinitialised.append(key)
-    if not report.loaded and not report.adapted:
-        raise DrunetError(
-            f"--init-from {source}: none of its tensors fit this model ({type(model).__name__}); "
-            "start from a run of the same model family"
-        )
-    unwrap(model).load_state_dict(new_state, strict=False)
-    return report
-
-
-def _features_before_image(old: torch.Tensor, new: torch.Tensor, channels: tuple[int, Any]) -> int:
-    """For a conv reading the image after ``F`` feature channels (``F = 0``: the stem; DRUNet's
-    stride-2 refine conv reads features first) whose only change is the image's channel count,
-    ``F``; else ``-1``."""
-    before, after = channels
-    if not (
-        isinstance(after, int)
-        and old.ndim == new.ndim == 4
-        and old.shape[0] == new.shape[0]
-        and old.shape[2:] == new.shape[2:]
-    ):
-        return -1
-    features = old.shape[1] - before
-    return features if features >= 0 and new.shape[1] - after == features else -1

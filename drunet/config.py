@@ -121,7 +121,7 @@ class TrainConfig(_Section):
     # TensorBoard event files in <run>/tensorboard/ when the tensorboard package is installed.
     tensorboard: bool = True
     # Fine-tuning: start from these weights (a run folder, save_pretrained folder or
-    # .safetensors; read once when the run starts, recorded here). See drunet.checkpoint.init_from.
+    # .safetensors; read once when the run starts, recorded here). See drunet.weights.init_from.
     init_from: str | None = None
     # smp encoders: a local .safetensors / .pt state dict, or a pretrained name found in the local
     # Hugging Face cache (never downloaded); adapted to the input channels. Read once at start.

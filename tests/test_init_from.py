@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from drunet.checkpoint import build_model, init_from, save_config_and_weights
+from drunet.checkpoint import build_model, save_config_and_weights
 from drunet.config import ExperimentConfig, config_from_dict
 from drunet.errors import DrunetError
-from drunet.models.adapt import adapt_input_channels
+from drunet.weights import adapt_input_channels, init_from
 from tests.conftest import TINY_PARAMS
 
 

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "config_loss": 2,
     "configs": 2,
     "checkpoint": 2,
+    "weights": 2,
     "device": 2,
     "conversion": 2,
     "inference": 3,

@@ -21,7 +21,7 @@ from torch import nn
 
 from drunet import checkpoint as runs
 from drunet.atomic import remove_stale_temporaries
-from drunet.checkpoint import build_model, init_from
+from drunet.checkpoint import build_model
 from drunet.config import ExperimentConfig, TrainConfig, load_config, save_config
 from drunet.datasets import Pair
 from drunet.device import Precision, resolve_device, select_precision
@@ -35,11 +35,10 @@ from drunet.engine.run_dir import create_run_dir
 from drunet.engine.run_writer import RunWriter
 from drunet.engine.state import load_state, restore_rng, restore_state
 from drunet.engine.trainer import Budget, NonFiniteLoss, Reporter, Trainer
-from drunet.errors import ConfigError, DrunetError
+from drunet.errors import DrunetError
 from drunet.heap import keep_freed_memory
-from drunet.models import SmpModel
-from drunet.models.baseline import load_encoder_weights
 from drunet.sliding import DEFAULT_MAX_PIXELS
+from drunet.weights import init_from, load_encoder_weights
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ def _result(
 
 def _start_weights(config: ExperimentConfig) -> dict[str, torch.Tensor] | None:
     """The state a fresh run starts from: ``train.init_from`` (another run's weights, see
-    :func:`~drunet.checkpoint.init_from`) and/or ``train.encoder_weights`` (an smp encoder
+    :func:`~drunet.weights.init_from`) and/or ``train.encoder_weights`` (an smp encoder
     file). ``None`` trains from scratch. The source is recorded as an absolute path."""
     cfg = config.train
     if cfg.init_from is None and cfg.encoder_weights is None:
@@ -239,14 +238,8 @@ def _start_weights(config: ExperimentConfig) -> dict[str, torch.Tensor] | None:
         report = init_from(model, cfg.init_from)
         cfg.init_from = str(report.source.resolve())
         log.warning("%s", report.summary())  # shown by the CLI: what was kept from where
-    if cfg.encoder_weights is not None:
-        if not isinstance(model, SmpModel):
-            raise ConfigError(
-                "train.encoder_weights applies to smp models (unet_resnet34, smp:ARCH:ENCODER); "
-                "start a DRUNet from other weights with train.init_from"
-            )
-        encoder = model.hparams["encoder_name"]
-        load_encoder_weights(model.net.encoder, cfg.encoder_weights, encoder)
+    if cfg.encoder_weights is not None:  # ConfigError for a family that takes none
+        load_encoder_weights(model, cfg.encoder_weights)
     return model.state_dict()
 
 

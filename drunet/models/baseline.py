@@ -1,16 +1,13 @@
-"""segmentation-models-pytorch models: the ResNet-34 U-Net baseline and any smp architecture
-with any smp encoder (``smp:FPN:resnet50``), for any channel count and any input size.
+"""The smp family: segmentation-models-pytorch models — the ResNet-34 U-Net baseline and any smp
+architecture with any smp encoder (``smp:FPN:resnet50``), for any channel count and any input
+size — with their typed arguments and the family object.
 
-drunet never downloads at run time. Encoder weights come from a local file — ``.safetensors``,
-or a PyTorch state dict read with ``weights_only=True`` so no pickled code runs — or, for a name
-such as ``"imagenet"``, from the local Hugging Face cache when smp's file is already there; a
-first convolution trained on 3 channels is adapted to 1, 2 or N as smp does
-(:func:`~drunet.models.adapt.adapt_input_channels`).
+Networks are built without weights; encoder weights (a local file, or smp's pretrained file
+found in the local Hugging Face cache: ``pretrained``) are read by :mod:`drunet.weights`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,8 +15,6 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from drunet.errors import DrunetError
-from drunet.models.adapt import adapt_input_channels
 from drunet.models.family import ModelFamily, Params
 from drunet.models.padding import check_input, crop_to, pad_to_multiple
 
@@ -53,15 +48,13 @@ def encoder_names() -> list[str]:
 
 
 class SmpModel(nn.Module):
-    """An smp architecture (default ``Unet``) that accepts any input size and only local
-    pretrained weights.
+    """An smp architecture (default ``Unet``) that accepts any input size.
 
     :func:`~drunet.models.padding.pad_to_multiple` pads the input (replicating its border) to the
     network's output stride and the logits are cropped back, so every encoder handles odd sizes.
     With ``encoder_depth < 5`` the encoder stages that never run are removed (DDP refuses
     parameters that receive no gradient). ``hparams`` holds ``arch``, ``encoder_name`` and
-    ``encoder_depth``: with the channel counts they rebuild the network; ``encoder_weights``
-    only initialises it, so it is not kept (saved weights hold the encoder).
+    ``encoder_depth``: with the channel counts they rebuild the network.
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)`` logits.
     """
@@ -71,7 +64,6 @@ class SmpModel(nn.Module):
         in_channels: int = 3,
         out_channels: int = 1,
         encoder_name: str = "resnet34",
-        encoder_weights: str | None = None,
         encoder_depth: int = 5,
         arch: str = "Unet",
     ) -> None:
@@ -109,8 +101,6 @@ class SmpModel(nn.Module):
             ) from err
         if encoder_depth < 5:
             _drop_unused_encoder_stages(self.net, in_channels, self.multiple)
-        if encoder_weights is not None:
-            load_encoder_weights(self.net.encoder, encoder_weights, encoder_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_channels, type(self).__name__)
@@ -131,67 +121,6 @@ def _drop_unused_encoder_stages(net: nn.Module, in_channels: int, multiple: int)
         names = [f"encoder.{child}.{n}" for n, _ in module.named_parameters()]
         if names and all(n in unused for n in names):
             setattr(encoder, child, nn.Identity())
-
-
-def load_encoder_weights(encoder: nn.Module, weights: str, encoder_name: str) -> list[str]:
-    """Load ``weights`` (a local file, or a pretrained name found in the local Hugging Face
-    cache) into ``encoder``; return the names of adapted input convolutions."""
-    path = _local_weights(weights, encoder_name)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise DrunetError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    expected = encoder.state_dict()
-    matching = set(expected) & set(state)
-    if not matching:
-        raise DrunetError(
-            f"{path} does not hold {encoder_name} encoder weights (none of its "
-            f"{len(state)} keys match the encoder's {len(expected)})"
-        )
-    loaded, adapted = {}, []
-    for key in matching:
-        old, new = state[key], expected[key]
-        if old.shape == new.shape:
-            loaded[key] = old
-        elif old.ndim == 4 and old.shape[0] == new.shape[0] and old.shape[2:] == new.shape[2:]:
-            loaded[key] = adapt_input_channels(old, new.shape[1])  # the stem, another channel count
-            adapted.append(key)
-        else:
-            raise DrunetError(
-                f"{path}: {key} has shape {tuple(old.shape)} but the {encoder_name} encoder "
-                f"needs {tuple(new.shape)}; these are weights of another encoder"
-            )
-    # smp encoders override load_state_dict (dropping classifier keys); non-strict keeps
-    # files saved from a full torchvision/timm model usable.
-    encoder.load_state_dict(loaded, strict=False)
-    return adapted
-
-
-def _local_weights(weights: str, encoder_name: str) -> Path:
-    path = Path(weights).expanduser()
-    if path.is_file():
-        return path
-    settings = _smp().encoders.encoders.get(encoder_name, {}).get("pretrained_settings", {})
-    if weights in settings:
-        repo, revision = settings[weights]["repo_id"], settings[weights].get("revision")
-        cached = _hf_cached(repo, revision)
-        if cached is not None:
-            return cached
-        raise DrunetError(
-            f"encoder_weights {weights!r} for {encoder_name} is not in the local Hugging Face "
-            f"cache, and drunet never downloads. On a machine with network run: python -c "
-            f"\"from huggingface_hub import hf_hub_download; hf_hub_download('{repo}', "
-            f"'model.safetensors', revision='{revision}')\" and copy ~/.cache/huggingface here "
-            "(or pass the downloaded model.safetensors as a path)"
-        )
-    raise DrunetError(
-        f"encoder_weights {weights!r}: no such file, and not a pretrained name of {encoder_name} "
-        f"({', '.join(settings) or 'none'}); pass the path of a .safetensors or .pt state dict"
-    )
 
 
 class SmpParams(Params):
@@ -291,12 +220,3 @@ SMP = ModelFamily(
     builds_on_meta=False,  # a shallow encoder runs a forward pass when built
     pretrained=_pretrained,
 )
-
-
-def _hf_cached(repo: str, revision: str | None) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(repo, "model.safetensors", revision=revision)
-    return Path(found) if isinstance(found, str) else None

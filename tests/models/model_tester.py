@@ -1,8 +1,9 @@
-"""The shared model tester: every model class and preset passes the same checks.
+"""The shared model tester: every registered name passes the same checks.
 
-A new model joins by adding a ``ModelTester`` subclass to ``test_registry.py``. Models are built
-from their classes directly (``DRUNet(**PRESETS[name])``, ``SmpModel(...)``), small enough that
-the suite stays fast.
+Models are built through the registry, ``create_model(name, in_channels, out_channels,
+**kwargs)``. ``test_registry.py`` holds a ``ModelTester`` subclass per registered name — written
+out with small arguments where the defaults are large, generated for any other name, so a new
+family is tested as soon as it is registered.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import torch
 from safetensors.torch import load, save
 from torch import nn
 
-from drunet.models import fuse_conv_bn
+from drunet.models import create_model, fuse_conv_bn
+from drunet.models.registry import family_of
 from tests.conftest import randomise_batch_norms
 
 
@@ -30,10 +32,9 @@ def count_batch_norms(model: nn.Module) -> int:
 
 
 class ModelTester:
-    """Subclass and set ``name`` (the registry name it covers), ``model_class`` and ``kwargs``."""
+    """Subclass and set ``name`` (the registry name it covers) and ``kwargs`` (its arguments)."""
 
     name: str
-    model_class: type[nn.Module]
     kwargs: dict[str, Any] = {}
     in_channels = 3
     out_channels = 2
@@ -41,7 +42,7 @@ class ModelTester:
 
     def build(self, seed: int = 0) -> nn.Module:
         torch.manual_seed(seed)
-        return self.model_class(self.in_channels, self.out_channels, **self.kwargs)
+        return create_model(self.name, self.in_channels, self.out_channels, **self.kwargs)
 
     @pytest.mark.parametrize("size", [(97, 131), (64, 64), (33, 47)])
     def test_any_size_eval_batch_one(self, size: tuple[int, int]) -> None:
@@ -77,11 +78,14 @@ class ModelTester:
         zero = [n for n, p in model.named_parameters() if not p.grad.abs().sum() > 0]
         assert not zero, f"parameters with an all-zero gradient: {zero}"
 
-    def test_hparams_rebuild_the_same_network(self) -> None:
+    def test_its_family_describes_it_so_that_it_rebuilds(self) -> None:
         model = self.build()
         assert (model.in_channels, model.out_channels) == (self.in_channels, self.out_channels)
-        assert isinstance(model.hparams, dict)
-        rebuilt = self.model_class(model.in_channels, model.out_channels, **model.hparams)
+        family = family_of(model)
+        assert family is not None and family.resolve(self.name) is not None
+        name, params = family.describe(model)  # what a stored configuration holds
+        rebuilt = create_model(name, model.in_channels, model.out_channels, **params)
+        assert type(rebuilt) is type(model)
         assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
             k: v.shape for k, v in model.state_dict().items()
         }

@@ -16,10 +16,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save
 
-from drunet.checkpoint import CONFIG_KEY, config_for, init_from, load_model
+from drunet.checkpoint import CONFIG_KEY, config_for, load_model
 from drunet.config import config_to_dict
 from drunet.models import DRUNet
 from drunet.models.drunet import upgrade_state
+from drunet.weights import init_from
 
 FIXTURE = Path(__file__).parent / "data" / "drunet_before_split.safetensors"
 CASES: dict[str, dict[str, Any]] = {  # the arguments the fixture's networks were built with
