@@ -40,6 +40,7 @@ from drunet.evaluation.distance import Spacing
 from drunet.evaluation.model import default_class_names
 from drunet.evaluation.result import Evaluation, ScoredCase, new_evaluation, score_case
 
+MAX_CLASSES = 1024  # classes² confusion cells and one HD95 per class, per image
 PREDICTION_SUFFIX = "_mask.png"  # drunet.inference.files.MASK_SUFFIX
 MASK_STEM = "_mask"
 
@@ -147,8 +148,9 @@ def _read(
 def count_classes(truth: str | Path, mask_options: MaskOptions | None = None) -> int:
     """Classes of the truth masks: their largest index (``ignore_index`` aside) plus one, at
     least 2. Masks that cannot be read are skipped (they fail again, and are listed, when
-    scored); predictions never add classes."""
-    largest = 1
+    scored); predictions never add classes. More than ``MAX_CLASSES`` is a ``DataError``
+    naming the mask and its value."""
+    largest, where = 1, None
     ignore = mask_options.ignore_index if mask_options is not None else None
     for mask in _truth_masks(Path(truth)):
         try:
@@ -156,9 +158,17 @@ def count_classes(truth: str | Path, mask_options: MaskOptions | None = None) ->
             for page in range(pages) if pages > 1 else [None]:
                 reference = read_mask(mask, mask_options, page)
                 keep = reference != ignore if ignore is not None else True
-                largest = max(largest, int(np.max(np.where(keep, reference, 0))))
+                value = int(np.max(np.where(keep, reference, 0)))
+                if value > largest:
+                    largest, where = value, mask
         except DataError:
             continue
+    if largest + 1 > MAX_CLASSES:
+        raise DataError(
+            f"truth mask {where} holds class {largest}: more than the {MAX_CLASSES} classes "
+            "evaluate scores (a confusion matrix of classes² cells per image); check that it is "
+            "a mask of class indices, not an image"
+        )
     return largest + 1
 
 

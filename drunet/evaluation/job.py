@@ -17,7 +17,7 @@ from drunet.device import resolve_device
 from drunet.errors import DrunetError
 from drunet.evaluation.cases import CaseCollector
 from drunet.evaluation.distance import Spacing
-from drunet.evaluation.folder import count_classes, evaluate_folder
+from drunet.evaluation.folder import MAX_CLASSES, count_classes, evaluate_folder
 from drunet.evaluation.model import SPLITS, Split, evaluate, evaluation_pairs
 from drunet.evaluation.report import REPORT_NAME, write_evaluation_report
 from drunet.evaluation.result import Evaluation
@@ -81,8 +81,11 @@ class EvaluateJob:
             raise DrunetError(f"split {self.split!r} is not one of {', '.join(SPLITS)}")
         if self.worst < 0:
             raise DrunetError(f"worst must be 0 or more, got {self.worst}")
-        if self.classes is not None and self.classes < 2:
-            raise DrunetError(f"--classes {self.classes}: at least 2 (binary is 2)")
+        if self.classes is not None and not 2 <= self.classes <= MAX_CLASSES:
+            raise DrunetError(
+                f"--classes {self.classes}: between 2 (binary) and {MAX_CLASSES} (a confusion "
+                "matrix of classes² cells per image)"
+            )
         if self.pred is not None:
             if self.truth is None:
                 raise DrunetError("--pred needs --truth MASK_DIR: the masks to score against")
@@ -98,6 +101,7 @@ class EvaluateJob:
             )
         if self.classes is not None:
             raise DrunetError("--classes goes with --pred; a model's classes are the run's")
+        self.predict_options()  # a bad or unbounded prediction setting fails here, before work
 
     @property
     def with_hd95(self) -> bool:

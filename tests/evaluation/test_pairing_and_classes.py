@@ -148,3 +148,15 @@ def test_a_class_absent_from_every_file_is_left_out_of_the_foreground_mean(
     assert summary["mean"]["dice"] == pytest.approx(2 / 3)  # class 2 alone, not (1.0 + 2/3) / 2
     one = evaluate_folder(pred, truth, absent_as_one=True).summary()
     assert one["mean"]["dice"] == pytest.approx((1.0 + 2 / 3) / 2)
+
+
+def test_the_class_count_is_bounded(tmp_path: Path) -> None:
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    write_mask(truth / "a.png", np.full((4, 4), 60000, np.uint16))  # an image, not a mask
+    write_mask(pred / "a_mask.png", TOP)
+    result = _evaluate(pred, truth, tmp_path / "out")
+    assert result.exit_code == 2 and str(truth / "a.png") in result.output
+    assert "60000" in result.output and "1024" in result.output
+    assert not (tmp_path / "out").exists()
+    result = _evaluate(pred, truth, tmp_path / "out", "--classes", "5000")
+    assert result.exit_code == 2 and "--classes 5000" in result.output
