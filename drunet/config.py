@@ -9,8 +9,9 @@ into each run folder and stored inside the weights, so prediction rebuilds the e
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -38,11 +39,13 @@ __all__ = [
     "ModelSpec",
     "TrainConfig",
     "apply_overrides",
+    "compose_config",
     "config_from_dict",
     "config_to_dict",
     "load_config",
     "save_config",
     "set_fields",
+    "updated",
 ]
 
 
@@ -147,6 +150,7 @@ class ExperimentConfig(_Section):
         return self
 
 
+_M = TypeVar("_M", bound=BaseModel)
 _REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 80, 80
 MAX_VALUES = 100_000  # values in one config document, YAML aliases expanded
@@ -209,6 +213,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """Read a YAML experiment file, or a bundled one by name (``"isbi2012"``), into an
     :class:`ExperimentConfig`."""
     path = find_config(path)
+    return config_from_dict(_read_document(path), source=str(path))
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    """The mapping a YAML experiment file holds, not yet validated (size-checked)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as err:
@@ -227,7 +236,41 @@ def load_config(path: str | Path) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
     check_size(data, str(path))
-    return config_from_dict(data, source=str(path))
+    return data
+
+
+def compose_config(
+    file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    flags: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """The one configuration a command runs with, from every source in one order of precedence:
+
+        defaults  <  ``file`` (``--config``)  <  ``overrides`` (``--set key=value``)  <  ``flags``
+
+    A later source wins for the keys it sets. The sources are merged as plain mappings first and
+    validated once, so a value that depends on another key sees the final one whichever source
+    set it (``--fold 6 --set data.layout.folds=7`` is fold 6 of 7). Explicit flags come last: a
+    flag is the most specific thing the user typed. ``flags`` maps dotted keys to typed values
+    (``None`` = flag not given); their text is never parsed as YAML.
+    """
+    data: dict[str, Any] = {}
+    sources = []
+    if file is not None:
+        path = find_config(file)
+        data = _read_document(path)
+        sources.append(str(path))
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set(data, key, value, f"override {item!r}")
+    if overrides:
+        sources.append("--set " + " ".join(overrides))
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    for key, value in given.items():
+        _set(data, key, str(value) if isinstance(value, Path) else value, f"--{key}")
+    if given:
+        sources.append("command-line flags")
+    return config_from_dict(data, source=" + ".join(sources) or "defaults")
 
 
 def _number(text: str) -> Any:
@@ -241,11 +284,13 @@ def _number(text: str) -> Any:
 
 
 def _set(data: dict[str, Any], key: str, value: Any, what: str) -> None:
+    """Set dotted ``key`` in a plain mapping; a missing section is created (validation names
+    an unknown one), a value in the way of a section is an error naming the key."""
     node = data
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
-        child = node.get(part) if isinstance(node, dict) else None
-        if child is None and isinstance(node, dict) and part in node:
+        child = node.get(part)
+        if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"{what}: unknown key '{'.'.join(parts[: depth + 1])}'")
@@ -253,9 +298,25 @@ def _set(data: dict[str, Any], key: str, value: Any, what: str) -> None:
     node[parts[-1]] = value
 
 
+def _parse_override(item: str) -> tuple[str, Any]:
+    """``key.sub=value`` → the key and its value read as YAML (numbers as numbers)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like key.sub=value (e.g. train.lr=0.01)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except (yaml.YAMLError, RecursionError):  # not YAML (or absurdly nested): the text
+        value = raw
+    if isinstance(value, str):
+        value = _number(value)
+    check_size(value, f"override {key}")
+    return key, value
+
+
 def set_fields(config: ExperimentConfig, values: dict[str, Any]) -> ExperimentConfig:
     """Set typed fields by dotted key and re-validate: ``{"name": "2024"}`` sets the *string*
-    ``"2024"``. The CLI's own flags come here — their text is never parsed as YAML."""
+    ``"2024"``. Flag text is never parsed as YAML (see :func:`compose_config`)."""
     data = config_to_dict(config)
     for key, value in values.items():
         _set(data, key, str(value) if isinstance(value, Path) else value, f"--{key}")
@@ -270,21 +331,26 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
     """
     data = config_to_dict(config)
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(
-                f"override {item!r} must look like key.sub=value (e.g. train.lr=0.01)"
-            )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except (yaml.YAMLError, RecursionError):  # not YAML (or absurdly nested): the text
-            value = raw
-        if isinstance(value, str):
-            value = _number(value)
-        check_size(value, f"override {key}")
+        key, value = _parse_override(item)
         _set(data, key, value, f"override {item!r}")
     return config_from_dict(data, source="overrides " + " ".join(overrides))
+
+
+def updated(config: ExperimentConfig, changes: Mapping[str, Any]) -> ExperimentConfig:
+    """A copy of ``config`` with dotted keys replaced (``{"train.epochs": 30}``); ``config``
+    itself is never changed. The values are trusted (the program's own, such as what the data
+    decided): they are not validated again."""
+    for key, value in changes.items():
+        config = _replaced(config, key.split("."), value)
+    return config
+
+
+def _replaced(section: _M, path: list[str], value: Any) -> _M:
+    head, rest = path[0], path[1:]
+    if head not in type(section).model_fields:
+        raise KeyError(f"{type(section).__name__} has no field {head!r}")
+    new = _replaced(getattr(section, head), rest, value) if rest else value
+    return section.model_copy(update={head: new})
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

@@ -46,14 +46,16 @@ def available_devices() -> list[str]:
     return names
 
 
-def resolve_device(requested: str | torch.device | None = None) -> torch.device:
+def resolve_device(
+    requested: str | torch.device | None = None, source: str = "--device"
+) -> torch.device:
     """``auto`` (or ``None``: ``$DRUNET_DEVICE``, else ``auto``) → CUDA, then MPS, then CPU.
 
-    A device that is not there is a :class:`DrunetError` naming what is available.
+    A device that is not there is a :class:`DrunetError` naming what is available and where
+    the request came from (``source``: the flag, or a configuration key).
     """
     if isinstance(requested, torch.device):
         requested = str(requested)
-    source = "--device"
     if requested is None:
         requested = os.environ.get(DEVICE_ENV) or "auto"
         source = DEVICE_ENV if DEVICE_ENV in os.environ else source

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -15,8 +13,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from drunet.engine.history import EpochRecord
-from drunet.engine.hooks import SilentReporter
+from drunet.engine.distributed import launch_context
+from drunet.engine.epochs import EpochRecord
+from drunet.engine.trainer import SilentReporter
 
 
 class LineReporter(SilentReporter):
@@ -38,7 +37,8 @@ def epoch_line(record: EpochRecord) -> str:
 
 
 def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+    """Whether this is rank 0 (a malformed launcher variable is a ``DrunetError`` naming it)."""
+    return launch_context().is_main
 
 
 def make_reporter(

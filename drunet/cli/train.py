@@ -5,19 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from drunet import checkpoint as runs
 from drunet.cli.common import console, user_errors
 from drunet.cli.device import DeviceOption, show_device, training_device
 from drunet.cli.progress import is_main_process, make_reporter
-from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.config import ExperimentConfig, compose_config, load_config, updated
 from drunet.device import resolve_device
 from drunet.engine.distributed import check_device_count, launched_by_torchrun
-from drunet.engine.folds import SUMMARY, train_folds
-from drunet.engine.train import resume, train
+from drunet.engine.folds import SUMMARY, CrossValidation, train_folds
+from drunet.engine.train import RunResult, resume, train
 from drunet.errors import DrunetError
 from drunet.models.registry import shown_names
 
@@ -40,7 +41,8 @@ def train_command(
         Path | None, typer.Option(help='JSON split: {"train": [names], "val": [names]}.')
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="YAML experiment file (see configs/); flags override it.")
+        Path | None,
+        typer.Option(help="YAML experiment file (see configs/); --set and flags override it."),
     ] = None,
     model: Annotated[
         str | None,
@@ -91,72 +93,95 @@ def train_command(
     """Train a segmentation model on a folder of images and masks.
 
     Writes runs/<name>/ with config.yaml, metrics.csv, progress.png, best/last weights
-    (.safetensors) and state.pt (for --resume).
+    (.safetensors) and state.pt (for --resume). Settings come from, lowest first: the
+    defaults, --config, --set, then the flags above; they are merged and then validated once.
     """
-    if devices > 1 and not launched_by_torchrun():
-        with user_errors():  # one GPU per process: more processes than GPUs fail here, once
-            check_device_count(devices, resolve_device(device).type)
-        raise typer.Exit(relaunch_with_torchrun(devices))
     with user_errors():
+        main = is_main_process()  # a malformed RANK, WORLD_SIZE, … is named before anything
         if resume_dir is not None:
-            ignored = [flag for flag, value in _resume_ignored(locals()) if value]
-            if ignored:
-                raise DrunetError(
-                    f"--resume continues the run with its stored config; {', '.join(ignored)} "
-                    "cannot change it (only --epochs can raise the total)"
-                )
-            with make_reporter(console, quiet) as reporter:
-                result = resume(resume_dir, epochs=epochs, reporter=reporter)
+            _refuse_changes_on_resume(locals())
+            cfg = None
         else:
-            cfg = load_config(config) if config is not None else ExperimentConfig()
-            flags = {
-                "data.root": data,
-                "data.layout.images": images,
-                "data.layout.masks": masks,
-                "data.layout.fold": None if fold == "all" else fold,
-                "data.layout.split_file": split_file,
-                "model.name": model,
-                "train.epochs": epochs,
-                "data.batch_size": batch_size,
-                "train.lr": lr,
-                "train.init_from": init_from,
-                "data.augmentation.patch_size": patch_size,
-                "runs_dir": runs_dir,
-                "name": name,
-                "train.device": training_device(device, cfg.train.device),
-            }
-            # Flags set typed fields as typed (--name 2024 is the text "2024"); --set is YAML.
-            cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
-            cfg = apply_overrides(cfg, set_ or [])
-            if is_main_process():
-                show_device(resolve_device(cfg.train.device))
-            if fold == "all":
-                with make_reporter(console, quiet) as reporter:
-                    folds = train_folds(cfg, reporter=reporter)
-                monitor = cfg.train.monitor
-                console.print(
-                    f"cross-validated {monitor} over {len(folds.runs)} folds: "
-                    f"[bold]{folds.mean:.4f} ± {folds.std:.4f}[/] (mean ± std; "
-                    + ", ".join(f"{s:.4f}" for s in folds.scores)
-                    + f"); runs and {SUMMARY} in {escape(str(folds.parent))}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                return
-            with make_reporter(console, quiet) as reporter:
+            cfg = compose_config(config, set_ or [], _config_flags(locals()))
+            cfg = _device_default(cfg, device)
+        if devices > 1 and not launched_by_torchrun():  # one GPU per process: checked once
+            run_device = resolve_device(_run_device(cfg, resume_dir), source="train.device")
+            check_device_count(devices, run_device.type)
+            raise typer.Exit(relaunch_with_torchrun(devices))
+        if main and cfg is not None:
+            show_device(resolve_device(cfg.train.device, source="train.device"))
+        with make_reporter(console, quiet) as reporter:
+            if cfg is None:
+                result = resume(Path(str(resume_dir)), epochs=epochs, reporter=reporter)
+            elif fold is not None and fold.strip().lower() == "all":
+                return _show_folds(train_folds(cfg, reporter=reporter), cfg.train.monitor, main)
+            else:
                 result = train(cfg, reporter=reporter)
-        if not is_main_process():
-            return
-        stopped = " (early stopping)" if result.stopped_early else ""
+        if main:
+            _show_result(result)
+
+
+def _show_result(result: RunResult) -> None:
+    stopped = " (early stopping)" if result.stopped_early else ""
+    console.print(
+        f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/] at "
+        f"epoch {result.best_epoch}{stopped}; weights: {result.best_weights}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _config_flags(args: dict[str, Any]) -> dict[str, Any]:
+    """The configuration keys the flags set (``None``: not given); flags set typed fields as
+    typed (``--name 2024`` is the text "2024"), never parsed as YAML like ``--set``."""
+    fold = args["fold"]
+    return {
+        "data.root": args["data"],
+        "data.layout.images": args["images"],
+        "data.layout.masks": args["masks"],
+        "data.layout.fold": None if fold is None or fold.strip().lower() == "all" else fold,
+        "data.layout.split_file": args["split_file"],
+        "model.name": args["model"],
+        "train.epochs": args["epochs"],
+        "data.batch_size": args["batch_size"],
+        "train.lr": args["lr"],
+        "train.init_from": args["init_from"],
+        "data.augmentation.patch_size": args["patch_size"],
+        "runs_dir": args["runs_dir"],
+        "name": args["name"],
+        "train.device": training_device(args["device"], "auto") if args["device"] else None,
+    }
+
+
+def _device_default(cfg: ExperimentConfig, flag: str | None) -> ExperimentConfig:
+    """``$DRUNET_DEVICE`` where neither the flag nor the configuration chose a device."""
+    if flag is not None:
+        return cfg
+    device = training_device(None, cfg.train.device)
+    return cfg if device is None else updated(cfg, {"train.device": device})
+
+
+def _run_device(cfg: ExperimentConfig | None, resume_dir: Path | None) -> str:
+    """The ``train.device`` of the run about to start (a resumed run: its own config.yaml)."""
+    if cfg is not None:
+        return cfg.train.device
+    stored = Path(str(resume_dir)) / runs.CONFIG
+    return load_config(stored).train.device if stored.is_file() else "auto"
+
+
+def _show_folds(folds: CrossValidation, monitor: str, main: bool) -> None:
+    if main:
         console.print(
-            f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/] at "
-            f"epoch {result.best_epoch}{stopped}; weights: {result.best_weights}",
+            f"cross-validated {monitor} over {len(folds.runs)} folds: "
+            f"[bold]{folds.mean:.4f} ± {folds.std:.4f}[/] (mean ± std; "
+            + ", ".join(f"{s:.4f}" for s in folds.scores)
+            + f"); runs and {SUMMARY} in {escape(str(folds.parent))}",
             highlight=False,
             soft_wrap=True,
         )
 
 
-def _resume_ignored(args: dict) -> list[tuple[str, object]]:
+def _refuse_changes_on_resume(args: dict[str, Any]) -> None:
     names = (
         "data",
         "images",
@@ -173,7 +198,13 @@ def _resume_ignored(args: dict) -> list[tuple[str, object]]:
         "name",
         "device",
     )
-    return [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]
+    given = [(f"--{n.replace('_', '-')}", args[n]) for n in names] + [("--set", args["set_"])]
+    ignored = [flag for flag, value in given if value]
+    if ignored:
+        raise DrunetError(
+            f"--resume continues the run with its stored config; {', '.join(ignored)} "
+            "cannot change it (only --epochs can raise the total)"
+        )
 
 
 def relaunch_with_torchrun(devices: int) -> int:

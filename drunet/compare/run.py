@@ -12,8 +12,8 @@ import torch
 from drunet.compare.measure import count_parameters, evaluate_held_out, forward_gflops
 from drunet.config import ExperimentConfig, ModelConfig
 from drunet.datasets import Pair
-from drunet.engine.data import prepare_config
-from drunet.engine.history import EpochRecord
+from drunet.engine.data import prepare_data
+from drunet.engine.epochs import EpochRecord
 from drunet.engine.train import train
 from drunet.engine.trainer import Reporter
 from drunet.errors import ConfigError, DrunetError
@@ -103,7 +103,8 @@ def compare_models(
     refuses."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, models, overwrite)
-    base, _, held_out = prepare_config(base)  # one split, one normalisation for every model
+    prepared = prepare_data(base)  # one split, one normalisation for every model
+    base, held_out = prepared.config, prepared.val
     is_binary = base.model.num_classes == 2
     reports = []
     for name in models:

@@ -1,17 +1,22 @@
-"""From the configuration to data loaders: find, check, fill what the data decides, load."""
+"""From the configuration to data loaders: find, check, fill what the data decides, load;
+epoch-seeded sampling (the order of epoch ``e`` depends only on ``(seed, e)``), so a resumed
+run draws exactly the batches an uninterrupted run would have drawn, and each DDP rank takes
+its own slice of the same permutation (the contract of ``DistributedSampler.set_epoch``)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
-from drunet.config import ExperimentConfig
+from drunet.config import ExperimentConfig, updated
 from drunet.datasets import (
     DatasetLayout,
     Pair,
@@ -22,7 +27,6 @@ from drunet.datasets import (
 )
 from drunet.datasets.context import context_pairs, context_slices_of
 from drunet.device import resolve_device
-from drunet.engine.sampling import EpochSampler
 from drunet.errors import ConfigError, DrunetError
 
 log = logging.getLogger(__name__)
@@ -99,41 +103,38 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
     start on errors and prints the summary. With 2.5D context (``data.context_slices = k``)
     ``model.in_channels`` is ``(2k+1)·C`` (the stored normalisation stays ``C`` channels), and
     every pair must be a slice with neighbours (checked here, before a run folder exists).
+    ``config`` itself is never changed.
     """
     layout = find_data(config)
-    config = config.model_copy(deep=True)
-    model, data = config.model, config.data
+    data = config.data
     if data.masks.ignore_index is None and layout.ignore_index is not None:
-        data.masks.ignore_index = layout.ignore_index
+        config = updated(config, {"data.masks.ignore_index": layout.ignore_index})
     report = check_data(config, layout)
     summary = report.summary
     assert summary is not None  # raise_for_errors passed, so pairs were read
-    k = context_slices_of(data)
-    if model.in_channels is None and summary.channels is not None:
-        model.in_channels = (2 * k + 1) * summary.channels
+    k = context_slices_of(config.data)
     if k:
         context_pairs([*layout.train, *layout.val], k)  # a 2D image without neighbours raises
+    model, masks = config.model, config.data.masks
+    filled: dict[str, Any] = {}
+    if model.in_channels is None and summary.channels is not None:
+        filled["model.in_channels"] = (2 * k + 1) * summary.channels
     if model.num_classes is None:
-        model.num_classes = max(summary.num_classes, 2)
-    if data.masks.class_names is None and summary.class_names:
-        data.masks.class_names = list(summary.class_names)
+        filled["model.num_classes"] = max(summary.num_classes, 2)
+    if masks.class_names is None and summary.class_names:
+        filled["data.masks.class_names"] = list(summary.class_names)
     if summary.normalization is not None:
-        data.normalization = summary.normalization
+        filled["data.normalization"] = summary.normalization
+    config = updated(config, filled)
     # Write the preset's arguments out: the run's weights must rebuild the same network after a
     # later release changes a preset.
-    config.model = config.model.pinned()
+    config = config.model_copy(update={"model": config.model.pinned()})
     if not layout.val:
         raise DrunetError(
-            f"{layout.root or data.layout.images}: no validation images after the split "
+            f"{layout.root or config.data.layout.images}: no validation images after the split "
             f"({layout.split}); add a val/ folder, a split file, or more images"
         )
     return PreparedData(config, layout.train, layout.val, report)
-
-
-def prepare_config(config: ExperimentConfig) -> tuple[ExperimentConfig, list[Pair], list[Pair]]:
-    """:func:`prepare_data` as ``(config, train_pairs, val_pairs)``."""
-    prepared = prepare_data(config)
-    return prepared.config, prepared.train, prepared.val
 
 
 def loader_workers(requested: int | None, cuda: bool) -> int:
@@ -149,10 +150,11 @@ def make_loaders(
     val_pairs: list[Pair],
     rank: int = 0,
     world_size: int = 1,
+    device: torch.device | None = None,
 ) -> tuple[DataLoader, DataLoader]:
     """Random patches for training (order and augmentation seeded per epoch and sample);
     whole images one at a time for validation. With ``world_size > 1`` each rank gets its own
-    share of both."""
+    share of both. ``device`` is where training runs (default: ``train.device`` resolved)."""
     data, seed = config.data, config.train.seed
     train_set = SegmentationDataset(
         train_pairs,
@@ -173,7 +175,8 @@ def make_loaders(
         context_slices=context_slices_of(data),
     )
     # Page-locked buffers make host→GPU copies asynchronous: only when training on CUDA.
-    pin = resolve_device(config.train.device).type == "cuda"
+    device = device or resolve_device(config.train.device)
+    pin = device.type == "cuda"
     workers = loader_workers(data.num_workers, pin)
     if data.cache and workers > 0:
         train_set.preload()  # decode once; forked workers share the arrays
@@ -201,3 +204,54 @@ def make_loaders(
     )
     val_loader = DataLoader(val_set, batch_size=1, num_workers=workers, pin_memory=pin)
     return train_loader, val_loader
+
+
+class EpochSampler(Sampler[int]):
+    """Indices for one epoch: a shuffled pass, or ``num_samples`` draws with replacement.
+
+    Args:
+        size: dataset length.
+        seed: base seed; epoch ``e`` uses ``seed + e`` (call :meth:`set_epoch`).
+        num_samples: draws per epoch (with replacement); ``None`` → one shuffled pass.
+        rank, world_size: for DDP, each rank yields every ``world_size``-th index of the
+            same sequence, padded by wrapping so all ranks see equally many samples.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        seed: int = 0,
+        num_samples: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"EpochSampler needs a non-empty dataset, got size={size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.size = size
+        self.seed = seed
+        self.num_samples = num_samples
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _total(self) -> int:
+        total = self.num_samples if self.num_samples is not None else self.size
+        return -(-total // self.world_size) * self.world_size  # round up to a multiple
+
+    def __len__(self) -> int:
+        return self._total() // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.num_samples is None:
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.randint(self.size, (self.num_samples,), generator=generator)
+        total = self._total()
+        order = order.repeat(-(-total // len(order)))[:total]  # wrap-pad for equal rank shares
+        return iter(order[self.rank :: self.world_size].tolist())

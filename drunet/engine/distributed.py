@@ -3,7 +3,7 @@
 drunet never schedules processes itself: ``torchrun`` starts one process per device and sets
 ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; :func:`init_distributed` reads them. Backend: NCCL
 on CUDA, gloo on CPU (what the tests use). Each rank trains on its own share of every epoch's
-samples (:class:`~drunet.engine.sampling.EpochSampler` with ``rank``/``world_size``), gradients
+samples (:class:`~drunet.engine.data.EpochSampler` with ``rank``/``world_size``), gradients
 are averaged by DDP (not between the micro-batches of an accumulation group: ``no_sync``),
 validation runs on the bare module over each rank's share of the images — shares may be uneven
 or empty, so no collective may run per image — and its confusion counts are summed over ranks.
@@ -94,22 +94,41 @@ def check_device_count(devices: int, device_type: str) -> None:
         )
 
 
+# The launcher's variables drunet (or torch, for the rendezvous) reads: what each one is, and
+# the smallest value it may take. A set one must be a whole number in range, in every process.
+_LAUNCH_INTEGERS: dict[str, tuple[str, int]] = {
+    "WORLD_SIZE": ("the number of processes in the job", 1),
+    "RANK": ("this process's rank, 0..WORLD_SIZE-1", 0),
+    "LOCAL_RANK": ("this process's rank on its node", 0),
+    "LOCAL_WORLD_SIZE": ("the number of processes on this node", 1),
+    "MASTER_PORT": ("the rendezvous port, 1..65535", 1),
+}
+_FIX = "unset it to train in one process, or launch with torchrun (drunet train --devices N does)"
+
+
 def launch_context() -> DistContext:
     """This process's place in the job from the launcher's environment (rank 0 of 1 without
-    one); a malformed variable is a one-line error naming it."""
-    world_size = _env_int("WORLD_SIZE", default=1)
-    if world_size < 1:
-        raise DrunetError(f"environment variable WORLD_SIZE={world_size} must be at least 1")
+    one). Every launcher variable that is set is checked, also in a single process: a
+    malformed or out-of-range one is a one-line ``DrunetError`` naming it, its value and the
+    fix."""
+    values = {name: _env_int(name) for name in _LAUNCH_INTEGERS}
+    world_size = values["WORLD_SIZE"] or 1
+    rank, local_rank = values["RANK"] or 0, values["LOCAL_RANK"] or 0
+    if rank >= world_size:
+        raise DrunetError(
+            f"environment variable RANK={rank} is outside 0..{world_size - 1} (WORLD_SIZE="
+            f"{world_size}); {_FIX}"
+        )
+    port = values["MASTER_PORT"]
+    if port is not None and port > 65535:
+        raise DrunetError(
+            f"environment variable MASTER_PORT={port} is not a port (1..65535); choose a free "
+            f"port or {_FIX}"
+        )
     if world_size == 1:
         return DistContext()
-    rank = _env_int("RANK")
-    local_rank = _env_int("LOCAL_RANK", default=0)
-    if not 0 <= rank < world_size:
-        raise DrunetError(f"environment variable RANK={rank} is outside 0..{world_size - 1}")
-    if local_rank < 0:
-        raise DrunetError(f"environment variable LOCAL_RANK={local_rank} is negative")
-    for name in ("MASTER_ADDR", "MASTER_PORT"):
-        if not os.environ.get(name):
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name, "").strip():
             raise DrunetError(
                 f"environment variable {name} is not set but WORLD_SIZE={world_size} is; launch "
                 "with torchrun (drunet train --devices N does) or set it"
@@ -117,19 +136,23 @@ def launch_context() -> DistContext:
     return DistContext(rank=rank, local_rank=local_rank, world_size=world_size)
 
 
-def _env_int(name: str, default: int | None = None) -> int:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        if default is None:
-            raise DrunetError(
-                f"environment variable {name} is not set but WORLD_SIZE is; launch with torchrun "
-                "(drunet train --devices N does) or set both"
-            )
-        return default
+def _env_int(name: str) -> int | None:
+    """The launcher variable ``name`` as an integer (``None`` when unset or empty)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    meaning, least = _LAUNCH_INTEGERS[name]
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise DrunetError(f"environment variable {name}={value!r} is not an integer") from None
+        raise DrunetError(
+            f"environment variable {name}={value!r} is not an integer ({meaning}); {_FIX}"
+        ) from None
+    if number < least:
+        raise DrunetError(
+            f"environment variable {name}={number} must be at least {least} ({meaning}); {_FIX}"
+        )
+    return number
 
 
 def init_distributed(device_type: str) -> DistContext:
@@ -139,7 +162,7 @@ def init_distributed(device_type: str) -> DistContext:
         return context
     if device_type == "cuda":
         # torchrun starts LOCAL_WORLD_SIZE processes on this node, one per GPU.
-        local_world = _env_int("LOCAL_WORLD_SIZE", default=context.local_rank + 1)
+        local_world = _env_int("LOCAL_WORLD_SIZE") or context.local_rank + 1
         check_device_count(max(local_world, context.local_rank + 1), "cuda")
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"

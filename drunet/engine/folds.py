@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drunet.atomic import atomic_write_text
-from drunet.config import ExperimentConfig
-from drunet.engine.run_dir import create_run_dir
+from drunet.config import ExperimentConfig, updated
+from drunet.engine.run_folder import create_run_dir
 from drunet.engine.train import RunResult, train
 from drunet.engine.trainer import Reporter
 
@@ -46,11 +46,8 @@ def train_folds(config: ExperimentConfig, reporter: Reporter | None = None) -> C
     parent = create_run_dir(config.runs_dir, config.name, f"{config.model.name}-cv")
     runs: list[RunResult] = []
     for fold in range(folds):
-        fold_config = config.model_copy(deep=True)
-        fold_config.data.layout.fold = fold
-        fold_config.runs_dir = parent
-        fold_config.name = f"fold{fold}"
-        runs.append(train(fold_config, reporter))
+        changes = {"data.layout.fold": fold, "runs_dir": parent, "name": f"fold{fold}"}
+        runs.append(train(updated(config, changes), reporter))
         result = CrossValidation(parent, runs)
         _write_summary(result, config.train.monitor, folds)
     return CrossValidation(parent, runs)

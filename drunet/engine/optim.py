@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from drunet.config import TrainConfig
+from drunet.engine.state import Schedule
 from drunet.models.registry import family_of
 
 
@@ -116,7 +117,7 @@ def build_scheduler(
 
 
 def resumed_anchor(
-    schedule: dict[str, Any], scheduler_state: dict[str, Any], epochs: int
+    schedule: Schedule, scheduler_state: dict[str, Any], epochs: int
 ) -> tuple[int, float] | None:
     """The anchor (see :func:`lr_factor`) a run resumed for ``epochs`` in total decays from.
 
@@ -126,7 +127,7 @@ def resumed_anchor(
     depends only on the saved state: resuming again after an interrupted resume gives the
     same schedule.
     """
-    if epochs == schedule["epochs"]:
-        return schedule["anchor"]
+    if epochs == schedule.epochs:
+        return schedule.anchor
     step = int(scheduler_state["last_epoch"])
     return step, scheduler_state["_last_lr"][0] / scheduler_state["base_lrs"][0]

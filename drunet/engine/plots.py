@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 
 from drunet.atomic import atomic_write_bytes
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 
 
 def plot_progress(

@@ -1,24 +1,57 @@
-"""Resumable training state: optimiser, schedule, scaler, epoch, best score, history.
+"""Resumable training state: optimiser, schedule, scaler, epoch, best score, history, and the
+Python, NumPy, torch and per-GPU random states.
 
 Written next to the weights as ``state.pt`` with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``: only tensors and plain containers, never pickled code.
+:func:`load_state` checks every entry and returns a typed :class:`TrainingState`; files written
+by older drunet versions (no ``schedule`` entry, or the anchor under ``extra.lr_anchor``) read
+into the same type.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import random
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from drunet.atomic import atomic_write_bytes
-from drunet.engine.history import EpochRecord
-from drunet.engine.rng import rng_state, set_rng_state
+from drunet.engine.epochs import EpochRecord
 from drunet.errors import DrunetError
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What defines the learning-rate schedule beyond the scheduler's own state: the total
+    epochs it was built for (``None`` in files older than this entry: the run's config.yaml
+    total) and a resumed run's anchor ``(step, factor)`` (see
+    :func:`~drunet.engine.optim.resumed_anchor`)."""
+
+    epochs: int | None = None
+    anchor: tuple[int, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """``state.pt`` as read back: everything needed to continue after ``epoch``."""
+
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]  # empty when it was saved disabled (no float16)
+    best_epoch: int
+    best_score: float
+    history: list[EpochRecord]
+    rng: dict[str, Any]
+    schedule: Schedule
+
 
 # What state.pt holds: entry → accepted types. ``schedule`` ({"epochs": total the schedule
 # was built for, "anchor": [step, factor] or None}) is optional: older runs lack it.
@@ -46,7 +79,7 @@ def save_state(
     best_epoch: int,
     best_score: float,
     history: list[EpochRecord],
-    schedule: dict[str, Any] | None = None,
+    schedule: Schedule | None = None,
 ) -> None:
     """Everything needed to continue after ``epoch`` (atomic write). ``schedule`` holds what
     defines the learning-rate schedule beyond the scheduler's own state."""
@@ -62,17 +95,21 @@ def save_state(
         "best_score": best_score,
         "history": [asdict(record) for record in history],
         "rng": rng_state(),
-        "schedule": schedule or {},
+        "schedule": {
+            "epochs": schedule.epochs,
+            "anchor": list(schedule.anchor) if schedule.anchor else None,
+        }
+        if schedule
+        else {},
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_state(path: str | Path) -> dict[str, Any]:
-    """Read ``state.pt`` without unpickling code and check its entries; ``history`` comes back
-    as EpochRecords and ``schedule`` as ``{"epochs": int | None, "anchor": (step, factor) |
-    None}``. A missing or wrong-typed entry is a one-line ``DrunetError`` naming it."""
+def load_state(path: str | Path) -> TrainingState:
+    """Read ``state.pt`` without unpickling code and check its entries. A missing or
+    wrong-typed entry is a one-line ``DrunetError`` naming it."""
     path = Path(path)
     if not path.is_file():
         raise DrunetError(
@@ -94,9 +131,18 @@ def load_state(path: str | Path) -> dict[str, Any]:
             raise _damaged(path, f"scheduler.{name}", "is empty")
     for name, kinds in (("python", list), ("numpy", dict), ("torch", torch.Tensor)):
         _require(path, payload["rng"], name, kinds, "rng.")
-    payload["history"] = [_record(path, i, item) for i, item in enumerate(payload["history"])]
-    payload["schedule"] = _schedule(path, payload)
-    return payload
+    return TrainingState(
+        epoch=payload["epoch"],
+        model=payload["model"],
+        optimizer=payload["optimizer"],
+        scheduler=scheduler,
+        scaler=payload["scaler"],
+        best_epoch=payload["best_epoch"],
+        best_score=float(payload["best_score"]),
+        history=[_record(path, i, item) for i, item in enumerate(payload["history"])],
+        rng=payload["rng"],
+        schedule=_schedule(path, payload),
+    )
 
 
 def _require(
@@ -119,7 +165,7 @@ def _record(path: Path, index: int, item: object) -> EpochRecord:
         raise _damaged(path, f"history[{index}]", f"is not an epoch record ({err})") from None
 
 
-def _schedule(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
+def _schedule(path: Path, payload: dict[str, Any]) -> Schedule:
     schedule = payload.get("schedule", {})
     if not isinstance(schedule, dict):
         raise _damaged(path, "schedule", f"is {type(schedule).__name__}, expected dict")
@@ -133,7 +179,7 @@ def _schedule(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
             anchor = (int(step), float(factor))
         except (TypeError, ValueError):
             raise _damaged(path, "schedule.anchor", "is not a (step, factor) pair") from None
-    return {"epochs": epochs, "anchor": anchor}
+    return Schedule(epochs, anchor)
 
 
 def _damaged(path: Path, entry: str, problem: str) -> DrunetError:
@@ -144,7 +190,7 @@ def _damaged(path: Path, entry: str, problem: str) -> DrunetError:
 
 
 def restore_state(
-    state: dict[str, Any],
+    state: TrainingState,
     path: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -154,19 +200,61 @@ def restore_state(
     """Load ``state`` (read from ``path``) into freshly built training objects. A state that
     does not fit them (another model or configuration) is a ``DrunetError``, not a traceback."""
     with _state_mismatch(path):
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:  # empty when saved disabled (no float16): keep the fresh scaler
-            scaler.load_state_dict(state["scaler"])
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        if state.scaler:  # empty when saved disabled (no float16): keep the fresh scaler
+            scaler.load_state_dict(state.scaler)
 
 
-def restore_rng(state: dict[str, Any], path: Path) -> None:
-    """:func:`~drunet.engine.rng.set_rng_state` with a damaged entry named, not a traceback."""
+def restore_rng(state: TrainingState, path: Path) -> None:
+    """:func:`set_rng_state` with a damaged entry named, not a traceback."""
     try:
-        set_rng_state(state["rng"])
+        set_rng_state(state.rng)
     except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as err:
         raise _damaged(path, "rng", f"cannot be restored ({_first_line(err)})") from None
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states as plain values (loadable with weights_only)."""
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # the global generator is always MT19937
+    kind, keys, pos, has_gauss, cached = legacy
+    state: dict[str, Any] = {
+        "python": list(random.getstate()[1]) + [random.getstate()[0]],
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "cached": cached,
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    python = state["python"]
+    random.setstate((python[-1], tuple(python[:-1]), None))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        # Only the GPUs that exist now: a run saved on 4 GPUs may resume on 1.
+        for index, gpu_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(gpu_state, index)
 
 
 @contextlib.contextmanager

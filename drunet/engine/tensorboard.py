@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 
 EVENTS_DIR = "tensorboard"
 

@@ -1,7 +1,8 @@
-"""The training loop as small hooks: ``train_step``, ``validation_step``, ``on_epoch_end``.
+"""The training loop as small hooks: ``train_step``, ``validation_step``, ``on_epoch_end``, and
+what it calls besides the model: a progress :class:`Reporter` and a per-epoch callback.
 
-The trainer hard-codes no hyper-parameter: it receives the model, loss, optimiser, schedule,
-loaders and switches already built from the configuration (see :mod:`drunet.engine.train`).
+The trainer hard-codes no hyper-parameter: it receives the model, loss, optimiser, schedule and
+loaders already built, and one frozen :class:`TrainerOptions` (see :mod:`drunet.engine.prepare`).
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from drunet.checkpoint import unwrap
 from drunet.device import Precision
-from drunet.engine.best import BestTracker
-from drunet.engine.budget import Budget
 from drunet.engine.distributed import DistContext
-from drunet.engine.history import EpochRecord
-from drunet.engine.hooks import EpochCallback, Reporter, SilentReporter
+from drunet.engine.epochs import BestTracker, Budget, EpochRecord
 from drunet.errors import DrunetError
 from drunet.metrics import ConfusionMeter, logits_to_labels
 from drunet.sliding import sliding_window
@@ -28,22 +28,87 @@ from drunet.sliding import sliding_window
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) float, masks (N, H, W) int64
 
 
+class Reporter(Protocol):
+    """Where progress goes (a rich progress bar in the CLI, nothing in tests)."""
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def step(self, loss: float) -> None: ...
+    def end_epoch(self, record: EpochRecord) -> None: ...
+
+
+class SilentReporter:
+    """Reports nothing (tests, the API, DDP ranks other than 0); usable as a context manager
+    like the CLI's reporters."""
+
+    def __enter__(self) -> SilentReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, loss: float) -> None:
+        pass
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        pass
+
+
+class EpochCallback(Protocol):
+    """Called after each epoch's validation, once the Trainer's ``history`` and ``best`` hold
+    it (e.g. :class:`~drunet.engine.run_folder.RunWriter`). It receives the trainer instead of
+    keeping a reference: a cycle would leave the loader workers to the cyclic garbage collector,
+    whose shutdown of them hangs for 5 s."""
+
+    def on_epoch_end(self, record: EpochRecord, trainer: Trainer) -> None: ...
+
+
 class NonFiniteLoss(DrunetError):
     """The loss became NaN or Inf; the previous epoch's checkpoint is the last good one."""
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """The loop's settings, fixed for a run (built from the configuration by
+    :func:`~drunet.engine.prepare.prepare_training`).
+
+    Args:
+        num_classes: classes the validation scores count (binary = 2).
+        precision: the device and autocast dtype of every forward pass.
+        accumulate: batches whose gradients are summed before one optimiser step.
+        grad_clip: maximum global gradient norm (``None`` = no clipping).
+        channels_last: feed inputs in NHWC memory format (the model must be converted too).
+        ignore_index: mask value left out of the validation scores.
+        val_tiles: ``(tile side, max pixels)``: validation images larger than max pixels go
+            through the sliding window, as prediction does, so one large image cannot exhaust
+            GPU memory.
+        dist: where this process sits in a DDP job.
+    """
+
+    num_classes: int
+    precision: Precision
+    accumulate: int = 1
+    grad_clip: float | None = None
+    channels_last: bool = False
+    ignore_index: int | None = None
+    val_tiles: tuple[int, int] | None = None
+    dist: DistContext = field(default_factory=DistContext)
 
 
 class Trainer:
     """Fits ``model`` with ``loss_fn`` and reports per-epoch validation Dice/IoU.
 
     Args:
-        accumulate: batches whose gradients are summed before one optimiser step.
-        grad_clip: maximum global gradient norm (``None`` = no clipping).
-        channels_last: feed inputs in NHWC memory format (the model must be converted too).
-        scaler: the float16 loss scaler (default: one enabled exactly when ``precision``
+        options: the loop's fixed settings.
+        reporter: where progress goes (nothing by default).
+        scaler: the float16 loss scaler (default: one enabled exactly when the precision
             needs it).
         best: tracks the monitored score and says when to stop early (default: Dice, never).
         history: the records of epochs already trained (a resumed run).
         callback: called after every epoch (the run folder's writer).
+        budget: the wall-clock budget (``train.max_minutes``), if any.
     """
 
     def __init__(
@@ -54,21 +119,14 @@ class Trainer:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         train_loader: Iterable[Batch],
         val_loader: Iterable[Batch],
-        num_classes: int,
-        precision: Precision,
-        reporter: Reporter | None = None,
+        options: TrainerOptions,
         *,
+        reporter: Reporter | None = None,
         scaler: torch.amp.GradScaler | None = None,
         best: BestTracker | None = None,
         history: list[EpochRecord] | None = None,
         callback: EpochCallback | None = None,
-        accumulate: int = 1,
-        grad_clip: float | None = None,
-        channels_last: bool = False,
-        ignore_index: int | None = None,
-        dist: DistContext | None = None,
         budget: Budget | None = None,
-        val_tiles: tuple[int, int] | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -76,26 +134,22 @@ class Trainer:
         self.scheduler = scheduler
         self.train_loader = train_loader
         self.val_loader = val_loader
-        self.num_classes = num_classes
-        self.precision = precision
-        self.device = precision.device
+        self.options = options
+        self.precision = options.precision
+        self.device = options.precision.device
         # The scaler is a no-op (enabled=False) unless float16 autocast needs it.
         self.scaler = scaler or torch.amp.GradScaler(
-            self.device.type, enabled=precision.use_grad_scaler
+            self.device.type, enabled=options.precision.use_grad_scaler
         )
         self.reporter = reporter or SilentReporter()
         self.best = best or BestTracker()
         self.history = list(history or [])
         self.callback = callback
-        self.accumulate = accumulate
-        self.grad_clip = grad_clip
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.ignore_index = ignore_index
-        self.dist = dist or DistContext()
+        self.memory_format = (
+            torch.channels_last if options.channels_last else torch.contiguous_format
+        )
+        self.dist = options.dist
         self.budget = budget
-        # (tile side, max pixels): validation images larger than max pixels go through the
-        # sliding window, as prediction does, so one large image cannot exhaust GPU memory.
-        self.val_tiles = val_tiles
         self.last_epoch_throughput = (0, 0.0)  # (training samples, seconds) of the last epoch
 
     def _to_device(self, batch: Batch) -> Batch:
@@ -124,11 +178,11 @@ class Trainer:
                     f"training loss became {value}; lower train.lr or set train.grad_clip, "
                     "and check the images for NaN/Inf"
                 )
-            self.scaler.scale(loss / self.accumulate).backward()
+            self.scaler.scale(loss / self.options.accumulate).backward()
         if step_optimizer:
-            if self.grad_clip is not None:
+            if self.options.grad_clip is not None:
                 self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
@@ -150,7 +204,10 @@ class Trainer:
         # hold different numbers of validation images.
         model = unwrap(self.model)
         images = batch[0]
-        if self.val_tiles is not None and images.shape[-2] * images.shape[-1] > self.val_tiles[1]:
+        if (
+            self.options.val_tiles is not None
+            and images.shape[-2] * images.shape[-1] > self.options.val_tiles[1]
+        ):
             loss, logits, masks = self._tiled_forward_loss(batch, model)
         else:
             loss, logits, masks = self._forward_loss(batch, model)
@@ -161,7 +218,7 @@ class Trainer:
         self, batch: Batch, model: nn.Module
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of images too large to go through whole, blended from overlapping tiles."""
-        assert self.val_tiles is not None
+        assert self.options.val_tiles is not None
         images, masks = batch
 
         def forward(tiles: torch.Tensor) -> torch.Tensor:
@@ -169,13 +226,13 @@ class Trainer:
             with self.precision.autocast():
                 return model(tiles).float()
 
-        tile = self.val_tiles[0]
+        tile = self.options.val_tiles[0]
         logits = torch.stack([sliding_window(image, forward, tile) for image in images])
         logits, masks = logits.to(self.device), masks.to(self.device)
         return self.loss_fn(logits, masks), logits, masks
 
     def optimizer_steps_per_epoch(self) -> int:
-        return len(self.train_loader) // self.accumulate  # type: ignore[arg-type]
+        return len(self.train_loader) // self.options.accumulate  # type: ignore[arg-type]
 
     def train_epoch(self, epoch: int, epochs: int) -> float:
         self.model.train()
@@ -183,7 +240,7 @@ class Trainer:
             set_epoch = getattr(getattr(self.train_loader, name, None), "set_epoch", None)
             if set_epoch is not None:
                 set_epoch(epoch)  # epoch-seeded order and augmentation: resumable
-        usable = self.optimizer_steps_per_epoch() * self.accumulate
+        usable = self.optimizer_steps_per_epoch() * self.options.accumulate
         self.reporter.start_epoch(epoch, epochs, usable)
         self.optimizer.zero_grad(set_to_none=True)
         total, count, samples = 0.0, 0, 0
@@ -191,7 +248,7 @@ class Trainer:
         for index, batch in enumerate(self.train_loader):
             if index >= usable:
                 break  # a partial accumulation group would leak gradients into the next epoch
-            boundary = (index + 1) % self.accumulate == 0
+            boundary = (index + 1) % self.options.accumulate == 0
             loss = self.train_step(batch, step_optimizer=boundary)
             total, count = total + loss["loss"], count + 1
             samples += len(batch[0])
@@ -218,7 +275,7 @@ class Trainer:
         the whole-set result. Every rank runs the same three collectives, once each."""
         self.dist.broadcast_buffers(self.model)  # all ranks validate the same BN statistics
         self.model.eval()
-        meter = ConfusionMeter(self.num_classes, ignore_index=self.ignore_index)
+        meter = ConfusionMeter(self.options.num_classes, ignore_index=self.options.ignore_index)
         with _without_autotuning():
             losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
         if self.dist.enabled:

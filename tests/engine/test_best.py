@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drunet.engine.best import BestTracker
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import BestTracker, EpochRecord
 
 
 def record(epoch: int, dice: float, iou: float = 0.0) -> EpochRecord:

@@ -17,10 +17,10 @@ from torch import nn
 from drunet.config import TrainConfig
 from drunet.device import select_precision
 from drunet.engine import distributed
-from drunet.engine.budget import Budget
 from drunet.engine.distributed import DistContext, check_device_count, init_distributed
+from drunet.engine.epochs import Budget
 from drunet.engine.optim import lr_factor
-from drunet.engine.trainer import Trainer
+from drunet.engine.trainer import Trainer, TrainerOptions
 from drunet.errors import DrunetError
 from tests.engine.test_trainer import MeanLoss, Scale
 
@@ -192,8 +192,9 @@ def ddp_trainer(
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     cpu = select_precision(torch.device("cpu"), "fp32")
-    return Trainer(model, MeanLoss(), optimizer, scheduler, train, val, 2, cpu, dist=context,
-                   **kwargs)  # fmt: skip
+    accumulate = kwargs.pop("accumulate", 1)
+    options = TrainerOptions(2, cpu, accumulate=accumulate, dist=context)
+    return Trainer(model, MeanLoss(), optimizer, scheduler, train, val, options, **kwargs)
 
 
 def test_validation_runs_the_bare_module_without_autotuning(monkeypatch) -> None:

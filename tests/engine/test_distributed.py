@@ -21,10 +21,9 @@ from torch.utils.data import DataLoader
 from drunet.checkpoint import build_model
 from drunet.config import load_config
 from drunet.datasets import SegmentationDataset, make_synthetic
-from drunet.engine.criterion import build_criterion
-from drunet.engine.data import prepare_config
+from drunet.engine.data import EpochSampler, prepare_data
 from drunet.engine.distributed import DistContext
-from drunet.engine.sampling import EpochSampler
+from drunet.engine.prepare import build_criterion
 from drunet.metrics import ConfusionMeter, logits_to_labels
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -111,7 +110,8 @@ def test_metrics_equal_a_single_process_evaluation(ddp_run: DdpRun) -> None:
     assert summaries[0]["scores"] == summaries[1]["scores"]
     assert summaries[0]["val_loss"] == summaries[1]["val_loss"]
     config = load_config(ddp_run.root / "runs" / "ddp" / "config.yaml")
-    config, _, val_pairs = prepare_config(config)
+    prepared = prepare_data(config)
+    config, _, val_pairs = prepared.config, prepared.train, prepared.val
     assert len(val_pairs) == ddp_run.n_val  # shares of (1, 0), (1, 1) or (2, 1) images
     model = build_model(config)
     model.load_state_dict(load_file(str(ddp_run.root / "rank0.safetensors")))

@@ -126,7 +126,7 @@ def test_encoder_weights_start_an_smp_run_and_are_refused_for_drunet(tmp_path: P
     from safetensors.torch import save_file
 
     from drunet.checkpoint import build_model
-    from drunet.engine.train import _start_weights
+    from drunet.engine.prepare import _load_start_weights
     from drunet.errors import ConfigError
 
     smp = {"name": "unet_resnet34", "in_channels": 1, "num_classes": 2,
@@ -136,8 +136,9 @@ def test_encoder_weights_start_an_smp_run_and_are_refused_for_drunet(tmp_path: P
     path = tmp_path / "encoder.safetensors"
     save_file(encoder, str(path))
     config = config_from_dict({"model": smp, "train": {"encoder_weights": str(path)}})
-    start = _start_weights(config)
-    assert start is not None
+    model = build_model(config)
+    _load_start_weights(model, config)
+    start = model.state_dict()
     stem = start["net.encoder.conv1.weight"]
     torch.testing.assert_close(stem, encoder["conv1.weight"].sum(1, keepdim=True))  # 3 → 1
     torch.testing.assert_close(start["net.encoder.layer1.0.conv1.weight"],
@@ -146,4 +147,4 @@ def test_encoder_weights_start_an_smp_run_and_are_refused_for_drunet(tmp_path: P
         {"model": {"in_channels": 1, "num_classes": 2}, "train": {"encoder_weights": str(path)}}
     )
     with pytest.raises(ConfigError, match="train.encoder_weights applies to smp models"):
-        _start_weights(drunet)
+        _load_start_weights(build_model(drunet), drunet)

@@ -16,10 +16,10 @@ from torch import nn
 from drunet.config import TrainConfig, config_from_dict
 from drunet.datasets import make_synthetic
 from drunet.device import select_precision
-from drunet.engine import train as train_module
-from drunet.engine.data import make_loaders, prepare_config
+from drunet.engine import prepare as prepare_module
+from drunet.engine.data import make_loaders, prepare_data
 from drunet.engine.optim import lr_factor
-from drunet.engine.trainer import Trainer
+from drunet.engine.trainer import Trainer, TrainerOptions
 from tests.engine.test_train import tiny_config
 
 
@@ -35,7 +35,7 @@ def restore_backends():
 @pytest.mark.parametrize("deterministic", [False, True])
 def test_cudnn_autotuning_only_without_determinism(deterministic: bool) -> None:
     config = config_from_dict({"train": {"deterministic": deterministic}})
-    train_module._configure_backends(config, torch.device("cuda"))
+    prepare_module._configure_backends(config.train, torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is (not deterministic)
     assert torch.backends.cudnn.deterministic is deterministic
     assert torch.are_deterministic_algorithms_enabled() is deterministic
@@ -44,7 +44,7 @@ def test_cudnn_autotuning_only_without_determinism(deterministic: bool) -> None:
 @pytest.mark.usefixtures("restore_backends")
 def test_cpu_leaves_cudnn_alone() -> None:
     torch.backends.cudnn.benchmark = False
-    train_module._configure_backends(config_from_dict({}), torch.device("cpu"))
+    prepare_module._configure_backends(config_from_dict({}).train, torch.device("cpu"))
     assert torch.backends.cudnn.benchmark is False
 
 
@@ -61,7 +61,8 @@ def test_loaders_pin_memory_and_add_workers_only_for_cuda_training(
 ) -> None:
     data = make_synthetic(tmp_path / "data", num_images=4, sizes=((32, 32),), seed=0)
     recipe = tiny_config(data, tmp_path / "runs")
-    config, train_pairs, val_pairs = prepare_config(recipe)
+    prepared = prepare_data(recipe)
+    config, train_pairs, val_pairs = prepared.config, prepared.train, prepared.val
     config.train.device = device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: int(cuda))
@@ -76,8 +77,8 @@ def make_trainer(device: str, channels_last: bool) -> Trainer:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(TrainConfig(), 1, 0))
     precision = select_precision(torch.device(device), "fp32")
-    return Trainer(model, nn.MSELoss(), optimizer, scheduler, [], [], 2, precision,
-                   channels_last=channels_last)  # fmt: skip
+    options = TrainerOptions(2, precision, channels_last=channels_last)
+    return Trainer(model, nn.MSELoss(), optimizer, scheduler, [], [], options)
 
 
 @pytest.mark.parametrize(("device", "non_blocking"), [("cpu", False), ("cuda", True)])

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from drunet.engine.history import EpochRecord, write_metrics_csv
+from drunet.engine.epochs import EpochRecord
+from drunet.engine.run_folder import write_metrics_csv
 
 
 def _records() -> list[EpochRecord]:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from drunet.config import TrainConfig
-from drunet.engine import budget as budget_module
+from drunet.engine import epochs as budget_module
 from drunet.engine.optim import lr_factor
 
 # ---------------------------------------------------------------- schedule

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from drunet import checkpoint as runs
 from drunet.config import config_from_dict
 from drunet.datasets import make_synthetic
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 from drunet.engine.state import load_state
 from drunet.engine.train import resume, train
 from drunet.engine.trainer import Trainer
@@ -113,7 +113,7 @@ def test_stop_and_resume_equals_straight_run(data: Path, tmp_path: Path) -> None
     straight = train(config(data, tmp_path, "straight"))
     with pytest.raises(KeyboardInterrupt):
         train(config(data, tmp_path, "split"), reporter=StopBefore(3))
-    assert load_state(tmp_path / "split" / "state.pt")["epoch"] == 2
+    assert load_state(tmp_path / "split" / "state.pt").epoch == 2
     resumed = resume(tmp_path / "split")
     assert [r.epoch for r in resumed.history] == [1, 2, 3, 4]
     # The LR at the start of every epoch is identical (no jump after resume).
@@ -169,7 +169,7 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(
         train(config(data, tmp_path, "crash"))
     monkeypatch.setattr(atomic.os, "replace", real_replace)
     run = tmp_path / "crash"
-    assert load_state(run / "state.pt")["epoch"] == 1  # the previous state, still loadable
+    assert load_state(run / "state.pt").epoch == 1  # the previous state, still loadable
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     resumed = resume(run)
     assert [r.epoch for r in resumed.history] == [1, 2, 3, 4]
@@ -221,7 +221,7 @@ def test_an_interrupted_extension_resumed_again_trains_like_an_uninterrupted_one
         resume(split, epochs=6, reporter=StopAt(3, step=2))  # nothing new saved
     with pytest.raises(KeyboardInterrupt):
         resume(split, epochs=6, reporter=StopAt(5))  # epochs 3 and 4 saved
-    assert load_state(split / "state.pt")["schedule"]["epochs"] == 6
+    assert load_state(split / "state.pt").schedule.epochs == 6
     assert "epochs: 6" in (split / "config.yaml").read_text()  # came with epoch 3's checkpoint
     resumed = resume(split)  # no --epochs: the stored total and anchor carry the schedule
     assert csv_column(split, "epoch") == ["1", "2", "3", "4", "5", "6"]

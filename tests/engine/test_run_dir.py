@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from drunet.checkpoint import BEST, LAST, latest_run, resolve_weights
-from drunet.engine import run_dir as runs
-from drunet.engine.run_dir import create_run_dir
+from drunet.engine import run_folder as runs
+from drunet.engine.run_folder import create_run_dir
 from drunet.errors import DrunetError
 
 

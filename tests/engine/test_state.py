@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from drunet.config import TrainConfig
-from drunet.engine import rng
-from drunet.engine.history import EpochRecord
+from drunet.engine import state as rng
+from drunet.engine.epochs import EpochRecord
 from drunet.engine.optim import build_scheduler, resumed_anchor
-from drunet.engine.state import load_state, restore_state, save_state
+from drunet.engine.state import Schedule, load_state, restore_state, save_state
 from drunet.errors import DrunetError
 
 
@@ -36,7 +36,7 @@ def write_state(path: Path, scaler_enabled: bool = False) -> dict[str, Any]:
         best_epoch=1,
         best_score=0.5,
         history=[EpochRecord(1, 0.9, 0.8, 0.1, 2.0, {"dice": 0.5, "iou": 1 / 3})],
-        schedule={"epochs": 2, "anchor": None},
+        schedule=Schedule(2, None),
     )
     return torch.load(path, weights_only=True)
 
@@ -44,10 +44,10 @@ def write_state(path: Path, scaler_enabled: bool = False) -> dict[str, Any]:
 def test_a_saved_state_reads_back(tmp_path: Path) -> None:
     write_state(tmp_path / "state.pt")
     state = load_state(tmp_path / "state.pt")
-    assert state["epoch"] == 1 and state["best_score"] == 0.5
-    assert state["history"] == [EpochRecord(1, 0.9, 0.8, 0.1, 2.0, {"dice": 0.5, "iou": 1 / 3})]
-    assert state["schedule"] == {"epochs": 2, "anchor": None}
-    assert state["scheduler"]["last_epoch"] == 3
+    assert state.epoch == 1 and state.best_score == 0.5
+    assert state.history == [EpochRecord(1, 0.9, 0.8, 0.1, 2.0, {"dice": 0.5, "iou": 1 / 3})]
+    assert state.schedule == Schedule(epochs=2, anchor=None)
+    assert state.scheduler["last_epoch"] == 3
 
 
 @pytest.mark.parametrize(
@@ -122,6 +122,6 @@ def test_grad_scaler_state_loads_whether_it_was_enabled_or_not(
 
 def test_resumed_anchor_keeps_the_saved_one_unless_the_total_changes() -> None:
     scheduler = {"last_epoch": 20, "_last_lr": [0.004, 0.004], "base_lrs": [0.01, 0.01]}
-    assert resumed_anchor({"epochs": 4, "anchor": None}, scheduler, 4) is None
-    assert resumed_anchor({"epochs": 6, "anchor": (10, 0.5)}, scheduler, 6) == (10, 0.5)
-    assert resumed_anchor({"epochs": 4, "anchor": None}, scheduler, 6) == (20, pytest.approx(0.4))
+    assert resumed_anchor(Schedule(4, None), scheduler, 4) is None
+    assert resumed_anchor(Schedule(6, (10, 0.5)), scheduler, 6) == (10, 0.5)
+    assert resumed_anchor(Schedule(4, None), scheduler, 6) == (20, pytest.approx(0.4))

@@ -15,10 +15,10 @@ from drunet.checkpoint import load_model, read_weights
 from drunet.config import ExperimentConfig, config_from_dict, load_config
 from drunet.datasets import compute_normalization, discover, make_synthetic
 from drunet.device import select_precision
-from drunet.engine.data import make_loaders, prepare_config, seed_everything
+from drunet.engine.data import make_loaders, prepare_data, seed_everything
 from drunet.engine.tensorboard import tensorboard_available
 from drunet.engine.train import RunResult, train
-from drunet.engine.trainer import Trainer
+from drunet.engine.trainer import Trainer, TrainerOptions
 from drunet.losses import DiceCELoss
 from drunet.models import DEFAULT_PRESET
 from tests.conftest import TINY_PARAMS
@@ -109,12 +109,15 @@ def test_best_score_is_the_best_dice_in_the_csv(run: RunResult) -> None:
 
 def test_best_weights_reproduce_the_best_score(run: RunResult) -> None:
     model, config = load_model(run.best_weights)
-    _, train_pairs, val_pairs = prepare_config(config)
+    prepared = prepare_data(config)
+    _, train_pairs, val_pairs = prepared.config, prepared.train, prepared.val
     _, val_loader = make_loaders(config, train_pairs, val_pairs)
     precision = select_precision(torch.device("cpu"), "fp32")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    trainer = Trainer(model, DiceCELoss(), optimizer, scheduler, [], val_loader, 2, precision)
+    trainer = Trainer(
+        model, DiceCELoss(), optimizer, scheduler, [], val_loader, TrainerOptions(2, precision)
+    )
     _, scores = trainer.validate()
     assert scores["dice"] == pytest.approx(run.best_score, abs=1e-9)
 

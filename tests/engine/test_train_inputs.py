@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from drunet.datasets import make_synthetic
-from drunet.engine.data import make_loaders, prepare_config
+from drunet.engine.data import make_loaders, prepare_data
 from drunet.engine.train import train
 from drunet.errors import DrunetError
 from tests.engine.conftest import SIZES
@@ -17,7 +17,8 @@ from tests.engine.test_train import tiny_config
 
 
 def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_path: Path) -> None:
-    config, train_pairs, val_pairs = prepare_config(tiny_config(binary_data, tmp_path))
+    prepared = prepare_data(tiny_config(binary_data, tmp_path))
+    config, train_pairs, val_pairs = prepared.config, prepared.train, prepared.val
     assert (len(train_pairs), len(val_pairs)) == (5, 1)  # round(6 × 0.2) = 1 validation image
     train_loader, val_loader = make_loaders(config, train_pairs, val_pairs)
     batches = list(train_loader)

@@ -10,9 +10,9 @@ from torch import nn
 
 from drunet.config import TrainConfig
 from drunet.device import select_precision
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 from drunet.engine.optim import lr_factor
-from drunet.engine.trainer import Trainer
+from drunet.engine.trainer import Trainer, TrainerOptions
 from drunet.errors import DrunetError
 from drunet.losses import DiceCELoss
 from drunet.models import create_model
@@ -85,7 +85,8 @@ def make_trainer(model, loss_fn, train_loader, val_loader, optimizer=None, total
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_factor(TrainConfig(), total, warmup)
     )
-    return Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, 2, CPU)
+    options = TrainerOptions(2, CPU)
+    return Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, options)
 
 
 def _synthetic_batches(count: int, batch: int, size: int, seed: int) -> list:
@@ -189,8 +190,7 @@ def test_fit_on_a_tiny_model_records_every_epoch() -> None:
         scheduler,
         train,
         val,
-        2,
-        CPU,
+        TrainerOptions(2, CPU),
         reporter=reporter,
         callback=callback,
     )

@@ -8,7 +8,7 @@ from torch import nn
 
 from drunet.device import select_precision
 from drunet.engine import trainer as trainer_module
-from drunet.engine.trainer import Trainer
+from drunet.engine.trainer import Trainer, TrainerOptions
 from drunet.losses import DiceCELoss
 
 
@@ -40,9 +40,7 @@ def validate(val_tiles: tuple[int, int] | None, calls: list[int]) -> tuple[float
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
         [],
         [(images, masks)],
-        2,
-        select_precision(torch.device("cpu"), "fp32"),
-        val_tiles=val_tiles,
+        TrainerOptions(2, select_precision(torch.device("cpu"), "fp32"), val_tiles=val_tiles),
     )
     original = trainer_module.sliding_window
 

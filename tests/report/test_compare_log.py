@@ -12,7 +12,7 @@ import drunet.cli.compare as compare_cli
 from drunet.cli.main import app
 from drunet.compare import ModelReport
 from drunet.compare.tables import table_rows
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 from tests.evaluation.conftest import square
 from tests.report.test_compare_report import pairs_on_disk
 

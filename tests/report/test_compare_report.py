@@ -10,7 +10,7 @@ import pytest
 
 from drunet.compare import ModelReport, write_reports
 from drunet.datasets import Pair, write_image, write_mask
-from drunet.engine.history import EpochRecord
+from drunet.engine.epochs import EpochRecord
 from drunet.report.compare_report import ModelMasks, compare_report, disagreement
 from drunet.report.markdown import markdown
 from tests.evaluation.conftest import square

@@ -100,7 +100,7 @@ def training_trial(work: Path, rng: random.Random) -> dict:
         time.sleep(rng.uniform(0.0, 2.0))  # somewhere in the remaining epochs
     output = kill(process)
     printed = [int(line.split()[1]) for line in output.splitlines() if line.startswith("epoch")]
-    saved = int(load_state(run / "state.pt")["epoch"])
+    saved = load_state(run / "state.pt").epoch
     # The reporter prints an epoch just before its checkpoint is written, so the checkpoint may
     # lag the last printed epoch by one (killed while saving) — never more.
     assert saved >= (printed[-1] if printed else 0) - 1, (saved, printed)
@@ -124,10 +124,10 @@ def extension_trial(work: Path, rng: random.Random, short: int = 3, total: int =
     process = drunet("train", "--resume", run, "--epochs", total, "--quiet")
     if rng.random() < 0.5:  # during start-up or the first new epoch
         time.sleep(rng.uniform(0.5, 6.0))
-    elif wait_for(lambda: int(load_state(run / "state.pt")["epoch"]) > short, process):
+    elif wait_for(lambda: load_state(run / "state.pt").epoch > short, process):
         time.sleep(rng.uniform(0.0, 1.5))  # somewhere after the first new checkpoint
     kill(process)
-    saved = int(load_state(run / "state.pt")["epoch"])
+    saved = load_state(run / "state.pt").epoch
     finish(drunet("train", "--resume", run, "--epochs", total, "--quiet"))
     lines = (run / "metrics.csv").read_text().splitlines()
     columns = lines[0].split(",")
