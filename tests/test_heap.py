@@ -45,17 +45,17 @@ def test_a_freed_large_tensor_is_reused_instead_of_faulted_in_again() -> None:
 
 def test_the_trainer_keeps_freed_memory_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     from drunet.config import ExperimentConfig
-    from drunet.engine import train
+    from drunet.engine import prepare
 
     calls: list[int] = []
-    monkeypatch.setattr(train, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(prepare, "keep_freed_memory", lambda: calls.append(1) or True)
     import torch
 
     for flag in ("benchmark", "deterministic"):  # the CUDA call sets them: restored after
         monkeypatch.setattr(torch.backends.cudnn, flag, getattr(torch.backends.cudnn, flag))
-    train._configure_backends(ExperimentConfig(), torch.device("cpu"))
+    prepare._configure_backends(ExperimentConfig().train, torch.device("cpu"))
     assert calls == [1]
-    train._configure_backends(ExperimentConfig(), torch.device("cuda"))  # GPU: host heap as is
+    prepare._configure_backends(ExperimentConfig().train, torch.device("cuda"))  # GPU: heap as is
     assert calls == [1]
 
 

@@ -11,9 +11,18 @@ import typer
 from drunet.cli.common import console
 from drunet.device import DEVICE_ENV, PRECISIONS, resolve_device
 
+
+def any_case(value: str | None) -> str | None:
+    """The one case rule of flags that take a word from a fixed set (``--device CPU``,
+    ``--precision FP32``, ``--backend ONNXRUNTIME``): any case, read as lower case. The command
+    still checks the word and names the choices in one line."""
+    return None if value is None else value.strip().lower()
+
+
 DeviceOption = Annotated[
     str | None,
     typer.Option(
+        callback=any_case,
         help=f"auto, cpu, cuda, cuda:N or mps (default: ${DEVICE_ENV}, else auto: CUDA, then "
         "MPS, then the CPU).",
         show_default=False,
@@ -22,8 +31,9 @@ DeviceOption = Annotated[
 PrecisionOption = Annotated[
     str,
     typer.Option(
+        callback=any_case,
         help=f"Network precision: {', '.join(PRECISIONS)} (auto: fp16/bf16 on CUDA, fp32 on CPU "
-        "unless it runs bf16 natively)."
+        "unless it runs bf16 natively).",
     ),
 ]
 

@@ -20,7 +20,7 @@ from drunet.cli.common import (
     print_failures,
     user_errors,
 )
-from drunet.cli.device import DeviceOption, PrecisionOption, show_device
+from drunet.cli.device import DeviceOption, PrecisionOption, any_case, show_device
 from drunet.cli.predict import (
     BatchSize,
     CompileOption,
@@ -59,7 +59,10 @@ def evaluate_command(
     ] = None,
     split: Annotated[
         str,
-        typer.Option(help="all: every pair; train / val / test: the run's split of the folder."),
+        typer.Option(
+            callback=any_case,
+            help="all: every pair; train / val / test: the run's split of the folder.",
+        ),
     ] = "all",
     out: Annotated[
         Path, typer.Option(help="Folder for per_image.csv, summary.json (and report.html).")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from drunet.cli.common import OverwriteOption, console, user_errors
-from drunet.cli.device import DeviceOption, chosen_device, show_device
+from drunet.cli.device import DeviceOption, any_case, chosen_device, show_device
 from drunet.errors import DrunetError
 from drunet.export import DEFAULT_OPSET, FORMATS, TOLERANCE, ExportResult, export_run
 from drunet.export_checks import opset_range
@@ -20,7 +20,9 @@ def export_command(
         str | None,
         typer.Argument(help="Run folder or .safetensors weights (default: latest run's best)."),
     ] = None,
-    format: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "onnx",
+    format: Annotated[
+        str, typer.Option("--format", callback=any_case, help=f"One of {', '.join(FORMATS)}.")
+    ] = "onnx",
     out: Annotated[
         Path | None, typer.Option(help="Output file (default: model.<format> beside the weights).")
     ] = None,

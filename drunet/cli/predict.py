@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from drunet.cli.common import PARTIAL_EXIT, USER_ERROR_EXIT, console, print_failures, user_errors
-from drunet.cli.device import DeviceOption, PrecisionOption, show_device
+from drunet.cli.device import DeviceOption, PrecisionOption, any_case, show_device
 from drunet.inference.job import PredictJob
 from drunet.inference.run import PredictHooks, run_predict
 from drunet.sliding import DEFAULT_MAX_PIXELS
@@ -130,6 +130,7 @@ def predict_command(
     backend: Annotated[
         str,
         typer.Option(
+            callback=any_case,
             help="torch, or onnxruntime: the exported graph (built once, cached beside the "
             "weights, parity-checked), float32 on the CPU.",
         ),

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from drunet import checkpoint as runs
 from drunet.cli.common import console, user_errors
-from drunet.cli.device import DeviceOption, show_device, training_device
+from drunet.cli.device import DeviceOption, any_case, show_device, training_device
 from drunet.cli.progress import is_main_process, make_reporter
 from drunet.config import ExperimentConfig, compose_config, load_config, updated
 from drunet.device import resolve_device
@@ -33,8 +33,9 @@ def train_command(
     fold: Annotated[
         str | None,
         typer.Option(
+            callback=any_case,
             help="Cross-validation fold (0..folds-1; see data.layout.folds), or 'all': every "
-            "fold in turn into one parent folder, then the mean ± std score."
+            "fold in turn into one parent folder, then the mean ± std score.",
         ),
     ] = None,
     split_file: Annotated[
@@ -113,7 +114,7 @@ def train_command(
         with make_reporter(console, quiet) as reporter:
             if cfg is None:
                 result = resume(Path(str(resume_dir)), epochs=epochs, reporter=reporter)
-            elif fold is not None and fold.strip().lower() == "all":
+            elif fold == "all":
                 return _show_folds(train_folds(cfg, reporter=reporter), cfg.train.monitor, main)
             else:
                 result = train(cfg, reporter=reporter)
@@ -139,7 +140,7 @@ def _config_flags(args: dict[str, Any]) -> dict[str, Any]:
         "data.root": args["data"],
         "data.layout.images": args["images"],
         "data.layout.masks": args["masks"],
-        "data.layout.fold": None if fold is None or fold.strip().lower() == "all" else fold,
+        "data.layout.fold": None if fold == "all" else fold,
         "data.layout.split_file": args["split_file"],
         "model.name": args["model"],
         "train.epochs": args["epochs"],
