@@ -57,7 +57,12 @@ def train(config: ExperimentConfig, reporter: Reporter | None = None) -> RunResu
 
     Under ``torchrun`` every rank calls this; rank 0 creates the folder and writes all files.
     """
-    prepared = prepare_training(config)
+    return train_prepared(prepare_training(config), reporter)
+
+
+def train_prepared(prepared: PreparedRun, reporter: Reporter | None = None) -> RunResult:
+    """Train what :func:`~drunet.engine.prepare.prepare_training` built into a new run folder
+    ``runs_dir/<name>/`` of its configuration."""
     with distributed(prepared.device.type) as context:
         run_dir, wanted = None, prepared.config
         if context.is_main:

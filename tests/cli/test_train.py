@@ -288,6 +288,14 @@ def test_a_flag_is_checked_against_the_other_sources(runner, started, tmp_path, 
     assert started[1].model.params.encoder_depth == 3
 
 
+def test_fold_all_on_data_that_cannot_train_leaves_no_folder(runner, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    args = ["train", "--data", str(tmp_path / "nowhere"), "--fold", "all", "--runs-dir", str(runs)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "nowhere" in result.output
+    assert not runs.exists()
+
+
 def test_fold_all_takes_any_case(runner, started) -> None:
     result = runner.invoke(app, ["train", "--fold", "ALL", "--set", "data.layout.folds=3"])
     assert result.exit_code == 0, result.output
