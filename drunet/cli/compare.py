@@ -46,7 +46,7 @@ def compare_command(
     """Train each model with the same split, augmentation, loss and budget, evaluate them on
     the same held-out images, and write compare.md/csv/json, curves.png, predictions.png and
     report.html (the models side by side)."""
-    with user_errors():
+    with user_errors(_OOM_HINT):
         names = [m.strip() for m in models.split(",") if m.strip()]
         if len(names) < 1:
             raise DrunetError("--models needs at least one model name")
@@ -80,6 +80,9 @@ def compare_command(
         soft_wrap=True,
         markup=False,
     )
+
+
+_OOM_HINT = "lower data.batch_size or data.augmentation.patch_size (--set key=value)"
 
 
 def print_table(rows: list[dict[str, str]], title: str) -> None:

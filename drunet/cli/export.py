@@ -46,7 +46,7 @@ def export_command(
 ) -> None:
     """Export for deployment: dynamic batch, height and width; normalised float32 input,
     logits out. <file>.json beside it states the opset, the normalisation and the classes."""
-    with user_errors():
+    with user_errors("the parity check runs the model on two small inputs: export with --no-check"):
         if format not in FORMATS:
             raise DrunetError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
         where = chosen_device(device)  # the PyTorch side of the parity check
