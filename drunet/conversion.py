@@ -87,12 +87,16 @@ def _quiet_pt2() -> Iterator[None]:
         yield
 
 
-def runner(data: bytes, format: Format) -> Runner:
-    """A function running exported bytes on a numpy batch (onnxruntime for ONNX)."""
+def runner(data: bytes, format: Format, threads: int | None = None) -> Runner:
+    """A function running exported bytes on a numpy batch (onnxruntime for ONNX, on the CPU
+    with ``threads`` threads; ``None``: onnxruntime's choice)."""
     if format == "onnx":
         import onnxruntime as ort
 
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         return lambda x: session.run(None, {INPUT_NAME: x})[0]
     with _quiet_pt2():
         module = torch.export.load(io.BytesIO(data)).module()

@@ -128,35 +128,13 @@ def predict_images(
         if prefetch > 0
         else _Inline()
     )
-    window: deque[Future[Item]] = deque()
-    remaining = iter(inputs)
-    largest = (0, 0)  # the largest image read so far decides how many images a batch holds
 
-    def refill() -> None:
-        per_batch = predictor.images_per_batch(*largest) if largest[0] else 1
-        while len(window) < max(1, prefetch * per_batch):
-            if (path := next(remaining, None)) is None:
-                return
-            load = (predictor, path, skip_existing, manifest.folder, outputs, extra_channels)
-            window.append(pool.submit(_load, *load))
-
-    def items() -> Iterator[Item]:
-        nonlocal largest
-        refill()
-        while window:
-            item = window.popleft().result()
-            writer.check()
-            timings["read"] += item.read_seconds
-            timings["normalize"] += item.normalize_seconds
-            if item.image is not None:
-                height, width = item.image.shape[:2]
-                if height * width > largest[0] * largest[1]:
-                    largest = (height, width)
-            refill()
-            yield item
+    def load(path: Path) -> Item:
+        return _load(predictor, path, skip_existing, manifest.folder, outputs, extra_channels)
 
     try:
-        for group in batches(predictor, items(), _size):
+        items = _checked(_read_ahead(predictor, inputs, pool, load, prefetch), writer, timings)
+        for group in batches(predictor, items, _size):
             if group[0].image is not None:  # else skipped or failed: in order, alone
                 begin = time.perf_counter()
                 group = _compute(predictor, group, tally.on_tiles)
@@ -172,6 +150,47 @@ def predict_images(
         timings["write"] = writer.seconds
         timings["wall"] = time.perf_counter() - start
         tally.report.timings = timings
+
+
+def _read_ahead(
+    predictor: Predictor,
+    inputs: Sequence[Path],
+    pool: Executor,
+    load: Callable[[Path], Item],
+    prefetch: int,
+) -> Iterator[Item]:
+    """The inputs loaded by ``pool``, in input order, up to ``prefetch`` batches ahead (at
+    least one input: with no prefetch each is loaded when it is reached)."""
+    window: deque[Future[Item]] = deque()
+    remaining = iter(inputs)
+    largest = (0, 0)  # the largest image read so far decides how many images a batch holds
+
+    def refill() -> None:
+        per_batch = predictor.images_per_batch(*largest) if largest[0] else 1
+        while len(window) < max(1, prefetch * per_batch):
+            if (path := next(remaining, None)) is None:
+                return
+            window.append(pool.submit(load, path))
+
+    refill()
+    while window:
+        item = window.popleft().result()
+        if item.image is not None:
+            height, width = item.image.shape[:2]
+            if height * width > largest[0] * largest[1]:
+                largest = (height, width)
+        refill()
+        yield item
+
+
+def _checked(items: Iterator[Item], writer: Writer, timings: dict[str, float]) -> Iterator[Item]:
+    """``items``, raising what the writer met (a full disk) before the next one is predicted;
+    their read and normalise times added to ``timings``."""
+    for item in items:
+        writer.check()
+        timings["read"] += item.read_seconds
+        timings["normalize"] += item.normalize_seconds
+        yield item
 
 
 def _size(item: Item) -> tuple[int, ...] | None:

@@ -29,7 +29,7 @@ from torch import nn
 from drunet.atomic import atomic_write_bytes
 from drunet.checkpoint import load_model, weights_path
 from drunet.config import ExperimentConfig
-from drunet.conversion import DEFAULT_OPSET, INPUT_NAME, TOLERANCE, Runner, parity, to_onnx
+from drunet.conversion import DEFAULT_OPSET, TOLERANCE, Runner, parity, runner, to_onnx
 from drunet.errors import DrunetError
 
 log = logging.getLogger(__name__)
@@ -85,17 +85,6 @@ class OnnxModel(nn.Module):
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         logits = torch.from_numpy(np.asarray(self.run(array)))
         return logits.to(x.device)
-
-
-def session_runner(data: bytes) -> Runner:
-    """An onnxruntime CPU session of ``data`` with as many threads as PyTorch uses (so that
-    ``torch.set_num_threads`` and ``--threads`` govern both backends alike)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {INPUT_NAME: x})[0]
 
 
 def onnx_graph(
@@ -165,7 +154,8 @@ def _check(
 ) -> tuple[str | None, Runner | None]:
     """``(None, runner)`` when the graph loads and agrees with ``model``, else ``(why, None)``."""
     try:
-        run = session_runner(graph.data)
+        # As many threads as PyTorch uses, so torch.set_num_threads governs both backends.
+        run = runner(graph.data, "onnx", threads=torch.get_num_threads())
     except Exception as err:  # onnxruntime raises its own exception types for a bad graph
         return f"onnxruntime cannot load it ({type(err).__name__}: {err})", None
     result = parity(model, run, in_channels)

@@ -61,7 +61,9 @@ def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictRe
         hooks.note(f"model: {models}" + (ensemble if len(predictor.weights) > 1 else ""))
         hooks.device(predictor.device, predictor.precision.name)
     files = collect_inputs(job.inputs)
-    cases = _channel_cases(job, files, predictor.in_channels)
+    cases = _channel_cases(job, files, predictor.in_channels, hooks)
+    if cases is not None:
+        files = cases.inputs
     outputs = OutputOptions(
         overlay=job.overlay,
         color=job.color,
@@ -69,12 +71,6 @@ def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictRe
         names=cases.names if cases else {},
         nnunet_names=job.nnunet_names,
     )
-    if cases is not None:
-        files = cases.inputs
-        extras = sum(len(paths) for paths in cases.extra_channels.values())
-        if not job.json_output:
-            per_case = (len(files) + extras) // len(files)
-            hooks.note(f"nnU-Net channel files: {len(files)} case(s) of {per_case} file(s)")
     every_input, files = files, _shard(job, predictor, files, hooks)
     hooks.inputs(len(files))
     report = predict_files(
@@ -113,7 +109,9 @@ def load_predictor(job: PredictJob, device: torch.device) -> Predictor:
     )
 
 
-def _channel_cases(job: PredictJob, files: list[Path], in_channels: int) -> ChannelCases | None:
+def _channel_cases(
+    job: PredictJob, files: list[Path], in_channels: int, hooks: PredictHooks
+) -> ChannelCases | None:
     """nnU-Net channel files grouped into cases, when they are (see ``channel_files``)."""
     cases = channel_cases(files, in_channels, job.nnunet_names)
     if job.nnunet_names and cases is None:
@@ -122,6 +120,10 @@ def _channel_cases(job: PredictJob, files: list[Path], in_channels: int) -> Chan
             f"model's {in_channels} input channel(s) (<case>_0000.png, <case>_0001.png, … for "
             "every case); drop --nnunet-names"
         )
+    if cases is not None and not job.json_output:
+        count = len(cases.inputs)
+        per_case = 1 + sum(len(paths) for paths in cases.extra_channels.values()) // count
+        hooks.note(f"nnU-Net channel files: {count} case(s) of {per_case} file(s)")
     return cases
 
 

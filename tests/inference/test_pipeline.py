@@ -1,12 +1,15 @@
-"""The prefetching pipeline gives the sequential loop's files, report and order; a bad input still
-fails alone; a writer error or Ctrl-C stops it leaving only whole files."""
+"""The one prediction loop gives the same files, report and order with prefetch (reader and
+writer threads) as without (no thread at all); a bad input still fails alone; a writer error or
+Ctrl-C stops it leaving only whole files."""
 
 from __future__ import annotations
 
 import errno
 import os
 import random
+import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +85,15 @@ def test_same_bytes_report_and_order_as_the_sequential_loop(predictor, tmp_path)
         assert report.failed == sequential.failed  # each bad input named once, same message
         assert pipelined_files == files  # masks, overlays, colours, probabilities: byte-equal
         assert set(report.timings) == {"read", "normalize", "compute", "write", "wall"}
+
+
+def test_without_prefetch_no_thread_is_started(predictor, tmp_path) -> None:
+    inputs = _folder(tmp_path / "in")
+    threads: dict[int, set[str]] = {0: set(), 2: set()}
+    for prefetch, seen in threads.items():
+        done = partial(lambda names, _: names.add(threading.current_thread().name), seen)
+        predict_files(predictor, inputs, tmp_path / f"out{prefetch}", done, prefetch=prefetch)
+    assert threads == {0: {threading.current_thread().name}, 2: {"drunet-writer"}}
 
 
 def test_the_written_list_is_in_input_order_however_reads_finish(
