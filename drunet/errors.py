@@ -21,7 +21,7 @@ class ConfigError(DrunetError):
 class OptionError(ConfigError, ValueError):
     r"""An invalid option value passed to a library class or function (``PredictOptions``,
     ``PostprocessOptions``, …): a user error for the CLI, and a ``ValueError`` for Python
-    callers, as bad arguments are. Other ``ValueError``\ s from drunet are bugs."""
+    callers, as bad arguments are. Any other ``ValueError`` from drunet is a bug."""
 
 
 class OutputError(DrunetError):
