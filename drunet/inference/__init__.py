@@ -1,5 +1,6 @@
 """Prediction: the :class:`Predictor` (whole images or sliding window, test-time augmentation,
-post-processing), file/folder prediction, overlays and evaluation against reference masks."""
+post-processing), file/folder prediction (:func:`predict_files`), overlays, and everything
+``drunet predict`` does as a :class:`PredictJob` run by :func:`run_predict`."""
 
 from drunet.inference.files import (
     OutputOptions,
@@ -7,19 +8,24 @@ from drunet.inference.files import (
     collect_inputs,
     output_files,
 )
+from drunet.inference.job import PredictJob, PredictReport
 from drunet.inference.loop import predict_files
 from drunet.inference.options import PredictOptions
 from drunet.inference.overlay import colorize, overlay
 from drunet.inference.postprocess import PostprocessOptions, Prediction, postprocess
 from drunet.inference.predictor import Predictor
+from drunet.inference.run import PredictHooks, run_predict
 from drunet.inference.tta import with_tta
 from drunet.sliding import sliding_window, tile_grid
 
 __all__ = [
     "OutputOptions",
     "PostprocessOptions",
+    "PredictHooks",
+    "PredictJob",
     "PredictOptions",
     "Prediction",
+    "PredictReport",
     "PredictionReport",
     "Predictor",
     "collect_inputs",
@@ -28,6 +34,7 @@ __all__ = [
     "overlay",
     "postprocess",
     "predict_files",
+    "run_predict",
     "sliding_window",
     "tile_grid",
     "with_tta",
