@@ -21,6 +21,15 @@ from drunet.engine.folds import SUMMARY, CrossValidation, train_folds
 from drunet.engine.train import RunResult, resume, train
 from drunet.errors import DrunetError
 from drunet.models.registry import shown_names
+from drunet.plan import (
+    Fingerprint,
+    Plan,
+    apply_plan,
+    explicit_keys,
+    key_lines,
+    plan_config,
+    save_plan,
+)
 
 
 def train_command(
@@ -52,6 +61,22 @@ def train_command(
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Number of epochs (with --resume: the new total).")
     ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Time budget (train.max_minutes): the learning rate decays over it and training "
+            "stops when it is spent; with the plan and without --epochs it alone decides.",
+        ),
+    ] = None,
+    use_plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--no-plan",
+            help="Let the data choose the model, patch, batch, oversampling and augmentation, "
+            "below the values you set (drunet plan shows the choices); --no-plan: the defaults.",
+        ),
+    ] = True,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Patches per batch.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     init_from: Annotated[
@@ -94,31 +119,44 @@ def train_command(
     """Train a segmentation model on a folder of images and masks.
 
     Writes runs/<name>/ with config.yaml, metrics.csv, progress.png, best/last weights
-    (.safetensors) and state.pt (for --resume). Settings come from, lowest first: the
-    defaults, --config, --set, then the flags above; they are merged and then validated once.
+    (.safetensors) and state.pt (for --resume), and with the plan fingerprint.json and
+    plan.json. Settings come from, lowest first: the defaults, the plan, --config, --set, then
+    the flags above; they are merged and then validated once.
     """
+    planned: tuple[Fingerprint, Plan] | None = None
     with user_errors():
         main = is_main_process()  # a malformed RANK, WORLD_SIZE, … is named before anything
+        flags = _config_flags(locals())
         if resume_dir is not None:
             _refuse_changes_on_resume(locals())
             cfg = None
         else:
-            cfg = compose_config(config, set_ or [], _config_flags(locals()))
-            cfg = _device_default(cfg, device)
+            cfg = _device_default(compose_config(config, set_ or [], flags), device)
         if devices > 1 and not launched_by_torchrun():  # one GPU per process: checked once
             run_device = resolve_device(_run_device(cfg, resume_dir), source="train.device")
             check_device_count(devices, run_device.type)
             raise typer.Exit(relaunch_with_torchrun(devices))
+        if cfg is not None and use_plan:  # the data's recipe below the user's values
+            planned = plan_config(cfg, explicit_keys(config, flags, set_ or []))
+            cfg = apply_plan(cfg, planned[1])
         if main and cfg is not None:
             show_device(resolve_device(cfg.train.device, source="train.device"))
+            for line in key_lines(planned[1]) if planned else []:
+                console.print(line, highlight=False, soft_wrap=True, markup=False)
         with make_reporter(console, quiet) as reporter:
             if cfg is None:
                 result = resume(Path(str(resume_dir)), epochs=epochs, reporter=reporter)
             elif fold == "all":
-                return _show_folds(train_folds(cfg, reporter=reporter), cfg.train.monitor, main)
+                folds = train_folds(cfg, reporter=reporter)
+                if main and planned:  # each fold's run keeps the plan it trained with
+                    for run in folds.runs:
+                        save_plan(run.run_dir, *planned)
+                return _show_folds(folds, cfg.train.monitor, main)
             else:
                 result = train(cfg, reporter=reporter)
         if main:
+            if planned:  # fingerprint.json and plan.json beside config.yaml
+                save_plan(result.run_dir, *planned)
             _show_result(result)
 
 
@@ -144,6 +182,7 @@ def _config_flags(args: dict[str, Any]) -> dict[str, Any]:
         "data.layout.split_file": args["split_file"],
         "model.name": args["model"],
         "train.epochs": args["epochs"],
+        "train.max_minutes": args["minutes"],
         "data.batch_size": args["batch_size"],
         "train.lr": args["lr"],
         "train.init_from": args["init_from"],
@@ -191,6 +230,7 @@ def _refuse_changes_on_resume(args: dict[str, Any]) -> None:
         "split_file",
         "config",
         "model",
+        "minutes",
         "batch_size",
         "lr",
         "init_from",

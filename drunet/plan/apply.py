@@ -18,6 +18,7 @@ from drunet.atomic import atomic_write_text
 from drunet.config import ExperimentConfig, config_to_dict, set_fields
 from drunet.configs import find_config
 from drunet.datasets import discover
+from drunet.errors import DataError
 from drunet.plan.fingerprint import (
     FINGERPRINT_FILE,
     MAX_IMAGES,
@@ -31,8 +32,12 @@ from drunet.plan.rules import MEMORY_GB, PLAN_KEYS, Plan, make_plan
 PLAN_FILE = "plan.json"
 
 # Keys that fix a plan key besides the key itself and its sections: a custom augmentation list
-# is the user's pipeline, which a planned preset would change.
-_ALSO_FIXED_BY = {"data.augmentation.preset": ("data.augmentation.ops",)}
+# is the user's pipeline, which a planned preset would change; weights to start from were
+# trained as one model, which the plan must not swap for another.
+_ALSO_FIXED_BY = {
+    "data.augmentation.preset": ("data.augmentation.ops",),
+    "model.name": ("train.init_from",),
+}
 
 
 def explicit_keys(
@@ -82,6 +87,11 @@ def fingerprint_config(
     """The fingerprint of the training pairs ``config`` selects: the same discovery, split,
     mask options and class count as ``drunet train``."""
     data = config.data
+    if data.root is None and (data.layout.images is None or data.layout.masks is None):
+        raise DataError(
+            "no training data: pass --data DIR (a folder with images/ and masks/), or "
+            "--images DIR --masks DIR"
+        )
     layout = discover(data.root, data.layout)
     masks = data.masks
     if masks.ignore_index is None and layout.ignore_index is not None:

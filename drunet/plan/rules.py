@@ -34,7 +34,8 @@ Rules (thresholds are constants of this module, all **provisional** until
   structures; ``light`` (the default) otherwise: affine and elastic warps move thin structures
   by about their width, and nearest-neighbour masks break them.
 * **time budget** — the user's ``--minutes``; the plan sets none (``train.epochs`` bounds
-  training).
+  training). With a budget and no epochs of the user's, epochs are raised to ``BUDGET_EPOCHS``
+  so that the budget decides when to stop (as ``drunet compare --budget-minutes`` does).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ RARE_FOREGROUND = ((0.01, 0.66), (0.05, 0.5))  # (rarest class share below, fore
 DEFAULT_FOREGROUND_SHARE = 0.33
 FEW_IMAGES = 50
 MEMORY_GB = 2.0
+BUDGET_EPOCHS = 100_000  # epochs when a time budget decides when training stops
+DEFAULT_EPOCHS = 20
 # Bytes of activations kept for the backward pass per input pixel, batch 1, float32, measured
 # with torch.autograd.graph.saved_tensors_hooks at 64² and 128² (weights excluded); tests/plan
 # re-measures them. AUTOGRAD_PEAK covers the temporaries of the backward pass.
@@ -74,6 +77,7 @@ PLAN_KEYS = (
     "loss",
     "data.augmentation.preset",
     "train.max_minutes",
+    "train.epochs",
 )
 
 
@@ -135,6 +139,7 @@ def make_plan(
     decide("loss", _empty_masks(fingerprint))
     decide("data.augmentation.preset", _augmentation(fingerprint))
     decide("train.max_minutes", (None, "not set: train.epochs bounds training; --minutes N", False))
+    decide("train.epochs", _epochs(minutes))
     return Plan(choices=choices)
 
 
@@ -237,3 +242,9 @@ def _augmentation(fp: Fingerprint) -> tuple[str, str, bool]:
     if fp.pairs < FEW_IMAGES:
         return "strong", f"{fp.pairs} training pairs (< {FEW_IMAGES}) of wide structures", True
     return "light", f"{fp.pairs} training pairs: the default", False
+
+
+def _epochs(minutes: float | None) -> tuple[int, str, bool]:
+    if minutes is None:
+        return DEFAULT_EPOCHS, "no time budget: the default", False
+    return BUDGET_EPOCHS, f"the {minutes:g}-minute budget decides when to stop", True

@@ -52,17 +52,13 @@ def plan_lines(plan: Plan) -> list[str]:
 def key_lines(plan: Plan) -> list[str]:
     """The plan's model, patch and batch in three short lines (``drunet train`` prints them
     before the first epoch), each with its source and reason."""
-    keys = ("model.name", "data.augmentation.patch_size", "data.batch_size")
-    labels = {
-        "model.name": "model",
-        "data.augmentation.patch_size": "patch",
-        "data.batch_size": "batch",
-    }
-    lines = []
-    for key in keys:
-        c = plan.choice(key)
-        lines.append(f"plan: {labels[key]} {_value(key, c.value)} ({c.source}: {c.reason})")
-    return lines
+    labels = {"model.name": "model", "data.augmentation.patch_size": "patch"}
+    labels["data.batch_size"] = "batch"
+    return [
+        f"plan: {labels[c.key]} {_value(c.key, c.value)} ({c.source}: {c.reason})"
+        for c in plan.choices
+        if c.key in labels
+    ]
 
 
 def _value(key: str, value: Any) -> str:

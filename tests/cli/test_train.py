@@ -196,6 +196,7 @@ FLAG_KEYS = {
     "--split-file": ("data.layout.split_file", "/set.json", "/flag.json", Path("/flag.json")),
     "--model": ("model.name", "drunet_m", "drunet_s", "drunet_s"),
     "--epochs": ("train.epochs", "5", "3", 3),
+    "--minutes": ("train.max_minutes", "5.5", "3.5", 3.5),
     "--batch-size": ("data.batch_size", "5", "3", 3),
     "--lr": ("train.lr", "0.5", "0.25", 0.25),
     "--init-from": ("train.init_from", "set.safetensors", "flag.safetensors", "flag.safetensors"),
@@ -204,7 +205,7 @@ FLAG_KEYS = {
     "--name": ("name", "from-set", "from-flag", "from-flag"),
     "--device": ("train.device", "cpu", "AUTO", "auto"),
 }
-NOT_CONFIG_KEYS = {"--config", "--set", "--resume", "--devices", "--quiet"}
+NOT_CONFIG_KEYS = {"--config", "--set", "--resume", "--devices", "--quiet", "--plan"}
 PARTNERS = {"--images": "data.layout.masks=/m", "--masks": "data.layout.images=/i"}
 
 
@@ -216,10 +217,13 @@ def _value(config: object, key: str) -> object:
 
 @pytest.fixture
 def started(monkeypatch) -> list:
-    """Replace the library's train / train_folds: record the configuration they receive."""
+    """Replace the library's train / train_folds: record the configuration they receive. The
+    plan (which reads the data these tests do not have) chooses nothing here."""
     from drunet.cli import train as train_cli
+    from drunet.plan import Plan
 
     seen: list = []
+    monkeypatch.setattr(train_cli, "plan_config", lambda config, user: (None, Plan(choices=[])))
 
     def record(config, reporter=None):
         seen.append(config)

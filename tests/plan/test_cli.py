@@ -28,7 +28,7 @@ def test_text_lists_the_fingerprint_and_one_reason_per_choice(thin_data: Path) -
     assert "model.name = drunet_s  (plan: thinnest foreground structures 2.0 px" in out
     assert "data.augmentation.patch_size = 112  (plan: whole images" in out
     plan_lines = out[out.index("plan\n") :].splitlines()[1:]
-    assert len(plan_lines) == 7 and all("  (" in line for line in plan_lines)
+    assert len(plan_lines) == 8 and all("  (" in line for line in plan_lines)
 
 
 def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:
@@ -48,13 +48,14 @@ def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:
     }
     batch = choices["data.batch_size"]
     assert batch["source"] == "user" and batch["value"] == 3
-    assert document["overrides"] == {"data.augmentation.patch_size": 128}
+    assert document["overrides"] == {"data.augmentation.patch_size": 128, "train.epochs": 100000}
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--data", "/no/such/folder"], "does not exist"),
+        ([], "pass --data DIR"),
         (["--data", "{tmp}"], "no dataset layout"),
         (["--data", "{data}", "--set", "model.bogus=1"], "unknown key"),
     ],

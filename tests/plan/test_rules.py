@@ -64,6 +64,14 @@ def test_a_short_budget_keeps_the_half_resolution_model(thin: Fingerprint) -> No
     assert _value(make_plan(thin, {"train.max_minutes": 30}), "model.name") == "drunet_s"
 
 
+def test_a_time_budget_decides_when_to_stop_unless_epochs_are_set(thin: Fingerprint) -> None:
+    assert make_plan(thin, {"train.max_minutes": 6}).overrides["train.epochs"] == 100_000
+    fixed = make_plan(thin, {"train.max_minutes": 6, "train.epochs": 3})
+    assert fixed.choice("train.epochs").source == "user" and "train.epochs" not in fixed.overrides
+    assert make_plan(thin).choice("train.epochs").value == 20  # no budget: the default
+    assert "train.epochs" not in make_plan(thin).overrides
+
+
 def test_small_images_train_whole_at_the_models_multiple(
     thin: Fingerprint, wide: Fingerprint
 ) -> None:
