@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
-from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.config import compose_config
 from drunet.plan import explicit_keys, fingerprint_lines, plan_config, plan_lines
 from drunet.plan.fingerprint import MAX_IMAGES
 from drunet.plan.rules import MEMORY_GB
@@ -54,7 +54,6 @@ def plan_command(
     sizes, structure widths) and print the recipe chosen from them, one reason per choice.
     Values you set (flags, --set, --config) are kept."""
     with user_errors():
-        cfg = load_config(config) if config is not None else ExperimentConfig()
         flags = {
             "data.root": data,
             "data.layout.images": images,
@@ -66,8 +65,7 @@ def plan_command(
             "data.batch_size": batch_size,
             "train.max_minutes": minutes,
         }
-        cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
-        cfg = apply_overrides(cfg, set_ or [])
+        cfg = compose_config(config, set_ or [], flags)  # train's precedence: flags win
         user = explicit_keys(config, flags, set_ or [])
         fingerprint, plan = plan_config(cfg, user, memory_gb=memory_gb, max_images=max_images)
     if as_json:

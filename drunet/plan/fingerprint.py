@@ -95,6 +95,7 @@ class Fingerprint(_Frozen):
     split: str
     pairs: int  # training pairs
     sampled: int  # pairs read
+    skipped: int  # pairs chosen but unreadable or inconsistent (drunet verify says why)
     max_images: int
     max_side: int
     sizes: SizeStats
@@ -153,8 +154,10 @@ def compute_fingerprint(
     max_side: int = MAX_SIDE,
 ) -> Fingerprint:
     """Measure ``pairs`` (see the module docstring). ``num_classes`` is the model's class count
-    when known (else from the largest label seen, at least 2). Unreadable files and images of
-    another channel count than the first are ``DataError`` naming the file."""
+    when known (else from the largest label seen, at least 2). Pairs that cannot be read, or
+    whose image has another channel count than the first, are left out and counted in
+    ``skipped`` (training's checks and ``drunet verify`` name them); none readable is a
+    ``DataError`` naming the first."""
     if not pairs:
         raise DataError("no training pairs to fingerprint; check the data folder (drunet verify)")
     masks = masks or MaskOptions()
@@ -168,13 +171,18 @@ def compute_fingerprint(
     samples: list[np.ndarray] = []
     moments = _Moments()
     ignored = total = empty = 0
+    skipped: list[str] = []
     for pair in chosen:
-        image, mask = read_pair(pair, masks)
-        if samples and image.shape[2] != samples[0].shape[1]:
-            raise DataError(
-                f"{pair.image} has {image.shape[2]} channel(s) but {chosen[0].image} has "
-                f"{samples[0].shape[1]}; all images of a dataset need the same channels"
-            )
+        try:
+            image, mask = read_pair(pair, masks)
+            if samples and image.shape[2] != samples[0].shape[1]:
+                raise DataError(
+                    f"{pair.image} has {image.shape[2]} channel(s) but the first image read has "
+                    f"{samples[0].shape[1]}; all images of a dataset need the same channels"
+                )
+        except DataError as err:  # training's own checks name every such pair
+            skipped.append(str(err))
+            continue
         sizes.append((image.shape[0], image.shape[1]))
         dtypes[image.dtype.name] += 1
         if (spacing := read_spacing(pair.image)) is not None:
@@ -187,6 +195,8 @@ def compute_fingerprint(
         empty += int(found[1:].sum() == 0)
         ignored += int((mask == ignore).sum()) if ignore is not None else 0
         total += mask.size
+    if not samples:
+        raise DataError(f"no training pair could be read: {skipped[0]}")
     classes_count = max(num_classes or 0, counts.size, 2)
     counts = _add(np.zeros(classes_count, np.int64), counts)
     names = _names(class_names, classes_count)
@@ -194,7 +204,8 @@ def compute_fingerprint(
         source=source,
         split=split,
         pairs=len(pairs),
-        sampled=len(chosen),
+        sampled=len(samples),
+        skipped=len(skipped),
         max_images=max_images,
         max_side=max_side,
         sizes=_sizes(sizes),
@@ -206,9 +217,9 @@ def compute_fingerprint(
         num_classes=classes_count,
         ignore_index=ignore,
         ignored_share=ignored / max(total, 1),
-        empty_mask_fraction=empty / len(chosen),
+        empty_mask_fraction=empty / len(samples),
         classes=[
-            _class_stats(k, names[k], counts, classes, len(chosen)) for k in range(classes_count)
+            _class_stats(k, names[k], counts, classes, len(samples)) for k in range(classes_count)
         ],
     )
 

@@ -14,7 +14,8 @@ def fingerprint_lines(fp: Fingerprint) -> list[str]:
     lines = [
         f"data: {fp.source}; split: {fp.split}",
         f"measured: {fp.sampled} of {fp.pairs} training pairs (at most {fp.max_images}, centre "
-        f"{fp.max_side}² of each)",
+        f"{fp.max_side}² of each)"
+        + (f"; {fp.skipped} unreadable, left out (drunet verify says why)" if fp.skipped else ""),
         f"sizes (W×H): {_hw(sizes.min)} … {_hw(sizes.max)}, median {_hw(sizes.median)}, "
         f"{sizes.distinct} distinct",
         f"channels: {fp.channels} ({', '.join(fp.dtypes)})",

@@ -166,14 +166,18 @@ def test_json_round_trip(tmp_path: Path) -> None:
     assert Fingerprint.from_json(json.loads(json.dumps(fp.to_json()))) == fp
 
 
-def test_bad_input_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
-    root = write_folder(tmp_path, [_square(8, 2)] * 2)
+def test_bad_pairs_are_left_out_and_counted(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, [_square(8, 2)] * 3)
     (root / "images" / "001.png").write_bytes(b"not an image")
-    with pytest.raises(DataError, match="001.png"):
+    fp = compute_fingerprint(folder_pairs(root))
+    assert (fp.pairs, fp.sampled, fp.skipped) == (3, 2, 1)
+    assert fp.classes[1].frequency == pytest.approx(4 / 64)
+    rgb = write_folder(tmp_path / "rgb", [_square(8, 2)] * 2)
+    write_image(rgb / "images" / "001.png", np.zeros((8, 8, 3), np.uint8))
+    assert compute_fingerprint(folder_pairs(rgb), MaskOptions()).skipped == 1  # channels differ
+    for path in (root / "images").iterdir():
+        path.write_bytes(b"not an image")
+    with pytest.raises(DataError, match="no training pair could be read: .*000.png"):
         compute_fingerprint(folder_pairs(root))
     with pytest.raises(DataError, match="no training pairs"):
         compute_fingerprint([])
-    rgb = write_folder(tmp_path / "rgb", [_square(8, 2)] * 2)
-    write_image(rgb / "images" / "001.png", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(DataError, match="channel"):
-        compute_fingerprint(folder_pairs(rgb), MaskOptions())
