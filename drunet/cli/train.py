@@ -136,12 +136,12 @@ def train_command(
             run_device = resolve_device(_run_device(cfg, resume_dir), source="train.device")
             check_device_count(devices, run_device.type)
             raise typer.Exit(relaunch_with_torchrun(devices))
+        if main and cfg is not None:
+            show_device(resolve_device(cfg.train.device, source="train.device"))
         if cfg is not None and use_plan:  # the data's recipe below the user's values
             planned = plan_config(cfg, explicit_keys(config, flags, set_ or []))
             cfg = apply_plan(cfg, planned[1])
-        if main and cfg is not None:
-            show_device(resolve_device(cfg.train.device, source="train.device"))
-            for line in key_lines(planned[1]) if planned else []:
+            for line in key_lines(planned[1]) if main else []:
                 console.print(line, highlight=False, soft_wrap=True, markup=False)
         with make_reporter(console, quiet) as reporter:
             if cfg is None:

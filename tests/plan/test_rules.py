@@ -163,8 +163,10 @@ def test_explicit_keys_and_apply_plan(thin: Fingerprint, tmp_path: Path) -> None
     applied = apply_plan(config, plan)
     assert applied.model.name == "drunet_s" and applied.data.augmentation.patch_size == 112
     assert applied.data.batch_size == 2 and applied.data.augmentation.preset is None
-    # A whole section set by the user fixes every plan key inside it.
+    # A whole section set by the user fixes every plan key inside it; weights to start from
+    # keep the model they were trained as.
     assert "data.augmentation.patch_size" in fixed_values(config, {"data.augmentation"})
+    assert fixed_values(config, {"train.init_from"}) == {"model.name": "drunet_s2"}
 
 
 @pytest.mark.parametrize("name", sorted(BYTES_PER_PIXEL))
