@@ -24,7 +24,6 @@ the rest of the system.
 from __future__ import annotations
 
 import os
-import resource
 from typing import TYPE_CHECKING
 
 from drunet.datasets.limits import ENV, max_image_pixels
@@ -46,11 +45,13 @@ def machine_memory() -> int:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):
         memory = _UNKNOWN_MEMORY
-    try:
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-    except (AttributeError, OSError, ValueError):
-        limit = resource.RLIM_INFINITY
-    if limit != resource.RLIM_INFINITY and 0 < limit < memory:
+    try:  # Unix only: Windows has no resource module and no address-space limit
+        import resource
+
+        limit, unlimited = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, AttributeError, OSError, ValueError):
+        limit = unlimited = -1
+    if limit != unlimited and 0 < limit < memory:
         return int(limit)
     return int(memory) if memory > 0 else _UNKNOWN_MEMORY
 

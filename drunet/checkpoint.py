@@ -86,7 +86,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], ExperimentC
             f"{path} is not a safetensors weights file ({err}); drunet loads only .safetensors "
             "files written by `drunet train` or save_pretrained"
         ) from None
-    config = config_from_dict(_stored_config(path, data), source=f"{path} metadata")
+    config = config_from_dict(_stored_config(path, data), source=f"{path} metadata", stored=True)
     return family_for(config.model.name).upgrade_state(state), config
 
 

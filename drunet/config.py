@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from drunet.atomic import atomic_write_text
 from drunet.bounds import check_experiment
@@ -145,8 +145,12 @@ class ExperimentConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @model_validator(mode="after")
-    def _within_bounds(self) -> ExperimentConfig:
-        check_experiment(self)  # drunet.bounds: the work and memory the values imply
+    def _within_bounds(self, info: ValidationInfo) -> ExperimentConfig:
+        # drunet.bounds: the work and memory the values imply. A configuration stored with
+        # weights is not checked: its batch and patch describe how it was trained (perhaps on a
+        # larger machine), not work this process will do; training validates its own.
+        if not (info.context or {}).get("stored"):
+            check_experiment(self)
         return self
 
 
@@ -192,10 +196,14 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     return f"invalid configuration in {source}: " + "; ".join(lines)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
-    """Validate a plain dict; errors name every bad key (``ConfigError``)."""
+def config_from_dict(
+    data: dict[str, Any], source: str = "config", *, stored: bool = False
+) -> ExperimentConfig:
+    """Validate a plain dict; errors name every bad key (``ConfigError``). ``stored``: the
+    configuration that came with weights (prediction, export), whose training batch and patch
+    are not held to this machine's work bounds."""
     try:
-        config = ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data, context={"stored": stored})
     except ValidationError as err:
         raise ConfigError(_format_validation_error(err, source)) from None
     try:  # free-form values are stored with the run (run folder, weights): they must serialise

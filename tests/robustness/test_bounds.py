@@ -7,6 +7,7 @@ The bounds (``drunet.bounds``) are derived from the machine; tests pin the machi
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,9 @@ def training(batch: int, patch: int, folds: int = 5, epochs: int = 20, context: 
 
 def test_machine_memory_is_the_lower_of_physical_memory_and_ulimit(monkeypatch) -> None:
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    monkeypatch.setattr(
-        bounds.resource, "getrlimit", lambda _: (bounds.resource.RLIM_INFINITY,) * 2
-    )
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY,) * 2)
     assert bounds.machine_memory() == physical
-    monkeypatch.setattr(bounds.resource, "getrlimit", lambda _: (4_000_000 * 1024, -1))
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (4_000_000 * 1024, -1))
     assert bounds.machine_memory() == min(physical, 4_096_000_000)
 
 
@@ -54,6 +53,25 @@ def test_a_training_batch_up_to_half_the_memory_is_accepted(four_gib) -> None:
     assert "2.16e+06 pixels" in message and "more than 2,097,152" in message
     assert "half of this machine's 4 GiB at 1024 bytes per pixel" in message
     assert message.endswith("lower data.batch_size or data.augmentation.patch_size")
+
+
+def test_weights_trained_beyond_this_machine_s_batch_bound_still_load(four_gib, tmp_path) -> None:
+    # Trained elsewhere with 64 × 256² (twice this machine's training bound): prediction and
+    # export read the stored configuration without refusing it; training with it is refused.
+    from drunet.checkpoint import build_model, load_model, save_weights
+    from drunet.config import config_to_dict
+
+    recipe = {"model": {"in_channels": 1, "num_classes": 2, "params": {"init_features": 4}}}
+    small = config_from_dict({**recipe, "data": {"batch_size": 2}}, source="test")
+    stored = config_to_dict(small)
+    stored["data"]["batch_size"] = 64
+    with pytest.raises(ConfigError, match="64 × 256²"):
+        config_from_dict(stored, source="test")
+    trained = config_from_dict(stored, source="weights", stored=True)
+    assert trained.data.batch_size == 64
+    save_weights(tmp_path / "w.safetensors", build_model(small), trained)
+    model, config = load_model(tmp_path / "w.safetensors")
+    assert config.data.batch_size == 64 and sum(p.numel() for p in model.parameters()) > 0
 
 
 def test_the_issue_s_huge_values_are_refused_in_one_line() -> None:
