@@ -191,3 +191,60 @@ def f():
     from drunet.d import D
 """
     assert _runtime_imports(ast.parse(source)) == ["drunet.a", "drunet.c", "drunet.d", "drunet.d.D"]
+
+
+# Calls that read or find files; drunet.weights and drunet.checkpoint do that for models
+# (moved here from tests/models/test_family_names.py: the layer rules live in this file).
+FILE_CALLS = {
+    "open",
+    "read_bytes",
+    "read_text",
+    "write_bytes",
+    "write_text",
+    "load_file",
+    "safe_open",
+    "try_to_load_from_cache",
+    "hf_hub_download",
+    "iterdir",
+    "glob",
+    "rglob",
+    "listdir",
+    "scandir",
+}
+FILE_MODULES = {
+    "pathlib",
+    "huggingface_hub",
+    "os",
+    "io",
+    "glob",
+    "shutil",
+    "tempfile",
+    "safetensors",
+}
+
+
+def file_calls(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            loader = ast.unparse(func).split(".")[0] in {"torch", "np", "numpy"}
+            if name in FILE_CALLS or (name == "load" and loader):
+                found.add(name)
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            modules += [alias.name for alias in node.names]
+            found.update(m for m in modules if m.split(".")[0] in FILE_MODULES)
+    return found
+
+
+def test_models_open_no_files() -> None:
+    assert file_calls("from pathlib import Path\nx = torch.load(p)\nPath(p).read_bytes()\n") == {
+        "pathlib",
+        "load",
+        "read_bytes",
+    }
+    assert file_calls("import os\nos.listdir(d)\nnp.load(f)\n") == {"os", "listdir", "load"}
+    for path in sorted((PACKAGE / "models").rglob("*.py")):
+        assert file_calls(path.read_text()) == set(), path.name

@@ -98,32 +98,3 @@ def test_no_family_is_named_outside_drunet_models() -> None:
         if found:
             offenders[str(relative)] = sorted(found)
     assert offenders == {}
-
-
-# Calls that read or find files; drunet.weights and drunet.checkpoint do that for models.
-FILE_CALLS = {"open", "read_bytes", "read_text", "load_file", "safe_open", "try_to_load_from_cache"}
-
-
-def file_calls(source: str) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if name in FILE_CALLS or (name == "load" and "torch" in ast.unparse(func)):
-                found.add(name)
-        elif isinstance(node, ast.ImportFrom | ast.Import):
-            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            modules += [alias.name for alias in node.names]
-            found.update(m for m in modules if m.split(".")[0] in {"pathlib", "huggingface_hub"})
-    return found
-
-
-def test_models_open_no_files() -> None:
-    assert file_calls("from pathlib import Path\nx = torch.load(p)\nPath(p).read_bytes()\n") == {
-        "pathlib",
-        "load",
-        "read_bytes",
-    }
-    for path in sorted((PACKAGE / "models").rglob("*.py")):
-        assert file_calls(path.read_text()) == set(), path.name
