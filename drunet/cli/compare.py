@@ -15,7 +15,7 @@ from drunet.cli.progress import LineReporter
 from drunet.compare import compare_models, write_reports
 from drunet.compare.run import check_out_dir
 from drunet.compare.tables import table_rows
-from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.config import compose_config, updated
 from drunet.device import resolve_device
 from drunet.errors import DrunetError
 from drunet.report.markdown import markdown
@@ -51,17 +51,20 @@ def compare_command(
         if len(names) < 1:
             raise DrunetError("--models needs at least one model name")
         check_out_dir(out, names, overwrite)  # before the configuration is read
-        cfg = load_config(config) if config is not None else ExperimentConfig()
         flags = {
             "data.root": data,
             "train.epochs": epochs,
             "train.max_minutes": budget_minutes,
-            "train.device": training_device(device, cfg.train.device),
+            "train.device": training_device(device, "auto") if device else None,
         }
-        typed = {k: v for k, v in flags.items() if v is not None}
-        if budget_minutes is not None and epochs is None:
-            typed["train.epochs"] = 100000  # the budget decides when to stop
-        cfg = apply_overrides(set_fields(cfg, typed), set_ or [])
+        # A budget without --epochs: the budget decides when to stop. This stands where the old
+        # order put it, above --config and below --set (a --set train.epochs still bounds it).
+        budget = ["train.epochs=100000"] if budget_minutes is not None and epochs is None else []
+        # defaults < --config < --set < flags, merged and validated once (as drunet train).
+        cfg = compose_config(config, [*budget, *(set_ or [])], flags)
+        if device is None:  # $DRUNET_DEVICE where neither the flag nor the config chose
+            chosen = training_device(None, cfg.train.device)
+            cfg = cfg if chosen is None else updated(cfg, {"train.device": chosen})
         show_device(resolve_device(cfg.train.device))  # where training (and scoring) run
         reports, held_out = compare_models(
             cfg,

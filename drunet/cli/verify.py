@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from drunet.cli.common import PROBLEMS_FOUND_EXIT, console, user_errors
-from drunet.config import ExperimentConfig, apply_overrides, load_config, set_fields
+from drunet.config import compose_config
 from drunet.datasets import VerifyReport, discover, format_summary_lines, verify_dataset
 
 ERRORS_FOUND_EXIT = PROBLEMS_FOUND_EXIT
@@ -39,7 +39,6 @@ def verify_command(
     """Report every problem in a dataset (one line each, naming the file and the fix) and a
     summary of what training would use. Exit code 1 when there are errors."""
     with user_errors():
-        cfg = load_config(config) if config is not None else ExperimentConfig()
         flags = {
             "data.root": data,
             "data.layout.images": images,
@@ -47,8 +46,8 @@ def verify_command(
             "model.num_classes": num_classes,
             "data.augmentation.patch_size": patch_size,
         }
-        cfg = set_fields(cfg, {k: v for k, v in flags.items() if v is not None})
-        cfg = apply_overrides(cfg, set_ or [])
+        # defaults < --config < --set < flags, merged and validated once (as drunet train).
+        cfg = compose_config(config, set_ or [], flags)
         # Explicit --images/--masks without a folder: find the pairs here (a user error, exit 2,
         # when there are neither).
         source = cfg.data.root or discover(None, cfg.data.layout, strict=False)
