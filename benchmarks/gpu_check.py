@@ -82,7 +82,6 @@ def run_checks(out: Path, epochs: int, size: int, device: str) -> list[tuple[str
             "train": {
                 "epochs": epochs,
                 "device": device,
-                "channels_last": True,
                 "steps_per_epoch": 20,
             },
         }

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from drunet.heap import keep_freed_memory
 from drunet.models import model_names
 
-NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as train.channels_last does
+NHWC = "@channels_last"  # spec suffix: model and batch in NHWC, as model.params.channels_last does
 
 
 def autocast(precision: str) -> contextlib.AbstractContextManager[object]:

@@ -113,7 +113,6 @@ class TrainConfig(_Section):
     # auto: mixed precision on CUDA (bf16 on GPUs that run it natively, else fp16 + GradScaler),
     # float32 elsewhere; fp32 / fp16 / bf16 force one (see drunet.device.select_precision).
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
-    channels_last: bool = False  # NHWC memory format (helps tensor cores)
     compile: bool = False  # torch.compile the model
     sync_bn: bool = False  # SyncBatchNorm across DDP ranks (small per-GPU batches)
     monitor: Literal["dice", "iou"] = "dice"
@@ -143,6 +142,34 @@ class ExperimentConfig(_Section):
     loss: list[LossTerm] | None = Field(default=None, min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_channels_last(cls, data: Any) -> Any:
+        # Configs stored before the memory format became the model's own property (run folders'
+        # config.yaml, weights' metadata, user files) held train.channels_last, which made the
+        # trainer convert the model. The key is dropped; a true moves to
+        # model.params.channels_last unless the params already set it (their value wins).
+        if not isinstance(data, dict):
+            return data
+        train = data.get("train")
+        if not isinstance(train, dict) or "channels_last" not in train:
+            return data
+        data, train = dict(data), dict(train)
+        legacy = train.pop("channels_last")
+        data["train"] = train
+        model = data.get("model")
+        if legacy is not True or not (model is None or isinstance(model, dict)):
+            return data
+        model = dict(model or {})
+        params = model.get("params")
+        params = params.model_dump() if isinstance(params, BaseModel) else params
+        if params is None or isinstance(params, dict):
+            params = dict(params or {})
+            if params.get("channels_last") is None:
+                params["channels_last"] = True
+            data["model"] = {**model, "params": params}
+        return data
 
     @model_validator(mode="after")
     def _within_bounds(self, info: ValidationInfo) -> ExperimentConfig:

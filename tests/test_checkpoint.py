@@ -20,9 +20,10 @@ from drunet.checkpoint import (
     save_weights,
     unwrap,
 )
-from drunet.config import ExperimentConfig, config_from_dict, load_config
+from drunet.config import ExperimentConfig, config_from_dict, config_to_dict, load_config
 from drunet.errors import ConfigError, DrunetError
 from tests.conftest import TINY_PARAMS
+from tests.models.model_tester import assert_close_to_scale
 
 
 def tiny_config(num_classes: int = 2, in_channels: int = 1, **params: object) -> ExperimentConfig:
@@ -300,3 +301,24 @@ def test_predictor_takes_a_save_pretrained_folder_with_its_preprocessing(tmp_pat
     from_folder = Predictor.from_run(tmp_path / "shared").predict(image)
     assert from_folder.shape == (20, 28)
     assert (from_run == from_folder).all()
+
+
+def test_weights_stored_with_the_legacy_channels_last_key_load(tmp_path: Path) -> None:
+    # Weights saved before one switch hold train.channels_last in their metadata; the model
+    # they describe is NHWC (model.params.channels_last) and gives the same logits.
+    config = tiny_config(channels_last=False)
+    model = trained_model(config)
+    stored = config_to_dict(config)
+    stored["model"]["params"].pop("channels_last")
+    stored["train"]["channels_last"] = True
+    path = tmp_path / "old.safetensors"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    path.write_bytes(save(state, metadata={CONFIG_KEY: json.dumps(stored)}))
+    loaded, loaded_config = load_model(path)
+    assert loaded_config.model.params.channels_last is True
+    assert "channels_last" not in config_to_dict(loaded_config)["train"]
+    assert loaded.channels_last
+    assert loaded.encoder.stem[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 1, 21, 19)
+    with torch.no_grad():
+        assert_close_to_scale(loaded(x), model(x))

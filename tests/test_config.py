@@ -326,3 +326,39 @@ def test_an_error_about_a_huge_value_stays_short() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"train": {"epochs": list(range(50_000))}})
     assert "'train.epochs'" in str(info.value) and len(str(info.value)) < 500
+
+
+# ---------------------------------------------------------------- the legacy channels_last key
+
+
+def test_a_legacy_train_channels_last_moves_to_the_models_params() -> None:
+    # Configs stored before one switch held train.channels_last; it is now the model's param.
+    config = config_from_dict(
+        {"model": {"name": "unet_resnet34"}, "train": {"channels_last": True, "epochs": 3}}
+    )
+    assert config.model.params.channels_last is True
+    assert config.train.epochs == 3
+    assert "channels_last" not in TrainConfig.model_fields
+    assert "channels_last" not in config_to_dict(config)["train"]
+    assert config_to_dict(config)["model"]["params"]["channels_last"] is True
+
+
+def test_a_legacy_channels_last_does_not_override_the_params() -> None:
+    config = config_from_dict(
+        {
+            "model": {"name": "drunet_s", "params": {"channels_last": False, "depth": 3}},
+            "train": {"channels_last": True},
+        }
+    )
+    assert config.model.params.channels_last is False and config.model.params.depth == 3
+
+
+def test_a_legacy_false_channels_last_is_dropped_and_the_preset_decides(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "model: {name: drunet_s, in_channels: 1, num_classes: 2}\n"
+        "train: {channels_last: false, epochs: 2}\n"
+    )
+    config = load_config(path)
+    assert config.train.epochs == 2 and config.model.params.channels_last is None
+    assert config.model.spec().kwargs["channels_last"] is True  # drunet_s's own value

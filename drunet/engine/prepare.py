@@ -70,7 +70,6 @@ def prepare_training(config: ExperimentConfig, *, start_weights: bool = True) ->
         precision=precision,
         accumulate=cfg.accumulate,
         grad_clip=cfg.grad_clip,
-        channels_last=cfg.channels_last,
         ignore_index=config.data.masks.ignore_index,
         val_tiles=(config.data.augmentation.patch_size, DEFAULT_MAX_PIXELS),
         dist=context,
@@ -115,15 +114,13 @@ def _configure_backends(cfg: TrainConfig, device: torch.device) -> None:
 def _model(
     config: ExperimentConfig, device: torch.device, start_weights: bool
 ) -> tuple[nn.Module, ExperimentConfig]:
-    """The configured network on ``device`` in the memory format ``train.channels_last`` asks
-    for, from its starting weights, and the configuration recording where they came from."""
+    """The configured network on ``device`` (in its own memory format:
+    ``model.params.channels_last``), from its starting weights, and the configuration recording
+    where they came from."""
     model = build_model(config)
     if start_weights:
         config = _load_start_weights(model, config)
-    model = model.to(device)
-    if config.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model, config
+    return model.to(device), config
 
 
 def _load_start_weights(model: nn.Module, config: ExperimentConfig) -> ExperimentConfig:

@@ -23,6 +23,7 @@ from drunet.engine.distributed import DistContext
 from drunet.engine.epochs import BestTracker, Budget, EpochRecord
 from drunet.errors import DrunetError
 from drunet.metrics import ConfusionMeter, logits_to_labels
+from drunet.models.layout import memory_format
 from drunet.sliding import sliding_window
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) float, masks (N, H, W) int64
@@ -79,7 +80,6 @@ class TrainerOptions:
         precision: the device and autocast dtype of every forward pass.
         accumulate: batches whose gradients are summed before one optimiser step.
         grad_clip: maximum global gradient norm (``None`` = no clipping).
-        channels_last: feed inputs in NHWC memory format (the model must be converted too).
         ignore_index: mask value left out of the validation scores.
         val_tiles: ``(tile side, max pixels)``: validation images larger than max pixels go
             through the sliding window, as prediction does, so one large image cannot exhaust
@@ -91,7 +91,6 @@ class TrainerOptions:
     precision: Precision
     accumulate: int = 1
     grad_clip: float | None = None
-    channels_last: bool = False
     ignore_index: int | None = None
     val_tiles: tuple[int, int] | None = None
     dist: DistContext = field(default_factory=DistContext)
@@ -145,9 +144,7 @@ class Trainer:
         self.best = best or BestTracker()
         self.history = list(history or [])
         self.callback = callback
-        self.memory_format = (
-            torch.channels_last if options.channels_last else torch.contiguous_format
-        )
+        self.memory_format = memory_format(model)  # batches in the model's own layout (NHWC)
         self.dist = options.dist
         self.budget = budget
         self.last_epoch_throughput = (0, 0.0)  # (training samples, seconds) of the last epoch

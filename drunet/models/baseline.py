@@ -53,8 +53,10 @@ class SmpModel(nn.Module):
     :func:`~drunet.models.padding.pad_to_multiple` pads the input (replicating its border) to the
     network's output stride and the logits are cropped back, so every encoder handles odd sizes.
     With ``encoder_depth < 5`` the encoder stages that never run are removed (DDP refuses
-    parameters that receive no gradient). ``hparams`` holds ``arch``, ``encoder_name`` and
-    ``encoder_depth``: with the channel counts they rebuild the network.
+    parameters that receive no gradient). ``channels_last`` keeps weights and activations in NHWC
+    memory layout, as :class:`~drunet.models.DRUNet` does (the logits are returned in the usual
+    layout). ``hparams`` holds ``arch``, ``encoder_name``, ``encoder_depth`` and
+    ``channels_last``: with the channel counts they rebuild the network.
 
     Shapes: ``(N, in_channels, H, W) → (N, out_channels, H, W)`` logits.
     """
@@ -66,6 +68,7 @@ class SmpModel(nn.Module):
         encoder_name: str = "resnet34",
         encoder_depth: int = 5,
         arch: str = "Unet",
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
@@ -80,7 +83,9 @@ class SmpModel(nn.Module):
             "arch": arch,
             "encoder_name": encoder_name,
             "encoder_depth": encoder_depth,
+            "channels_last": channels_last,
         }
+        self.channels_last = channels_last
         self.multiple = 2**encoder_depth if arch in _STRIDED_DECODERS else 32
         extra: dict[str, Any] = {}
         if arch in ("Unet", "UnetPlusPlus", "MAnet"):
@@ -101,11 +106,16 @@ class SmpModel(nn.Module):
             ) from err
         if encoder_depth < 5:
             _drop_unused_encoder_stages(self.net, in_channels, self.multiple)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_channels, type(self).__name__)
         x, size = pad_to_multiple(x, self.multiple)  # (N, C, H', W'), multiples of the stride
-        return crop_to(self.net(x), size)  # (N, out_channels, H, W)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # (N, C, H', W') stored as NHWC
+        # Logits leave in the usual NCHW layout (the same bytes when there is one channel).
+        return crop_to(self.net(x), size).contiguous()  # (N, out_channels, H, W)
 
 
 def _drop_unused_encoder_stages(net: nn.Module, in_channels: int, multiple: int) -> None:
@@ -129,6 +139,7 @@ class SmpParams(Params):
 
     encoder_name: str | None = Field(default=None, min_length=1, max_length=64)
     encoder_depth: int = Field(default=5, ge=3, le=5)
+    channels_last: bool | None = None  # NHWC weights and activations (None: off)
 
 
 BASELINE = "unet_resnet34"

@@ -2,7 +2,7 @@
 
 No GPU here: these tests check that each switch is set exactly when it should be — cuDNN
 autotuning off under determinism, pinned host memory only when CUDA is there, non-blocking copies
-only to a CUDA device, channels_last batches when asked — not the GPU's own behaviour.
+only to a CUDA device, channels_last batches for an NHWC model — not the GPU's own behaviour.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from drunet.engine import prepare as prepare_module
 from drunet.engine.data import make_loaders, prepare_data
 from drunet.engine.optim import lr_factor
 from drunet.engine.trainer import Trainer, TrainerOptions
+from drunet.models import DRUNet
 from tests.engine.test_train import tiny_config
 
 
@@ -73,11 +74,12 @@ def test_loaders_pin_memory_and_add_workers_only_for_cuda_training(
 
 
 def make_trainer(device: str, channels_last: bool) -> Trainer:
-    model = nn.Conv2d(1, 1, 1)
+    # The memory format is the model's own (model.params.channels_last), not a trainer option.
+    model = DRUNet(3, 2, 4, depth=1, blocks_per_stage=1, channels_last=channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(TrainConfig(), 1, 0))
     precision = select_precision(torch.device(device), "fp32")
-    options = TrainerOptions(2, precision, channels_last=channels_last)
+    options = TrainerOptions(2, precision)
     return Trainer(model, nn.MSELoss(), optimizer, scheduler, [], [], options)
 
 
@@ -97,7 +99,7 @@ def test_batches_copy_non_blocking_only_to_cuda(monkeypatch, device: str, non_bl
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_batches_take_the_requested_memory_format(channels_last: bool) -> None:
+def test_batches_take_the_models_memory_format(channels_last: bool) -> None:
     trainer = make_trainer("cpu", channels_last)
     images, masks = trainer._to_device((torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8)))
     assert images.is_contiguous(memory_format=torch.channels_last) is channels_last

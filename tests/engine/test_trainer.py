@@ -227,3 +227,34 @@ def test_fit_can_start_at_a_later_epoch() -> None:
     batch = (torch.ones(1, 1, 2, 2), torch.zeros(1, 2, 2).long())
     trainer = make_trainer(Scale(), MeanLoss(), [batch], [batch], total=5)
     assert [r.epoch for r in trainer.fit(5, start_epoch=4)] == [4, 5]
+
+
+# ---------------------------------------------------------------- memory format
+
+
+class LayoutRecorder(nn.Module):
+    """A 1×1 conv that records whether each input it sees is stored NHWC; ``channels_last`` is
+    its own property, as ``model.params.channels_last`` is DRUNet's and the smp family's."""
+
+    def __init__(self, channels_last: bool) -> None:
+        super().__init__()
+        self.channels_last = channels_last
+        self.conv = nn.Conv2d(3, 2, 1)
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (N, 3, H, W): NHWC and contiguous layouts differ in their strides.
+        nhwc = x.is_contiguous(memory_format=torch.channels_last)
+        self.seen.append(nhwc and not x.is_contiguous())
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_trainer_feeds_batches_in_the_models_memory_format(channels_last: bool) -> None:
+    data = _synthetic_batches(2, 2, 8, seed=0)
+    # A 1-channel image is both layouts at once; 3 channels tell NHWC from NCHW apart.
+    data = [(images.expand(-1, 3, -1, -1).contiguous(), masks) for images, masks in data]
+    model = LayoutRecorder(channels_last)
+    make_trainer(model, DiceCELoss(), data, data).fit(1)
+    assert len(model.seen) >= 4  # two training and two validation batches
+    assert model.seen == [channels_last] * len(model.seen)
