@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from drunet.config import ExperimentConfig, config_to_dict
 from drunet.datasets import ALLOWED_OPS, MaskOptions
+from drunet.models.registry import FAMILIES
 from tests.datasets.test_formats import _palette_png, _tiff_with_samples
 
 HANG_SECONDS = 60  # one example takes milliseconds; far beyond this it is stuck, not slow
@@ -291,12 +292,15 @@ def _sections(model: type[BaseModel]) -> st.SearchStrategy[dict[Any, Any]]:
     def section(draw: st.DrawFn) -> dict[Any, Any]:
         fields, defaults = model.model_fields, model().model_dump(mode="json")
         out: dict[Any, Any] = {}
-        for name in draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=5)):
+        names = sorted(fields)
+        for name in (
+            draw(st.lists(st.sampled_from(names), unique=True, max_size=5)) if names else []
+        ):
             kind = fields[name].annotation
             if isinstance(kind, type) and issubclass(kind, BaseModel) and draw(st.booleans()):
                 out[name] = draw(_sections(kind))
             else:
-                value = _PLAUSIBLE | st.just(defaults[name]) | JSON
+                value = _PLAUSIBLE | st.just(defaults.get(name)) | JSON
                 out[name] = draw(_SPECIAL.get(name, value))
         if draw(st.integers(0, 7)) == 0:  # a typo or a key from another version
             out[draw(_KEYS)] = draw(JSON)
@@ -305,6 +309,11 @@ def _sections(model: type[BaseModel]) -> st.SearchStrategy[dict[Any, Any]]:
     return section()
 
 
+# model.params is typed by the family model.name picks (the registry's params classes): draw
+# any family's keys, so a drunet name may meet smp keys (an error naming them) and the reverse.
+_SPECIAL["params"] = st.deferred(
+    lambda: st.one_of(*(_sections(family.params) for family in FAMILIES))
+)
 config_dicts = _sections(ExperimentConfig)
 
 
