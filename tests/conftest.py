@@ -15,6 +15,13 @@ from torch import nn
 # bfloat16 path ask for it or set DRUNET_CPU_BF16 themselves.
 os.environ.setdefault("DRUNET_CPU_BF16", "0")
 
+# Under pytest-xdist (the README runs the suite with ``-n 2``) each worker gets one of the two
+# cores: two workers at torch's default thread count would oversubscribe them. Set before any
+# test creates a thread pool; CLI subprocesses inherit it through OMP_NUM_THREADS.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+
 # A DRUNet small enough to train a step in a fraction of a second on a CPU.
 TINY_PARAMS: dict[str, Any] = {"init_features": 4, "depth": 2, "blocks_per_stage": 1}
 
