@@ -46,8 +46,8 @@ def _section(command: Any, ctx: Any, title: str) -> list[str]:
     lines += [_text(" ".join(p.split())) + "\n" for p in paragraphs if p.strip()]
     lines += ["```text", command.get_usage(ctx), "```", ""]
     lines += _table(command, ctx)
-    if command.epilog:
-        lines += ["```text", command.epilog.strip(), "```", ""]
+    if command.epilog:  # click's "\b" (keep this paragraph's line breaks) is not text
+        lines += ["```text", command.epilog.replace("\b", "").strip(), "```", ""]
     return lines
 
 
