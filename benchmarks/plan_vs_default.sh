@@ -3,18 +3,27 @@
 # seeds each, scored on a seeded held-out third of each set: ISBI 2012 (Dice and adapted Rand
 # error), DSB 2018 nuclei, and synthetic thin (2-px curves), wide (discs) and mostly-empty (101²,
 # 70 % empty masks) sets (benchmarks/plan_sets.py). Then the planned recipe at the long budget on
-# the two shared sets, for time to quality (10 against 30 minutes). One run at a time, on a quiet
-# machine: 5 sets × 2 seeds × 2 recipes × 10 min + 2 × 2 × 30 min ≈ 5.5 hours on the CPU.
+# the two shared sets, for time to quality (MINUTES against LONG).
 #
-#   benchmarks/plan_vs_default.sh              # WORK=plan-vs-default MINUTES=10 LONG=30 SEEDS="0 1"
+# Side by side (PAIRED=1, the default): the two recipes of one set and seed train at the same
+# time, each pinned to its own core with one thread (taskset, OMP_NUM_THREADS=1), so both meet the
+# same machine and whatever noise it has; the long runs pair the two seeds. On 2 cores:
+# 2 sets × 2 seeds × MINUTES + 3 synthetic sets × 2 seeds × SYNTH_MINUTES + 2 sets × LONG
+# ≈ 40 + 30 + 60 min = 2 h 10 min at the defaults. PAIRED=0 runs one at a time on every core
+# (≈ 5.5 h). Nothing else should run on the machine; the load average is printed per run.
+#
+#   benchmarks/plan_vs_default.sh   # WORK=plan-vs-default MINUTES=10 SYNTH_MINUTES=5 LONG=30 SEEDS="0 1"
 #   python benchmarks/plan_sets.py table plan-vs-default/results.jsonl   # the README table
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository; ../shared beside it
 WORK=${WORK:-plan-vs-default}
 MINUTES=${MINUTES:-10}
+SYNTH_MINUTES=${SYNTH_MINUTES:-5}
+PAIRED=${PAIRED:-1}
 LONG=${LONG:-30}
 SEEDS=${SEEDS:-"0 1"}
 SETS=${SETS:-"isbi2012 dsb2018_nuclei synth_thin synth_wide synth_empty"}
+LONG_SETS=${LONG_SETS-"isbi2012 dsb2018_nuclei"}
 DEVICE=${DEVICE:-cpu}
 # Today's default, whatever drunet train plans by itself: the plan switched off when it has one.
 DEFAULT_FLAGS=${DEFAULT_FLAGS:-$(drunet train --help | grep -q -- "--no-plan" && echo --no-plan || true)}
@@ -39,7 +48,7 @@ run() {  # set recipe seed minutes
     read -r -a flags <<< "$DEFAULT_FLAGS"
   fi
   echo "=== $name ${flags[*]} $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  drunet train --data "$data" --runs-dir "$WORK/runs" --name "$name" --device "$DEVICE" -q \
+  $PIN drunet train --data "$data" --runs-dir "$WORK/runs" --name "$name" --device "$DEVICE" -q \
     --epochs 100000 --set train.max_minutes="$minutes" --set train.seed="$seed" "${flags[@]}" \
     2>&1 | tail -2
   local rand=()
@@ -49,17 +58,39 @@ run() {  # set recipe seed minutes
     | tee -a "$WORK/results.jsonl"
 }
 
+pinned() {  # core command... : on one core with one thread (PAIRED=1), else on every core
+  local core=$1
+  shift
+  if [ "$PAIRED" = 1 ]; then
+    PIN="taskset -c $core" OMP_NUM_THREADS=1 "$@" > "$WORK/log.$core" 2>&1
+  else
+    PIN="" "$@"
+  fi
+}
+
+both() {  # run A on core 0 and run B on core 1, side by side (one after the other if PAIRED=0)
+  local -a a=($1) b=($2)
+  if [ "$PAIRED" = 1 ]; then
+    pinned 0 "${a[@]}" &
+    pinned 1 "${b[@]}" &
+    wait
+    cat "$WORK/log.0" "$WORK/log.1"
+  else
+    pinned 0 "${a[@]}"
+    pinned 1 "${b[@]}"
+  fi
+}
+
 for set in $SETS; do
+  minutes=$MINUTES
+  case $set in synth_*) minutes=$SYNTH_MINUTES ;; esac
   for seed in $SEEDS; do
-    for recipe in default plan; do
-      run "$set" "$recipe" "$seed" "$MINUTES"
-    done
+    both "run $set default $seed $minutes" "run $set plan $seed $minutes"
   done
 done
-for set in isbi2012 dsb2018_nuclei; do
-  for seed in $SEEDS; do
-    run "$set" plan "$seed" "$LONG"
-  done
+read -r -a seeds <<< "$SEEDS"
+for set in $LONG_SETS; do  # time to quality: the planned recipe at LONG minutes
+  both "run $set plan ${seeds[0]} $LONG" "run $set plan ${seeds[1]:-${seeds[0]}} $LONG"
 done
 python benchmarks/plan_sets.py table "$WORK/results.jsonl"
 echo "=== done $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
