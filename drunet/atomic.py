@@ -12,7 +12,10 @@ import errno
 import logging
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -26,6 +29,7 @@ def _current_umask() -> int:
 # open() would (0o666 minus the umask). Read once at import: os.umask cannot be queried without
 # setting it, which is not thread-safe.
 _FILE_MODE = 0o666 & ~_current_umask()
+_FOLDER_MODE = 0o777 & ~_current_umask()
 
 
 log = logging.getLogger(__name__)
@@ -130,7 +134,10 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         if pid is None or process_alive(pid):
             continue
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():  # a folder from atomic_output
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         except FileNotFoundError:  # another process cleaned it first
             continue
         except OSError as err:  # not ours to delete after all: leave it
@@ -138,6 +145,43 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             continue
         removed.append(path)
     return removed
+
+
+@contextmanager
+def atomic_output(path: str | Path, *, folder: bool = False) -> Iterator[Path]:
+    """A temporary name beside ``path`` for a file (or, ``folder=True``, a folder) written step
+    by step, moved to ``path`` when the block ends without error.
+
+    The temporary has this module's name (``.<name>.drunet-<pid>-<random>.tmp``), so a killed
+    writer's half-written output is never mistaken for a finished one and is removed by
+    ``remove_stale_temporaries``; an error or interrupt removes it at once. An existing ``path``
+    is replaced (an existing folder is moved aside first, then deleted).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = _temp_prefix(path.name)
+    if folder:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(_FOLDER_MODE if folder else _FILE_MODE)
+        old: Path | None = None
+        if folder and os.path.lexists(path):  # os.replace cannot replace a non-empty folder
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent))
+            os.replace(path, old / "old")
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
