@@ -7,10 +7,12 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -126,3 +128,30 @@ def test_every_page_is_in_the_navigation_and_every_entry_exists() -> None:
     on_disk = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
     assert set(nav) - generated == on_disk
     assert len(nav) == len(set(nav))
+
+
+def _docs_commands() -> list[tuple[str, list[str]]]:
+    commands = []
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                if words[:1] == ["drunet"]:
+                    commands.append((page.name, words))
+    return commands
+
+
+def test_every_drunet_command_on_the_pages_parses() -> None:
+    """A dry run of each ``drunet`` line in the pages' bash blocks: the command exists and every
+    flag and value parses (nothing runs), so a renamed or removed flag fails here."""
+    group = typer.main.get_command(app)
+    commands = _docs_commands()
+    assert len(commands) >= 25
+    for page, words in commands:
+        assert words[1] in group.commands, (page, words)
+        with type(group).context_class(group, info_name="drunet") as root:
+            try:
+                group.commands[words[1]].make_context(words[1], words[2:], parent=root)
+            except Exception as error:  # click's usage errors: a flag or value that does not parse
+                pytest.fail(f"docs/{page}: {' '.join(words)}: {error}")
