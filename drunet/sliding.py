@@ -91,7 +91,18 @@ def _batches(
         yield tiles[start : start + batch_size]
 
 
-def _run(forward: Forward, x: torch.Tensor) -> torch.Tensor:
+def tile_weights(
+    height: int, width: int, blend: Blend = "gaussian", sigma_scale: float = 0.125
+) -> torch.Tensor:
+    """``(height, width)`` float32 weights of one tile's output (see the module docstring)."""
+    if blend == "gaussian":
+        return gaussian_weights(height, width, sigma_scale)
+    return torch.ones(height, width)
+
+
+def run_tiles(forward: Forward, x: torch.Tensor) -> torch.Tensor:
+    """``forward`` of a batch of tiles ``(n, C, h, w)`` → float32 ``(n, K, h, w)`` on the CPU,
+    checked to keep the batch size, height and width."""
     out = forward(x).float().cpu()
     if out.ndim != 4 or out.shape[0] != x.shape[0] or out.shape[2:] != x.shape[2:]:
         raise ValueError(
@@ -137,21 +148,18 @@ def sliding_window(
     height, width = image.shape[1:]
     tiles = tile_grid(height, width, tile_size, overlap)
     if len(tiles) == 1:  # the image fits in one tile: nothing to blend
-        out = _run(forward, image[None].contiguous())[0]
+        out = run_tiles(forward, image[None].contiguous())[0]
         if on_progress is not None:
             on_progress(1, 1)
         return out
     tile_h, tile_w = tiles[0][0].stop - tiles[0][0].start, tiles[0][1].stop - tiles[0][1].start
-    if blend == "gaussian":
-        weights = gaussian_weights(tile_h, tile_w, sigma_scale)
-    else:
-        weights = torch.ones(tile_h, tile_w)
+    weights = tile_weights(tile_h, tile_w, blend, sigma_scale)
     total: torch.Tensor | None = None  # (K, H, W), allocated once K is known
     weight_sum = torch.zeros(height, width)
     done = 0
     for batch in _batches(tiles, batch_size):
         x = torch.stack([image[:, rows, cols] for rows, cols in batch])  # (n, C, h, w)
-        out = _run(forward, x)  # (n, K, h, w)
+        out = run_tiles(forward, x)  # (n, K, h, w)
         if total is None:
             total = torch.zeros(out.shape[1], height, width)
         for (rows, cols), tile_out in zip(batch, out, strict=True):

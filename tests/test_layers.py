@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "export_checks": 3,
     "engine": 3,
     "plan": 3,
+    "giant": 3,
     "compare": 4,
     "evaluation": 4,
     "report": 4,

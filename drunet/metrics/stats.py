@@ -67,7 +67,11 @@ def image_stats(
     """
     if multilabel:
         return _multilabel_stats(pred, target, num_classes, ignore_index)
-    matrix = per_image_confusion(pred, target, num_classes, ignore_index)  # (N, C, C)
+    return stats_from_confusion(per_image_confusion(pred, target, num_classes, ignore_index))
+
+
+def stats_from_confusion(matrix: torch.Tensor) -> Stats:
+    """tp, fp, fn, tn ``(N, C)`` of confusion matrices ``(N, C, C)`` (row = target class)."""
     tp = matrix.diagonal(dim1=1, dim2=2)  # (N, C)
     fp = matrix.sum(1) - tp  # column sums: predicted c
     fn = matrix.sum(2) - tp  # row sums: truly c
@@ -150,6 +154,16 @@ class StatsMeter:
         """Add the images of one batch."""
         stats = image_stats(pred, target, self.num_classes, self.ignore_index, self.multilabel)
         self._batches.append(torch.stack(stats, dim=1).cpu())
+
+    def add_confusion(self, matrix: torch.Tensor) -> None:
+        """Add images given by their confusion matrices ``(N, C, C)`` int64 (row = target class,
+        ignored pixels already left out), e.g. counted region by region over a giant mask."""
+        if self.multilabel or matrix.ndim != 3 or matrix.shape[1:] != (self.num_classes,) * 2:
+            raise ValueError(
+                f"expected label-map confusion matrices (N, {self.num_classes}, "
+                f"{self.num_classes}); got {tuple(matrix.shape)}"
+            )
+        self._batches.append(torch.stack(stats_from_confusion(matrix.long()), dim=1).cpu())
 
     @property
     def num_images(self) -> int:

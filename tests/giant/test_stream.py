@@ -1,0 +1,135 @@
+"""Streamed prediction equals the in-memory Predictor bit for bit, band by band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from drunet.errors import DrunetError
+from drunet.giant.regions import ArraySource
+from drunet.giant.stream import Band, TileTally, stream_bands
+from drunet.inference import Predictor
+from drunet.inference.postprocess import PostprocessOptions
+from tests.giant.models import tiny_predictor
+
+
+def textured(height: int, width: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """Smooth blobs plus noise, uint8 ``(H, W)`` or ``(H, W, C)``: the network's output varies."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((height // 50 + 2, width // 50 + 2, channels))
+    smooth = ndimage.zoom(coarse, (50, 50, 1), order=1)[:height, :width]
+    image = (smooth * 200 + rng.integers(0, 55, (height, width, channels))).astype(np.uint8)
+    return image[..., 0] if channels == 1 else image
+
+
+class CountingSource(ArraySource):
+    """An ArraySource that records the rows of every read."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        super().__init__(array)
+        self.reads: list[tuple[int, int]] = []
+
+    def read(self, top: int, left: int, height: int, width: int) -> np.ndarray:
+        self.reads.append((top, height))
+        return super().read(top, left, height, width)
+
+
+def streamed(predictor: Predictor, image: np.ndarray, **kwargs: object) -> list[Band]:
+    return list(stream_bands(predictor, ArraySource(image), probabilities=True, **kwargs))
+
+
+def assert_same(predictor: Predictor, image: np.ndarray, bands: list[Band]) -> np.ndarray:
+    mask, probs = predictor.predict(image, return_probabilities=True)
+    tops = [band.top for band in bands]
+    assert tops == sorted(tops) and tops[0] == 0
+    assert all(b.top + len(b.mask) == n.top for b, n in zip(bands, bands[1:], strict=False))
+    stream_mask = np.concatenate([band.mask for band in bands])
+    stream_probs = np.concatenate([band.probabilities for band in bands]).transpose(2, 0, 1)
+    assert stream_mask.dtype == mask.dtype and stream_mask.shape == mask.shape
+    assert np.array_equal(stream_probs, probs)  # bit for bit, not merely close
+    assert np.array_equal(stream_mask, mask)
+    return mask
+
+
+def test_3000_square_image_is_bit_identical_to_the_in_memory_predictor() -> None:
+    # The issue's test: a 3,000² image, 256² tiles (144 of them), batches of 4 tiles.
+    image = textured(3000, 3000)
+    probe = tiny_predictor(tile_size=256, overlap=0.25)
+    # A threshold at the foreground probability's median makes the mask half foreground.
+    threshold = float(np.median(probe.predict_probabilities(image[:512, :512])[1]))
+    predictor = tiny_predictor(
+        tile_size=256, overlap=0.25, postprocess=PostprocessOptions(threshold=threshold)
+    )
+    tally = TileTally()
+    bands = streamed(predictor, image, tally=tally)
+    mask = assert_same(predictor, image, bands)
+    assert 0.2 < mask.mean() < 0.8
+    assert tally == TileTally(total=16 * 16, computed=256, skipped=0)
+    assert len(bands) == 16  # one band per tile row
+
+
+@pytest.mark.parametrize(
+    ("shape", "classes", "options"),
+    [
+        ((410, 333), 2, {}),  # batches span two tile rows (7 tiles per row, 4 per batch)
+        ((300, 520, 3), 3, {"batch_size": 3}),  # RGB, argmax of three classes
+        ((260, 200), 2, {"overlap": 0.7, "blend": "constant"}),  # tiles overlap three rows
+        ((200, 190), 4, {"tta_flips": True, "batch_size": 5}),
+        ((64, 500), 2, {}),  # one tile row: the tile height is the image's
+    ],
+)
+def test_streamed_equals_in_memory(shape: tuple[int, ...], classes: int, options: dict) -> None:
+    channels = shape[2] if len(shape) == 3 else 1
+    image = textured(shape[0], shape[1], channels, seed=len(shape) + classes)
+    predictor = tiny_predictor(classes, channels, max_pixels=0, **options)
+    assert_same(predictor, image, streamed(predictor, image))
+
+
+def test_an_image_that_fits_whole_goes_through_whole_as_in_memory() -> None:
+    image = textured(100, 90)
+    predictor = tiny_predictor()  # 9,000 pixels < max_pixels: one pass, as the Predictor does
+    tally = TileTally()
+    bands = streamed(predictor, image, tally=tally)
+    assert len(bands) == 1 and tally.total == tally.computed == 1
+    assert_same(predictor, image, bands)
+
+
+def test_only_the_rows_a_batch_needs_are_read_once() -> None:
+    image = textured(640, 128)
+    source = CountingSource(image)
+    predictor = tiny_predictor(max_pixels=0, batch_size=1)  # 64² tiles every 32 rows
+    list(stream_bands(predictor, source))
+    assert source.reads[0] == (0, 64)  # the first tile row, not the image
+    assert max(height for _, height in source.reads) <= 64
+    rows = [r for top, height in source.reads for r in range(top, top + height)]
+    assert rows == list(range(640))  # every row read exactly once, in order
+
+
+def test_continuing_from_a_row_emits_the_same_rows_below_it() -> None:
+    image = textured(400, 150)
+    predictor = tiny_predictor(max_pixels=0)
+    full = streamed(predictor, image)
+    start = full[5].top
+    tally = TileTally()
+    rest = streamed(predictor, image, start_row=start, tally=tally)
+    assert rest[0].top == start
+    assert np.array_equal(
+        np.concatenate([b.probabilities for b in rest]),
+        np.concatenate([b.probabilities for b in full[5:]]),
+    )
+    assert 0 < tally.computed < tally.total  # the tiles above were not run again
+
+
+@pytest.mark.parametrize(
+    ("post", "flag"),
+    [
+        (PostprocessOptions(min_size=10), "--min-size"),
+        (PostprocessOptions(fill_holes=True), "--fill-holes"),
+        (PostprocessOptions(largest_component=True), "--largest"),
+    ],
+)
+def test_whole_mask_clean_ups_are_refused(post: PostprocessOptions, flag: str) -> None:
+    predictor = tiny_predictor(postprocess=post)
+    with pytest.raises(DrunetError, match=flag):
+        streamed(predictor, textured(80, 80))
