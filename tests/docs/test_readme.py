@@ -111,6 +111,19 @@ def test_readme_links_and_named_tests_exist() -> None:
             assert name in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
 
 
+def test_readme_extras_are_the_packages_extras() -> None:
+    """The extras table names only real extras, and ``dev`` holds every other one."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    section = README.read_text("utf-8").split("| extra | adds |", 1)[1].split("\n\n", 1)[0]
+    named = re.findall(r"^\| `([\w-]+)` \|", section, re.M)
+    assert named and set(named) <= set(extras), set(named) - set(extras)
+    included = re.search(r"drunet\[([^\]]*)\]", " ".join(extras["dev"]))
+    assert included and set(included.group(1).split(",")) == set(extras) - {"dev"}
+
+
 def _run(args: list[str], *, tiny: Path) -> str:
     assert args[0] == "drunet", args
     extra = ["--config", str(tiny), "--epochs", "1"] if args[1] == "train" else []
