@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "report": 4,
     "demo": 4,
     "cli": 5,
+    "napari": 5,  # the napari plugin (drunet.napari): nothing imports it
     "__main__": 6,
     "__init__": 6,  # the package's lazy public names may point anywhere
 }
@@ -57,6 +58,8 @@ FORBIDDEN = {
     ("inference", "export"),
     ("export", "engine"),
     ("datasets", "models"),
+    ("cli", "napari"),
+    ("napari", "cli"),
 }
 
 
@@ -98,6 +101,18 @@ def test_imports_never_go_upward(path: Path) -> None:
     assert not {u for u in imported if (unit, u) in FORBIDDEN}
     if unit in LEAVES_MAY_IMPORT:
         assert imported <= LEAVES_MAY_IMPORT[unit] | {"errors"}, sorted(imported)
+
+
+# GUI packages: only the napari plugin imports them (tests/napari checks it at run time too).
+GUI = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "vispy", "superqt"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_napari_plugin_imports_napari_or_qt(path: Path) -> None:
+    if _unit(path) == "napari":
+        return
+    imported = {name.split(".")[0] for name in _runtime_imports(ast.parse(path.read_text()))}
+    assert not imported & GUI, f"{path.name} imports {sorted(imported & GUI)}"
 
 
 def test_prediction_and_export_do_not_import_the_trainer() -> None:
