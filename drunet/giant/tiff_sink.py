@@ -87,6 +87,7 @@ def write_tiled_tiff(
             subifds=len(shapes) - 1,
             extratags=georef_extratags(georef),
             metadata=_ome_metadata(channels, mpp),
+            buffersize=_row_bytes(tile, width, channels, dtype),
             **options,
         )
         for _ in blocks:  # tifffile stops at the last tile: rows beyond the height are an error
@@ -98,6 +99,7 @@ def write_tiled_tiff(
                 shape=_page_shape(h, w, channels),
                 subfiletype=1,
                 metadata=None,
+                buffersize=_row_bytes(tile, w, channels, dtype),
                 **options,
             )
 
@@ -123,6 +125,12 @@ def _level0_tiles(
         channels = block.shape[2]
         for part in tiles_of(block, tile):
             yield _squeezed(part, channels)
+
+
+def _row_bytes(tile: int, width: int, channels: int, dtype: np.dtype) -> int:
+    """One tile row: what tifffile may compress at once (its default, 512 MB of tiles held
+    for its compression threads, would let the memory grow with the image)."""
+    return tile * width * channels * dtype.itemsize
 
 
 def _squeezed(tile: np.ndarray, channels: int) -> np.ndarray:
