@@ -109,6 +109,8 @@ class SegmentWidget(QWidget):
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
 
     def _refresh_layers(self, event: object = None) -> None:
+        for layer in self.image_layers():  # a renamed layer keeps its place in the list
+            layer.events.name.connect(self._refresh_layers)  # (napari connects a callback once)
         names = [layer.name for layer in self.image_layers()]
         current = self.layer_box.currentText()
         active = self.viewer.layers.selection.active
@@ -198,10 +200,14 @@ class SegmentWidget(QWidget):
     def _report(self, done: int, total: int) -> None:
         if self._cancel.is_set():
             raise Cancelled
-        self.progressed.emit(done, total)
+        try:
+            self.progressed.emit(done, total)
+        except RuntimeError:  # Qt deleted the widget (the viewer closed): stop
+            raise Cancelled from None
 
     def _done(self, target: Target, result: np.ndarray | DrunetError | None) -> None:
-        if result is None:
+        if result is None:  # stopped: the widget was closed
+            self._say("stopped")
             return
         if isinstance(result, DrunetError):
             log.warning("drunet: %s", result)

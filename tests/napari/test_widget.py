@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 from napari.layers import Labels
+from qtpy.QtCore import Qt
 
 from drunet.inference import Predictor
+from drunet.napari import widget as widget_module
 from drunet.napari.widget import SegmentWidget
 
 WAIT_MS = 20_000
@@ -26,8 +29,8 @@ def _segment(qtbot, viewer, model: Path, layer: str) -> SegmentWidget:
     viewer.window.add_dock_widget(widget)
     widget.model_edit.setText(str(model))
     widget.layer_box.setCurrentText(layer)
-    worker = widget.segment()
-    assert worker is not None
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    assert widget.worker is not None
     qtbot.waitUntil(lambda: widget.run_button.isEnabled(), timeout=WAIT_MS)
     return widget
 
@@ -128,3 +131,32 @@ def test_without_a_model_or_an_image_the_widget_says_what_is_missing(make_napari
     viewer.add_labels(np.zeros((4, 4), np.uint8), name="l")
     viewer.add_image(_image((4, 4)), name="a")
     assert [widget.layer_box.itemText(i) for i in range(widget.layer_box.count())] == ["a"]
+    viewer.layers["a"].name = "b"
+    assert [widget.layer_box.itemText(i) for i in range(widget.layer_box.count())] == ["b"]
+
+
+def test_the_viewer_is_not_blocked_and_closing_stops_the_worker(
+    make_napari_viewer, qtbot, models, monkeypatch
+) -> None:
+    gate = threading.Event()
+    calls: list[tuple[int, int]] = []
+
+    def held_segment(predictor, volume, on_progress):  # segments once the test opens the gate
+        assert gate.wait(WAIT_MS / 1000)
+        on_progress(1, 2)
+        calls.append((1, 2))
+        return np.zeros((8, 8), np.uint8)
+
+    monkeypatch.setattr(widget_module, "segment", held_segment)
+    viewer = make_napari_viewer()
+    viewer.add_image(_image((8, 8)), name="img")
+    widget = SegmentWidget(viewer)
+    widget.model_edit.setText(str(models["gray"]))
+    worker = widget.segment()
+    qtbot.wait(100)  # the event loop runs while the worker waits: the viewer is not blocked
+    assert worker is not None and worker.is_running and not widget.run_button.isEnabled()
+    assert widget.segment() is worker  # one run at a time
+    widget.close()  # stops the worker at its next slice or tile
+    gate.set()
+    qtbot.waitUntil(lambda: widget.run_button.isEnabled(), timeout=WAIT_MS)
+    assert calls == [] and [layer.name for layer in viewer.layers] == ["img"]
