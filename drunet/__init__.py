@@ -37,8 +37,9 @@ _EXPORTS = {
     "SqueezeExcite": "drunet.models",
     "SmpModel": "drunet.models",
     "create_model": "drunet.models",
-    "save_pretrained": "drunet.checkpoint",
-    "from_pretrained": "drunet.checkpoint",
+    "save_pretrained": "drunet.hub.pretrained",
+    "from_pretrained": "drunet.hub.pretrained",
+    "push_to_hub": "drunet.hub.push",
     "load_model": "drunet.checkpoint",
     "ExperimentConfig": "drunet.config",
     "load_config": "drunet.config",
@@ -58,14 +59,17 @@ __all__ = [
     "from_pretrained",
     "load_config",
     "load_model",
+    "push_to_hub",
     "save_pretrained",
     "train",
 ]
 
 if TYPE_CHECKING:
-    from drunet.checkpoint import from_pretrained, load_model, save_pretrained
+    from drunet.checkpoint import load_model
     from drunet.config import ExperimentConfig, load_config
     from drunet.engine.train import train
+    from drunet.hub.pretrained import from_pretrained, save_pretrained
+    from drunet.hub.push import push_to_hub
     from drunet.inference import Predictor
     from drunet.models import DRBlock, DRUNet, SmpModel, SqueezeExcite, create_model
 

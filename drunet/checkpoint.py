@@ -6,7 +6,9 @@ channels, classes, model arguments, normalisation — so a model is rebuilt, nev
 prediction never asks the user to re-enter its settings. It is found three ways:
 
 * a run folder (``runs/<name>/best.safetensors``, else ``last.safetensors``);
-* a ``save_pretrained`` folder (``model.safetensors``, plus a readable ``config.json`` copy);
+* a ``save_pretrained`` folder (``model.safetensors``, plus a readable ``config.json`` copy and
+  a model card: :mod:`drunet.hub.pretrained`), local or ``hf:org/name`` on the Hugging Face Hub
+  (fetched into the local cache: :mod:`drunet.hub.fetch`);
 * the ``.safetensors`` file itself.
 """
 
@@ -21,9 +23,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import nn
 
-from drunet.atomic import atomic_write_bytes, atomic_write_text
+from drunet.atomic import atomic_write_bytes
 from drunet.config import ExperimentConfig, ModelSpec, config_from_dict, config_to_dict, save_config
 from drunet.errors import DrunetError
+from drunet.hub.fetch import HubModel, hub_folder, parse_hub_name
 from drunet.models import create_model
 from drunet.models.registry import family_for, family_of
 
@@ -135,25 +138,6 @@ def load_model(path: str | Path) -> tuple[nn.Module, ExperimentConfig]:
     return model.eval(), config
 
 
-def save_pretrained(
-    model: nn.Module, directory: str | Path, config: ExperimentConfig | None = None
-) -> Path:
-    """Write ``model.safetensors`` (config inside) and a readable ``config.json`` into
-    ``directory``. ``config`` defaults to the model's own arguments (no preprocessing)."""
-    directory = Path(directory)
-    config = config or config_for(unwrap(model))
-    save_weights(directory / PRETRAINED, model, config)
-    text = json.dumps(config_to_dict(config), indent=2) + "\n"
-    atomic_write_text(directory / PRETRAINED_CONFIG, text)
-    return directory
-
-
-def from_pretrained(path: str | Path) -> nn.Module:
-    """The model stored at ``path`` — a ``save_pretrained`` folder, a run folder or a
-    ``.safetensors`` file — with its weights, in eval mode."""
-    return load_model(path)[0]
-
-
 def config_for(model: nn.Module) -> ExperimentConfig:
     """A configuration that rebuilds ``model`` (a registered family's network built by hand)."""
     family = family_of(model)
@@ -179,7 +163,11 @@ def config_for(model: nn.Module) -> ExperimentConfig:
 
 
 def weights_path(model: str | Path) -> Path:
-    """The weights file a run folder, ``save_pretrained`` folder or weights path stands for."""
+    """The weights file a run folder, ``save_pretrained`` folder (a path or ``hf:org/name``) or
+    weights path stands for."""
+    hub = parse_hub_name(model) if isinstance(model, str) else None
+    if hub is not None:
+        return _hub_weights(hub)
     path = Path(model)
     if path.is_dir():
         for name in (BEST, LAST, PRETRAINED):
@@ -192,6 +180,16 @@ def weights_path(model: str | Path) -> Path:
     if path.is_file():
         return path
     raise DrunetError(f"{path}: no such run folder or weights file")
+
+
+def _hub_weights(model: HubModel) -> Path:
+    folder = hub_folder(model, [PRETRAINED, PRETRAINED_CONFIG])
+    if not (folder / PRETRAINED).is_file():
+        raise DrunetError(
+            f"{model} holds no {PRETRAINED}: it is not a model saved by drunet's save_pretrained "
+            "or `drunet push`"
+        )
+    return folder / PRETRAINED
 
 
 def latest_run(runs_dir: str | Path) -> Path:

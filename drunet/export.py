@@ -42,6 +42,7 @@ from drunet.conversion import (
 from drunet.device import resolve_device
 from drunet.errors import DrunetError
 from drunet.export_checks import FORMATS, check_opset, check_target, claim_target
+from drunet.hub.fetch import parse_hub_name
 
 
 @dataclass
@@ -177,12 +178,18 @@ def export_run(
     device: str | torch.device | None = "cpu",
     overwrite: bool = False,
 ) -> ExportResult:
-    """Export a run folder's best weights (or a weights file, or the latest run).
+    """Export a run folder's best weights (or a weights file, a save_pretrained folder or
+    ``hf:org/name``, or the latest run).
 
-    ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights; ``device`` is where
+    ``out`` defaults to ``model.onnx`` / ``model.pt2`` next to the weights (an ``hf:`` model
+    needs it: its weights are in the Hugging Face cache); ``device`` is where
     the PyTorch reference of the parity check runs; ``overwrite`` replaces a file drunet did not
     write (see :func:`export_model`).
     """
+    if out is None and isinstance(run_or_weights, str) and parse_hub_name(run_or_weights):
+        raise DrunetError(
+            f"{run_or_weights} lives in the Hugging Face cache: name the exported file with --out"
+        )
     weights = resolve_weights(run_or_weights, runs_dir)
     model, config = load_model(weights)
     path = Path(out) if out is not None else weights.parent / f"model.{format}"

@@ -232,7 +232,8 @@ def test_weights_with_wrong_class_count_are_refused(tmp_path: Path) -> None:
 
 def test_save_pretrained_round_trips_a_hand_built_drunet(tmp_path: Path) -> None:
     from drunet import DRUNet
-    from drunet.checkpoint import PRETRAINED, PRETRAINED_CONFIG, from_pretrained, save_pretrained
+    from drunet.checkpoint import PRETRAINED, PRETRAINED_CONFIG
+    from drunet.hub.pretrained import from_pretrained, save_pretrained
 
     torch.manual_seed(0)
     model = DRUNet(2, 3, init_features=4, depth=2, blocks_per_stage=1, se_reduction=2).eval()
@@ -249,7 +250,7 @@ def test_save_pretrained_round_trips_a_hand_built_drunet(tmp_path: Path) -> None
 
 def test_save_pretrained_round_trips_the_smp_baseline(tmp_path: Path) -> None:
     from drunet import SmpModel
-    from drunet.checkpoint import from_pretrained, save_pretrained
+    from drunet.hub.pretrained import from_pretrained, save_pretrained
 
     torch.manual_seed(0)
     model = SmpModel(1, 4, encoder_name="resnet18", encoder_depth=3).eval()
@@ -261,7 +262,8 @@ def test_save_pretrained_round_trips_the_smp_baseline(tmp_path: Path) -> None:
 
 
 def test_a_run_folder_loads_through_the_same_function(tmp_path: Path) -> None:
-    from drunet.checkpoint import BEST, LAST, from_pretrained, weights_path
+    from drunet.checkpoint import BEST, LAST, weights_path
+    from drunet.hub.pretrained import from_pretrained
 
     config = tiny_config()
     model = trained_model(config)
@@ -275,7 +277,7 @@ def test_a_run_folder_loads_through_the_same_function(tmp_path: Path) -> None:
 
 def test_a_two_logit_model_cannot_be_described(tmp_path: Path) -> None:
     from drunet import DRUNet
-    from drunet.checkpoint import save_pretrained
+    from drunet.hub.pretrained import save_pretrained
 
     with pytest.raises(DrunetError, match="one logit"):
         save_pretrained(DRUNet(1, 2, init_features=4, depth=1), tmp_path)
@@ -289,7 +291,7 @@ def test_a_folder_without_weights_names_the_three_forms(tmp_path: Path) -> None:
 
 
 def test_predictor_takes_a_save_pretrained_folder_with_its_preprocessing(tmp_path: Path) -> None:
-    from drunet.checkpoint import save_pretrained
+    from drunet.hub.pretrained import save_pretrained
     from drunet.inference import Predictor
 
     config = tiny_config()

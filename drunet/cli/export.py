@@ -18,7 +18,10 @@ from drunet.export_checks import opset_range
 def export_command(
     run: Annotated[
         str | None,
-        typer.Argument(help="Run folder or .safetensors weights (default: latest run's best)."),
+        typer.Argument(
+            help="Run folder, save_pretrained folder, .safetensors weights or hf:ORG/NAME "
+            "(default: latest run's best)."
+        ),
     ] = None,
     format: Annotated[
         str, typer.Option("--format", callback=any_case, help=f"One of {', '.join(FORMATS)}.")

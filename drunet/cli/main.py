@@ -14,6 +14,7 @@ from drunet.cli.evaluate import evaluate_command
 from drunet.cli.export import export_command
 from drunet.cli.plan import plan_command
 from drunet.cli.predict import predict_command
+from drunet.cli.push import push_command
 from drunet.cli.train import train_command
 from drunet.cli.verify import verify_command
 
@@ -35,6 +36,7 @@ app.command("evaluate")(evaluate_command)
 app.command("export")(export_command)
 app.command("compare")(compare_command)
 app.command("plan")(plan_command)
+app.command("push")(push_command)
 
 
 def _version(value: bool) -> None:

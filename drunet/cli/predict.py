@@ -67,15 +67,19 @@ CompileOption = Annotated[
 ]
 ModelOption = Annotated[
     str | None,
-    typer.Option(help="Run folder or .safetensors weights (default: latest run's best)."),
+    typer.Option(
+        help="Run folder, save_pretrained folder, .safetensors weights or hf:ORG/NAME (a Hugging "
+        "Face Hub model) (default: latest run's best)."
+    ),
 ]
 RunsDir = Annotated[Path, typer.Option(help="Where to look for the latest run.")]
 ModelsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--model",
-        help="Run folder or .safetensors weights (default: latest run's best); repeat it for an "
-        "ensemble averaging the runs' probabilities.",
+        help="Run folder, save_pretrained folder, .safetensors weights or hf:ORG/NAME (a Hugging "
+        "Face Hub model) (default: latest run's best); repeat it for an ensemble averaging the "
+        "runs' probabilities.",
     ),
 ]
 

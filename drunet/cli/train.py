@@ -82,9 +82,9 @@ def train_command(
     init_from: Annotated[
         str | None,
         typer.Option(
-            help="Start from these weights (a run folder, save_pretrained folder or .safetensors): "
-            "matching layers load, a new class or channel count re-initialises the head or "
-            "adapts the stem."
+            help="Start from these weights (a run folder, save_pretrained folder, .safetensors "
+            "or hf:ORG/NAME): matching layers load, a new class or channel count re-initialises "
+            "the head or adapts the stem."
         ),
     ] = None,
     patch_size: Annotated[int | None, typer.Option(help="Training patch side in pixels.")] = None,

@@ -44,6 +44,12 @@ FREE_TEXT = {
     "inputs",
     "run",
     "--classes",
+    # drunet push: Hub repository ids, licence and dataset ids, branches, a commit message.
+    "repo",
+    "--license",
+    "--dataset",
+    "--revision",
+    "--message",
 }
 
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]

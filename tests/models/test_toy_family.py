@@ -14,10 +14,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from drunet.checkpoint import build_model, load_model, save_config_and_weights, save_pretrained
+from drunet.checkpoint import build_model, load_model, save_config_and_weights
 from drunet.config import config_from_dict
 from drunet.engine.optim import encoder_modules
 from drunet.errors import ConfigError
+from drunet.hub.pretrained import save_pretrained
 from drunet.models import create_model
 from drunet.models.family import ModelFamily, Params
 from drunet.models.padding import check_input

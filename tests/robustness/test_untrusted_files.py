@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from drunet.checkpoint import from_pretrained, save_pretrained
 from drunet.errors import DrunetError
+from drunet.hub.pretrained import from_pretrained, save_pretrained
 from drunet.inference import Predictor
 from drunet.models import DRUNet, create_model
 from tests.robustness.conftest import assert_user_error, invoke
