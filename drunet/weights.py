@@ -119,8 +119,9 @@ class InitReport:
 
 
 def init_from(model: nn.Module, source: str | Path) -> InitReport:
-    """Start ``model`` from the weights at ``source`` (a run, ``save_pretrained`` folder or
-    ``.safetensors``) by :func:`adapt_state`'s rule. Errors name ``train.init_from``."""
+    """Start ``model`` from the weights at ``source`` (a run, ``save_pretrained`` folder — a path
+    or ``hf:org/name`` —, or ``.safetensors``) by :func:`adapt_state`'s rule. Errors name
+    ``train.init_from``."""
     try:
         path = weights_path(source)
         stored, _ = read_weights(path)
