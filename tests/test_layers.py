@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "weights": 2,
     "device": 2,
     "conversion": 2,
+    "hub": 2,  # Hugging Face Hub: checkpoint resolves hf: names through hub.fetch
     "inference": 3,
     "export": 3,
     "export_checks": 3,
