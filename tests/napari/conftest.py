@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from drunet.checkpoint import BEST, build_model, save_config_and_weights, save_pretrained
+from drunet.checkpoint import BEST, build_model, save_config_and_weights
 from drunet.config import ExperimentConfig, config_from_dict
+from drunet.hub.pretrained import save_pretrained
 from tests.conftest import TINY_PARAMS, randomise_batch_norms
 
 
