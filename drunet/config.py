@@ -20,6 +20,7 @@ from drunet.atomic import atomic_write_text
 from drunet.bounds import check_experiment
 from drunet.config_loss import LossTerm
 from drunet.config_model import MAX_CLASSES, ModelConfig, ModelSpec
+from drunet.config_postprocess import PostprocessConfig
 from drunet.configs import find_config
 from drunet.datasets.options import (
     AugmentationOptions,
@@ -115,13 +116,11 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     compile: bool = False  # torch.compile the model
     sync_bn: bool = False  # SyncBatchNorm across DDP ranks (small per-GPU batches)
-    monitor: Literal["dice", "iou"] = "dice"
+    monitor: Literal["dice", "iou", "image_dice", "image_iou"] = "dice"  # image_*: mean per image
     early_stopping: int | None = Field(default=None, ge=1)  # epochs without improvement
-    # Wall-clock budget: the LR decays over it and training stops when it is spent (epochs is
-    # then an upper bound). Used by `drunet compare` for equal-budget comparisons.
+    # Wall-clock budget: the LR decays over it, training stops when it is spent (epochs: a bound)
     max_minutes: float | None = Field(default=None, gt=0)
-    # TensorBoard event files in <run>/tensorboard/ when the tensorboard package is installed.
-    tensorboard: bool = True
+    tensorboard: bool = True  # event files in <run>/tensorboard/ (with the tensorboard package)
     # Fine-tuning: start from these weights (a run folder, save_pretrained folder or
     # .safetensors; read once when the run starts, recorded here). See drunet.weights.init_from.
     init_from: str | None = None
@@ -142,6 +141,7 @@ class ExperimentConfig(_Section):
     loss: list[LossTerm] | None = Field(default=None, min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)  # mask clean-ups
 
     @model_validator(mode="before")
     @classmethod

@@ -43,17 +43,42 @@ Threshold = Annotated[
     float,
     typer.Option(help="Binary models: foreground where p > threshold.", rich_help_panel=_POST),
 ]
+# The clean-ups: not given (None), the run's own (chosen on validation when it was trained).
+_RUNS = " Default: the run's choice (drunet train picks it on validation)."
 MinSize = Annotated[
-    int,
-    typer.Option(help="Remove objects smaller than this (pixels).", rich_help_panel=_POST),
+    int | None,
+    typer.Option(
+        min=0,
+        help="Remove objects smaller than this (pixels); 0: none." + _RUNS,
+        rich_help_panel=_POST,
+        show_default=False,
+    ),
 ]
 FillHoles = Annotated[
-    bool, typer.Option("--fill-holes", help="Fill holes inside objects.", rich_help_panel=_POST)
+    bool | None,
+    typer.Option(
+        "--fill-holes/--no-fill-holes",
+        help="Fill holes inside objects." + _RUNS,
+        rich_help_panel=_POST,
+        show_default=False,
+    ),
 ]
 Largest = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--largest", help="Keep only the largest object of each class.", rich_help_panel=_POST
+        "--largest/--no-largest",
+        help="Keep only the largest object of each class." + _RUNS,
+        rich_help_panel=_POST,
+        show_default=False,
+    ),
+]
+EmptyBelow = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Empty a mask with fewer foreground pixels than this; 0: never." + _RUNS,
+        rich_help_panel=_POST,
+        show_default=False,
     ),
 ]
 CompileOption = Annotated[
@@ -125,9 +150,10 @@ def predict_command(
     tta: Tta = False,
     tta_rot90: TtaRot90 = False,
     threshold: Threshold = 0.5,
-    min_size: MinSize = 0,
-    fill_holes: FillHoles = False,
-    largest: Largest = False,
+    min_size: MinSize = None,
+    fill_holes: FillHoles = None,
+    largest: Largest = None,
+    empty_below: EmptyBelow = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
     compile: CompileOption = False,

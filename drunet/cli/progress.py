@@ -29,10 +29,14 @@ class LineReporter(SilentReporter):
 
 
 def epoch_line(record: EpochRecord) -> str:
+    """The epoch's losses, pooled validation Dice and IoU with the per-image Dice beside them
+    (a model that paints every empty image scores well pooled, badly per image), LR, time."""
+    scores = record.scores
+    per_image = f" (per image {scores['image_dice']:.4f})" if "image_dice" in scores else ""
     return (
         f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss "
-        f"{record.val_loss:.4f}  val Dice {record.scores['dice']:.4f}  IoU "
-        f"{record.scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s"
+        f"{record.val_loss:.4f}  val Dice {scores['dice']:.4f}{per_image}  IoU "
+        f"{scores['iou']:.4f}  lr {record.lr:.2e}  {record.seconds:.1f}s"
     )
 
 

@@ -29,6 +29,7 @@ from drunet.plan import (
     key_lines,
     plan_config,
     save_plan,
+    selection_lines,
 )
 
 
@@ -161,13 +162,21 @@ def train_command(
 
 
 def _show_result(result: RunResult) -> None:
+    """The best epoch's monitored score with the per-image Dice beside it, where the weights
+    are, and the post-processing chosen on validation."""
     stopped = " (early stopping)" if result.stopped_early else ""
+    record = result.best_record
+    per_image = ""
+    if record is not None and "image_dice" in record.scores:
+        per_image = f" (per-image Dice {record.scores['image_dice']:.4f})"
     console.print(
-        f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/] at "
-        f"epoch {result.best_epoch}{stopped}; weights: {result.best_weights}",
+        f"best validation {result.config.train.monitor} [bold]{result.best_score:.4f}[/]"
+        f"{per_image} at epoch {result.best_epoch}{stopped}; weights: {result.best_weights}",
         highlight=False,
         soft_wrap=True,
     )
+    for line in selection_lines(result.postprocessing) if result.postprocessing else []:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _config_flags(args: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,14 @@ class DistContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def gather_object(self, value: object) -> list[object] | None:
+        """Every rank's ``value`` on rank 0, in rank order (``None`` on the other ranks)."""
+        if not self.enabled:
+            return [value]
+        gathered: list[object] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(value, gathered, dst=0)
+        return gathered
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

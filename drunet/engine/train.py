@@ -4,7 +4,8 @@ The CLI, ``drunet compare`` and the demo only call these. :func:`~drunet.engine.
 prepare_training` builds every part of the run once, before the run folder exists; :func:`_run`
 adds what depends on the run (optimiser, schedule, a resumed state) and fits, with a
 :class:`~drunet.engine.run_folder.RunWriter` writing everything the run folder receives
-(best/last weights, ``state.pt``, ``metrics.csv``, ``progress.png``, TensorBoard events).
+(best/last weights, ``state.pt``, ``metrics.csv``, ``progress.png``, TensorBoard events); then
+the mask clean-ups are chosen on validation (:mod:`~drunet.engine.postprocessing`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from drunet.config import ExperimentConfig, TrainConfig, load_config, save_confi
 from drunet.engine.distributed import DistContext, distributed, wrap_model
 from drunet.engine.epochs import BestTracker, Budget, EpochRecord
 from drunet.engine.optim import build_optimizer, build_scheduler, resumed_anchor
+from drunet.engine.postprocessing import choose_postprocessing
 from drunet.engine.prepare import PreparedRun, prepare_training
 from drunet.engine.run_folder import RunWriter, create_run_dir
 from drunet.engine.state import TrainingState, load_state, restore_rng, restore_state
 from drunet.engine.trainer import NonFiniteLoss, Reporter, Trainer
 from drunet.errors import DrunetError
+from drunet.plan.postprocess import Selection
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,12 @@ class RunResult:
     config: ExperimentConfig
     stopped_early: bool = False
     model: torch.nn.Module | None = None  # the trained model after the last epoch (eval mode)
+    postprocessing: Selection | None = None  # the clean-ups chosen on validation, with scores
+
+    @property
+    def best_record(self) -> EpochRecord | None:
+        """The best epoch's record (None before any epoch)."""
+        return next((r for r in self.history if r.epoch == self.best_epoch), None)
 
     @property
     def best_weights(self) -> Path:
@@ -147,7 +156,8 @@ def _run(
         restore_rng(state, run_dir / runs.STATE)  # last: nothing after it may draw numbers
     with _closing(writer), _finite_loss_message(run_dir):
         trainer.fit(cfg.epochs, start_epoch=state.epoch + 1 if state else 1)
-    return _result(run_dir, config, trainer, model)
+    config, selection = choose_postprocessing(trainer, run_dir, config)
+    return _result(run_dir, config, trainer, model, selection)
 
 
 def _scheduler(
@@ -165,7 +175,11 @@ def _scheduler(
 
 
 def _result(
-    run_dir: Path, config: ExperimentConfig, trainer: Trainer, model: nn.Module
+    run_dir: Path,
+    config: ExperimentConfig,
+    trainer: Trainer,
+    model: nn.Module,
+    selection: Selection | None = None,
 ) -> RunResult:
     """What a finished ``fit`` returns; fewer epochs than configured means it stopped early."""
     finished = trainer.history[-1].epoch if trainer.history else 0
@@ -177,6 +191,7 @@ def _result(
         config,
         stopped_early=finished < config.train.epochs,
         model=model.eval(),
+        postprocessing=selection,
     )
 
 

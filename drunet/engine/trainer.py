@@ -22,7 +22,7 @@ from drunet.device import Precision
 from drunet.engine.distributed import DistContext
 from drunet.engine.epochs import BestTracker, Budget, EpochRecord
 from drunet.errors import DrunetError
-from drunet.metrics import ConfusionMeter, logits_to_labels
+from drunet.metrics import ConfusionMeter, image_stats, logits_to_labels, reduce_stats
 from drunet.models.layout import memory_format
 from drunet.sliding import sliding_window
 
@@ -197,9 +197,20 @@ class Trainer:
 
     @torch.no_grad()
     def validation_step(self, batch: Batch, meter: ConfusionMeter) -> dict[str, float]:
+        """Loss of one batch, its counts added to ``meter``, and the sums over its images of
+        the per-image scores (``image_dice``, ``image_iou``; ``images`` counted)."""
         # The bare module: a DDP forward may run a collective (buffer broadcast), and ranks
         # hold different numbers of validation images.
-        model = unwrap(self.model)
+        loss, labels, masks = self.validation_labels(batch, unwrap(self.model))
+        meter.update(labels, masks)
+        return {"loss": loss.item(), **self._image_score_sums(labels, masks)}
+
+    @torch.no_grad()
+    def validation_labels(
+        self, batch: Batch, model: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``model``'s validation loss and label maps ``(N, H, W)`` for a batch, with its masks
+        ``(N, H, W)`` (on the device): whole images, or tiles for those above ``val_tiles``."""
         images = batch[0]
         if (
             self.options.val_tiles is not None
@@ -208,8 +219,32 @@ class Trainer:
             loss, logits, masks = self._tiled_forward_loss(batch, model)
         else:
             loss, logits, masks = self._forward_loss(batch, model)
-        meter.update(logits_to_labels(logits), masks)
-        return {"loss": loss.item()}
+        return loss, logits_to_labels(logits), masks
+
+    @torch.no_grad()
+    def validation_predictions(
+        self, model: nn.Module
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``model``'s label map and the mask, each ``(H, W)`` on the CPU, of every validation
+        image of this rank (as :meth:`validate` sees them)."""
+        model.eval()
+        with _without_autotuning():
+            for batch in self.val_loader:
+                _, labels, masks = self.validation_labels(batch, model)
+                yield from zip(labels.cpu(), masks.cpu(), strict=True)
+
+    def _image_score_sums(self, labels: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+        """Per image: Dice and IoU of each foreground class, averaged over the classes; a class
+        absent from both the image's prediction and mask scores 1 (an empty prediction of an
+        empty mask is right). Summed over the batch's images."""
+        classes = self.options.num_classes
+        stats = image_stats(labels, masks, classes, self.options.ignore_index)
+        scores = reduce_stats(stats, "none", classes=range(1, classes))  # (N, K) each
+        return {
+            "image_dice": float(scores["dice"].mean(1).sum()),
+            "image_iou": float(scores["iou"].mean(1).sum()),
+            "images": float(len(labels)),
+        }
 
     def _tiled_forward_loss(
         self, batch: Batch, model: nn.Module
@@ -267,21 +302,31 @@ class Trainer:
         return self.budget.spent()
 
     def validate(self) -> tuple[float, dict[str, float]]:
-        """Validation loss and scores; under DDP each rank scores its share of the images (shares
-        may differ by one or be empty) and the confusion counts are summed, so every rank gets
-        the whole-set result. Every rank runs the same three collectives, once each."""
+        """Validation loss and scores: pooled over the set (the confusion counts summed, as
+        ``dice``, ``iou``, ``dice_<c>``…) and the mean per image (``image_dice``,
+        ``image_iou``, see :meth:`_image_score_sums`). Under DDP each rank scores its share of
+        the images (shares may differ by one or be empty) and the counts and sums are summed,
+        so every rank gets the whole-set result. Every rank runs the same three collectives,
+        once each."""
         self.dist.broadcast_buffers(self.model)  # all ranks validate the same BN statistics
         self.model.eval()
         meter = ConfusionMeter(self.options.num_classes, ignore_index=self.options.ignore_index)
         with _without_autotuning():
-            losses = [self.validation_step(batch, meter)["loss"] for batch in self.val_loader]
+            steps = [self.validation_step(batch, meter) for batch in self.val_loader]
+        # The loss summed over batches, the batches, the per-image sums and the images.
+        sums = [sum(step[key] for step in steps) for key in ("image_dice", "image_iou", "images")]
+        loss_sum = sum(step["loss"] for step in steps)
+        totals = torch.tensor([loss_sum, len(steps), *sums], dtype=torch.float64)
         if self.dist.enabled:
             # Collectives need the tensors on the backend's device (CUDA for NCCL).
             meter.matrix = self.dist.all_reduce_sum(meter.matrix.to(self.device))
-            totals = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
             totals = self.dist.all_reduce_sum(totals.to(self.device)).cpu()
-            return float(totals[0] / max(1.0, float(totals[1]))), meter.compute().as_dict()
-        return sum(losses) / max(1, len(losses)), meter.compute().as_dict()
+        loss, batches, dice, iou, images = totals.tolist()
+        scores = meter.compute().as_dict()
+        # No image at all: nothing was wrong, as the pooled scores' empty rule says.
+        scores["image_dice"] = dice / images if images else 1.0
+        scores["image_iou"] = iou / images if images else 1.0
+        return loss / max(1.0, batches), scores
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
         """Record the epoch, report it, hand it to the callback; ``True`` stops training."""

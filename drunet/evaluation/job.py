@@ -69,9 +69,10 @@ class EvaluateJob:
     tta: bool = False
     tta_rot90: bool = False
     threshold: float = 0.5
-    min_size: int = 0
-    fill_holes: bool = False
-    largest: bool = False
+    min_size: int | None = None  # clean-ups: None is the run's (chosen on validation)
+    fill_holes: bool | None = None
+    largest: bool | None = None
+    empty_below: int | None = None
     device: str | None = None
     precision: str = "auto"
     compile_network: bool = False
@@ -122,7 +123,7 @@ class EvaluateJob:
             tta_flips=self.tta,
             tta_rot90=self.tta_rot90,
             postprocess=PostprocessOptions(
-                self.threshold, self.min_size, self.fill_holes, self.largest
+                self.threshold, self.min_size, self.fill_holes, self.largest, self.empty_below
             ),
             precision=self.precision,
             compile=self.compile_network,

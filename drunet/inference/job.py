@@ -33,7 +33,8 @@ class PredictJob:
     * ``resume``: skip inputs whose outputs all exist (``--continue``). ``shard``: ``(I, N)`` or
       ``"I/N"``, only the inputs whose index in the sorted list is ``I`` modulo ``N``.
     * ``device`` (``None``: ``$DRUNET_DEVICE``, else auto), ``precision``, ``compile`` and the
-      tiling, test-time augmentation and post-processing fields: see :class:`PredictOptions`.
+      tiling, test-time augmentation and post-processing fields: see :class:`PredictOptions`
+      (a clean-up left ``None`` is the run's, chosen on validation when it was trained).
     * ``prefetch``: batches read ahead in ``workers`` threads (0: no threads).
     * ``json_output``: the caller reports as JSON (:meth:`PredictReport.to_json`), so notes
       meant for a person are not shown.
@@ -56,9 +57,10 @@ class PredictJob:
     tta: bool = False
     tta_rot90: bool = False
     threshold: float = 0.5
-    min_size: int = 0
-    fill_holes: bool = False
-    largest: bool = False
+    min_size: int | None = None
+    fill_holes: bool | None = None
+    largest: bool | None = None
+    empty_below: int | None = None
     device: str | None = None
     precision: str = "auto"
     compile: bool = False
@@ -87,7 +89,7 @@ class PredictJob:
             tta_flips=self.tta,
             tta_rot90=self.tta_rot90,
             postprocess=PostprocessOptions(
-                self.threshold, self.min_size, self.fill_holes, self.largest
+                self.threshold, self.min_size, self.fill_holes, self.largest, self.empty_below
             ),
             precision=self.precision,
             compile=self.compile,

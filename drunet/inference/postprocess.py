@@ -4,28 +4,25 @@ Order of operations (each optional except the first):
 
 1. **threshold** — binary models: foreground where ``p > threshold`` (0.5 = the training
    metrics' rule ``logit > 0``); multi-class models take the most probable class.
-2. **remove small objects** — connected components of a class smaller than ``min_size`` pixels
-   become background.
-3. **fill holes** — background pixels enclosed by one class become that class (pixels of other
-   classes inside it are kept).
-4. **keep the largest component** — per class, only the largest connected component stays; the
-   others become background (nnU-Net's "remove all but the largest component").
+2. the clean-ups of :mod:`drunet.cleanup`: remove small objects (``min_size``), fill holes,
+   keep the largest component, empty a prediction of fewer than ``empty_below`` foreground
+   pixels.
 
-Objects are 8-connected (diagonal neighbours touch); a hole is a 4-connected background region
-that does not reach the image border, the matching definition.
+A clean-up left ``None`` in :class:`PostprocessOptions` is the one stored with the weights
+(``postprocess`` in the run's configuration: chosen on the validation split at the end of
+training, see :mod:`drunet.plan.postprocess`), and none when none is stored; ``0`` / ``False``
+turns it off.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy import ndimage
 
+from drunet.cleanup import Cleanup, clean
 from drunet.errors import OptionError
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass
@@ -38,25 +35,47 @@ class Prediction:
 
 @dataclass(frozen=True)
 class PostprocessOptions:
-    """See the module docstring; the defaults change nothing beyond ``p > 0.5`` / argmax."""
+    """See the module docstring; the defaults change nothing beyond ``p > 0.5`` / argmax and
+    the clean-ups stored with the weights."""
 
     threshold: float = 0.5
-    min_size: int = 0
-    fill_holes: bool = False
-    largest_component: bool = False
+    min_size: int | None = None
+    fill_holes: bool | None = None
+    largest_component: bool | None = None
+    empty_below: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
             raise OptionError(
                 f"threshold must be in [0, 1) (a foreground probability), got {self.threshold}"
             )
-        if self.min_size < 0:
-            raise OptionError(f"min_size must be >= 0 pixels, got {self.min_size}")
+        for name in ("min_size", "empty_below"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise OptionError(f"{name} must be >= 0 pixels, got {value}")
+
+    def resolved(self, stored: Cleanup) -> PostprocessOptions:
+        """These options with every clean-up left ``None`` taken from ``stored``."""
+        given = {k: getattr(stored, k) for k in _STEPS if getattr(self, k) is None}
+        return replace(self, **given)
+
+    @property
+    def cleanup(self) -> Cleanup:
+        """The clean-ups to run (``None`` counts as off)."""
+        return Cleanup(
+            min_size=self.min_size or 0,
+            fill_holes=bool(self.fill_holes),
+            largest_component=bool(self.largest_component),
+            empty_below=self.empty_below or 0,
+        )
 
     @property
     def changes_mask(self) -> bool:
-        """True when a clean-up step (2–4) is on."""
-        return self.min_size > 0 or self.fill_holes or self.largest_component
+        """True when a clean-up step is on."""
+        return self.cleanup.changes_mask
+
+
+_STEPS = ("min_size", "fill_holes", "largest_component", "empty_below")
 
 
 def mask_dtype(num_classes: int) -> type[np.integer]:
@@ -79,49 +98,5 @@ def to_mask(scores: torch.Tensor, num_classes: int, threshold: float = 0.5) -> n
 
 
 def postprocess(mask: np.ndarray, options: PostprocessOptions) -> np.ndarray:
-    """Apply steps 2–4 of the module docstring to an ``(H, W)`` class-index mask (a new array)."""
-    mask = mask.copy()
-    if not options.changes_mask:
-        return mask
-    if options.min_size > 0:
-        remove_small_objects(mask, options.min_size)
-    if options.fill_holes:
-        fill_holes(mask)
-    if options.largest_component:
-        keep_largest_component(mask)
-    return mask
-
-
-def _classes(mask: np.ndarray) -> list[int]:
-    return [int(c) for c in np.unique(mask) if c != 0]
-
-
-def remove_small_objects(mask: np.ndarray, min_size: int) -> np.ndarray:
-    """In place: components of each class with fewer than ``min_size`` pixels → 0."""
-    for c in _classes(mask):
-        labels, _ = ndimage.label(mask == c, structure=_EIGHT)
-        sizes = np.bincount(labels.ravel())
-        small = sizes < min_size
-        small[0] = False  # label 0 is everything that is not class c
-        mask[small[labels]] = 0
-    return mask
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """In place: background pixels enclosed by a class take that class."""
-    for c in _classes(mask):
-        filled = ndimage.binary_fill_holes(mask == c)
-        mask[filled & (mask == 0)] = c
-    return mask
-
-
-def keep_largest_component(mask: np.ndarray) -> np.ndarray:
-    """In place: per class, every component but the largest (the first on ties) → 0."""
-    for c in _classes(mask):
-        labels, count = ndimage.label(mask == c, structure=_EIGHT)
-        if count <= 1:
-            continue
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        mask[(labels != int(sizes.argmax())) & (labels > 0)] = 0
-    return mask
+    """Apply the clean-ups of ``options`` to an ``(H, W)`` class-index mask (a new array)."""
+    return clean(mask, options.cleanup)

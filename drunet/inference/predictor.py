@@ -82,6 +82,9 @@ class Predictor(FileInputs):
         self.model = self.models[0]
         self.net = Network(self.models, self.precision, self.options.compile)
         self.config = config
+        # Clean-ups the options leave unset (None) are the ones stored with the weights: chosen
+        # on validation at the end of training (an ensemble: the first run's).
+        self.postprocess = self.options.postprocess.resolved(config.postprocess.cleanup())
         spec = config.model.spec()
         self.in_channels = spec.in_channels
         self.num_classes = spec.num_classes
@@ -249,7 +252,7 @@ class Predictor(FileInputs):
 
     def finish(self, scores: torch.Tensor, probabilities: bool = False) -> Prediction:
         """``(K', H, W)`` probabilities → mask (thresholded, cleaned up) and full probabilities."""
-        post = self.options.postprocess
+        post = self.postprocess
         try:
             mask = to_mask(scores, self.num_classes, post.threshold)
         except ValueError as err:

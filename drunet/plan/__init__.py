@@ -4,6 +4,8 @@
 (``fingerprint.py``, ``measure.py``, ``spacing.py``); ``make_plan(fingerprint)`` chooses the
 model, patch, batch, oversampling, loss, augmentation and time budget by documented rules
 (``rules.py``); ``apply_plan`` sets the plan's choices below the user's values (``apply.py``).
+After training, ``select_postprocessing`` keeps each mask clean-up that raises the per-image
+validation score (``postprocess.py``).
 """
 
 from drunet.plan.apply import (
@@ -22,16 +24,19 @@ from drunet.plan.fingerprint import (
     load_fingerprint,
     save_fingerprint,
 )
+from drunet.plan.postprocess import POSTPROCESS_FILE, Selection, select_postprocessing
 from drunet.plan.rules import PLAN_KEYS, Choice, Plan, make_plan
-from drunet.plan.text import fingerprint_lines, key_lines, plan_lines
+from drunet.plan.text import fingerprint_lines, key_lines, plan_lines, selection_lines
 
 __all__ = [
     "FINGERPRINT_FILE",
     "PLAN_FILE",
     "PLAN_KEYS",
+    "POSTPROCESS_FILE",
     "Choice",
     "Fingerprint",
     "Plan",
+    "Selection",
     "apply_plan",
     "compute_fingerprint",
     "explicit_keys",
@@ -45,4 +50,6 @@ __all__ = [
     "plan_lines",
     "save_fingerprint",
     "save_plan",
+    "select_postprocessing",
+    "selection_lines",
 ]

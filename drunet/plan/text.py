@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drunet.plan.fingerprint import Fingerprint
+from drunet.plan.postprocess import Selection
 from drunet.plan.rules import Plan
 
 
@@ -62,9 +63,23 @@ def key_lines(plan: Plan) -> list[str]:
     ]
 
 
+def selection_lines(selection: Selection) -> list[str]:
+    """The post-processing chosen on validation: the per-image score before and after, then one
+    line per step, ``key = value  (reason with every candidate's score)``."""
+    name = "Dice" if selection.metric == "dice" else "IoU"
+    head = (
+        f"post-processing chosen on {selection.images} validation image(s) "
+        f"({selection.empty_masks} empty), per-image {name} {selection.baseline:.4f} → "
+        f"{selection.score:.4f} (an empty prediction of an empty mask scores 1)"
+    )
+    return [head, *(f"  {s.key} = {_value(s.key, s.value)}  ({s.reason})" for s in selection.steps)]
+
+
 def _value(key: str, value: Any) -> str:
     if key == "loss" and value is None:
         return "Dice + CE"
+    if isinstance(value, bool):
+        return str(value).lower()
     return "none" if value is None else str(value)
 
 

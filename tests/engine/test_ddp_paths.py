@@ -202,22 +202,26 @@ def test_validation_runs_the_bare_module_without_autotuning(monkeypatch) -> None
     probe = BenchmarkProbe()
     # One image: logits [[1, -1]] vs target [[1, 1]] → tp 1, fn 1: Dice 2/3, loss 0.
     val = [(torch.tensor([[[[1.0, -1.0]]]]), torch.tensor([[[1, 1]]]))]
-    context = FakeRankOne(rank0=[torch.zeros(2, 2, dtype=torch.int64), torch.zeros(2)])
+    context = FakeRankOne(rank0=[torch.zeros(2, 2, dtype=torch.int64), torch.zeros(5)])
     loss, scores = ddp_trainer(DDPLike(probe), [], val, context).validate()
     assert scores["dice"] == pytest.approx(2 / 3) and loss == 0.0
+    assert scores["image_dice"] == pytest.approx(2 / 3) and scores["image_iou"] == 0.5
     assert probe.benchmark_seen == [False] and torch.backends.cudnn.benchmark is True
     assert context.calls == ["broadcast_buffers", "all_reduce", "all_reduce"]
 
 
 def test_an_empty_validation_share_still_joins_every_collective_once() -> None:
     # Rank 0 scored tp 3, fp 1, fn 0 (matrix[truth, prediction]) with losses summing to 1.5
-    # over 2 images; rank 1 has no image and must end with the same whole-set result.
+    # over 2 images, whose per-image Dice sum to 1.6 and IoU to 1.2; rank 1 has no image and
+    # must end with the same whole-set result.
     matrix = torch.tensor([[4, 1], [0, 3]])
-    context = FakeRankOne(rank0=[matrix, torch.tensor([1.5, 2.0], dtype=torch.float64)])
+    totals = torch.tensor([1.5, 2.0, 1.6, 1.2, 2.0], dtype=torch.float64)
+    context = FakeRankOne(rank0=[matrix, totals])
     loss, scores = ddp_trainer(DDPLike(Scale()), [], [], context).validate()
     assert context.calls == ["broadcast_buffers", "all_reduce", "all_reduce"]
     assert loss == pytest.approx(0.75)
     assert scores["dice_1"] == pytest.approx(2 * 3 / (2 * 3 + 1))  # 6/7
+    assert scores["image_dice"] == pytest.approx(0.8) and scores["image_iou"] == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize(("world_size", "expected"), [(2, 2), (1, 0)])

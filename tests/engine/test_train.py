@@ -67,6 +67,7 @@ def test_run_folder_holds_config_metrics_and_weights(run: RunResult) -> None:
         "config.yaml",
         "last.safetensors",
         "metrics.csv",
+        "postprocess.json",
         "progress.png",
         "state.pt",
         *(["tensorboard"] if tensorboard_available() else []),
@@ -142,7 +143,8 @@ def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("monitor", "best_epoch", "best_score"), [("dice", 2, 0.7), ("iou", 1, 0.6)]
+    ("monitor", "best_epoch", "best_score"),
+    [("dice", 2, 0.7), ("iou", 1, 0.6), ("image_dice", 1, 0.9)],
 )
 def test_best_weights_are_the_best_epochs_weights(
     binary_data: Path,
@@ -153,9 +155,9 @@ def test_best_weights_are_the_best_epochs_weights(
     best_score: float,
 ) -> None:
     scripted = [
-        {"dice": 0.3, "iou": 0.6},
-        {"dice": 0.7, "iou": 0.2},
-        {"dice": 0.5, "iou": 0.4},
+        {"dice": 0.3, "iou": 0.6, "image_dice": 0.9},
+        {"dice": 0.7, "iou": 0.2, "image_dice": 0.1},
+        {"dice": 0.5, "iou": 0.4, "image_dice": 0.4},
     ]
     snapshots = _script_validation(monkeypatch, scripted)
     config = tiny_config(binary_data, tmp_path, train={"epochs": 3, "monitor": monitor})

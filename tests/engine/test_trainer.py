@@ -122,7 +122,23 @@ def test_validation_scores_are_micro_averaged_by_hand() -> None:
     assert scores["dice_1"] == pytest.approx(2 / 3)
     # Background: tp 2, fp 1 (the missed foreground pixel), fn 1 → 2/3 too.
     assert scores["dice_0"] == pytest.approx(2 / 3)
+    # Per image: Dice 2·2 / (2·2 + 1) = 4/5 and 0 (the pixel missed), IoU 2/3 and 0.
+    assert scores["image_dice"] == pytest.approx((0.8 + 0.0) / 2)
+    assert scores["image_iou"] == pytest.approx((2 / 3 + 0.0) / 2)
     assert not trainer.model.training
+
+
+def test_per_image_scores_see_a_model_that_paints_every_empty_image() -> None:
+    # Two images with one foreground pixel each, found; eight empty images painted with one
+    # false pixel each. Pooled: tp 2, fp 8 → Dice 4/12 = 1/3. Per image: 1, 1 and eight 0s →
+    # 0.2. The same model leaving the empty images empty scores 1.0 both ways.
+    found = (torch.tensor([[[[1.0, -1.0]]]]), torch.tensor([[[1, 0]]]))
+    painted = (torch.tensor([[[[1.0, -1.0]]]]), torch.tensor([[[0, 0]]]))
+    left_empty = (torch.tensor([[[[-1.0, -1.0]]]]), torch.tensor([[[0, 0]]]))
+    scores = make_trainer(Scale(), MeanLoss(), [], [found] * 2 + [painted] * 8).validate()[1]
+    assert scores["dice"] == pytest.approx(1 / 3) and scores["image_dice"] == pytest.approx(0.2)
+    scores = make_trainer(Scale(), MeanLoss(), [], [found] * 2 + [left_empty] * 8).validate()[1]
+    assert scores["dice"] == 1.0 and scores["image_dice"] == 1.0 and scores["image_iou"] == 1.0
 
 
 def test_perfect_and_inverted_predictions() -> None:

@@ -48,6 +48,7 @@ def test_the_flags_reach_the_job(monkeypatch, tmp_path: Path) -> None:
         *("--absent-as-one", "--runs-dir", "rs", "--tile-size", "64", "--overlap", "0.25"),
         *("--batch-size", "2", "--max-pixels", "9", "--tta", "--tta-rot90", "--threshold"),
         *("0.7", "--min-size", "5", "--fill-holes", "--largest", "--device", "cpu"),
+        *("--empty-below", "40"),
         *("--precision", "fp32", "--compile"),
     ]
     assert runner.invoke(app, ["evaluate", *model_flags]).exit_code == 0
@@ -58,7 +59,7 @@ def test_the_flags_reach_the_job(monkeypatch, tmp_path: Path) -> None:
         model="r", data=Path("d"), split="val", out=Path("o"), hd95=True, spacing=(0.5, 2.0),
         report=True, worst=3, overwrite=True, absent_as_one=True, runs_dir=Path("rs"),
         tile_size=64, overlap=0.25, batch_size=2, max_pixels=9, tta=True, tta_rot90=True,
-        threshold=0.7, min_size=5, fill_holes=True, largest=True, device="cpu",
+        threshold=0.7, min_size=5, fill_holes=True, largest=True, empty_below=40, device="cpu",
         precision="fp32", compile_network=True,
     )  # fmt: skip
     assert folder == EvaluateJob(

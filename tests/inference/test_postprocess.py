@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from drunet.inference.postprocess import (
-    PostprocessOptions,
-    fill_holes,
-    keep_largest_component,
-    postprocess,
-    remove_small_objects,
-    to_mask,
-)
+from drunet.cleanup import fill_holes, keep_largest_component, remove_small_objects
+from drunet.inference.postprocess import PostprocessOptions, postprocess, to_mask
 
 
 def grid(text: str) -> np.ndarray:
