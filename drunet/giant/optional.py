@@ -20,3 +20,11 @@ def require(module: str, what: str = "reading giant images") -> ModuleType:
             f"{what} needs the optional package {module.split('.')[0]!r}, which is not "
             f"installed; install it with: {WSI_HINT}"
         ) from None
+
+
+def missing_codec(path: object, compression: str) -> DrunetError:
+    """The one-line error for a TIFF whose compression needs imagecodecs, not installed."""
+    return DrunetError(
+        f"reading {path} needs a decoder for its {compression} compression from the optional "
+        f"package 'imagecodecs', which is not installed; install it with: {WSI_HINT}"
+    )

@@ -18,7 +18,7 @@ import numpy as np
 from drunet.errors import DataError
 from drunet.giant.georef import read_georef, scale_georef
 from drunet.giant.levels import Level, choose_level, ome_mpp, resolution_mpp, scaled_mpps
-from drunet.giant.optional import require
+from drunet.giant.optional import missing_codec, require
 from drunet.giant.pixels import (
     channel_axes,
     check_region,
@@ -65,6 +65,7 @@ class TiffSource:
             self.georef: GeoRef | None = scale_georef(
                 read_georef(self._tif.pages.first), ratio_y, ratio_x
             )
+            _check_codec(tifffile, chosen.keyframe, self.path)
             self._array = self._open_level(tifffile, chosen)
         except BaseException:
             self._tif.close()
@@ -92,6 +93,15 @@ class TiffSource:
 
     def close(self) -> None:
         self._tif.close()
+
+
+def _check_codec(tifffile: Any, page: Any, path: Path) -> None:
+    """Refuse at once a compression tifffile cannot decode (JPEG, LZW, JPEG 2000 … without
+    imagecodecs), rather than on the first region."""
+    try:
+        tifffile.TIFF.DECOMPRESSORS[int(page.compression)]
+    except KeyError:
+        raise missing_codec(path, tifffile.COMPRESSION(page.compression).name) from None
 
 
 def _size(shape: tuple[int, ...], axes: str) -> tuple[int, int]:

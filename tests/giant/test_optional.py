@@ -36,3 +36,21 @@ def test_uncompressed_tiff_needs_no_optional_package(tmp_path, monkeypatch):
     source = open_region_source(path)  # memory-mapped
     assert source.read(1, 2, 1, 3)[:, :, 0].tolist() == [[32, 33, 34]]
     source.close()
+
+
+def test_a_missing_codec_names_the_extra_when_the_file_is_opened(tmp_path, monkeypatch):
+    path = tmp_path / "jpeg.tif"
+    tifffile.imwrite(path, np.zeros((32, 32, 3), np.uint8), tile=(16, 16), compression="jpeg")
+
+    def without_imagecodecs(codecs, key):
+        if key != 1:
+            raise KeyError(key)  # what tifffile raises when imagecodecs is missing
+        return lambda data, **kwargs: data
+
+    monkeypatch.setattr(tifffile.tifffile.CompressionCodec, "__getitem__", without_imagecodecs)
+    with pytest.raises(DrunetError) as caught:
+        open_region_source(path)
+    assert str(caught.value) == (
+        f"reading {path} needs a decoder for its JPEG compression from the optional package "
+        "'imagecodecs', which is not installed; install it with: pip install \"drunet[wsi]\""
+    )

@@ -157,3 +157,19 @@ def test_svs_levels_and_mpp(tmp_path):
     assert source.mpp == pytest.approx(0.499 * 4)
     assert np.array_equal(source.read(0, 0, 64, 80), tifffile.imread(path, series=0, level=1))
     source.close()
+
+
+def test_regions_read_from_several_threads_at_once(tmp_path):
+    """The streamed prediction reads ahead in threads: one source serves them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "image.tif"
+    image = ramp(300, 260, 3)
+    tifffile.imwrite(path, image, tile=(32, 32), compression="zlib", photometric="rgb")
+    regions = [(top, left, 50, 70) for top in range(0, 250, 40) for left in range(0, 190, 45)]
+    source = open_region_source(path)
+    with ThreadPoolExecutor(4) as pool:
+        regions_read = list(pool.map(lambda r: source.read(*r), regions * 2))
+    source.close()
+    for (top, left, h, w), pixels in zip(regions * 2, regions_read, strict=True):
+        assert np.array_equal(pixels, image[top : top + h, left : left + w])
