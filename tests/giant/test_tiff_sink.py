@@ -154,3 +154,17 @@ def test_memory_is_one_tile_row_not_the_image(tmp_path, writer):
     finally:
         tracemalloc.stop()
     assert peak < 4e6, f"{peak / 1e6:.1f} MB"
+
+
+def test_openslide_opens_the_mask(tmp_path):
+    """OpenSlide-based viewers read the mask's full resolution (a generic tiled TIFF to them)."""
+    import openslide
+
+    mask = (ramp(200, 260) % 3).astype(np.uint8)
+    path = tmp_path / "mask.tif"
+    write_tiled_tiff(path, [mask], height=200, width=260, dtype=np.uint8, tile=64)
+    slide = openslide.OpenSlide(str(path))
+    assert slide.level_dimensions[0] == (260, 200)
+    rgba = np.asarray(slide.read_region((0, 0), 0, (260, 200)))
+    slide.close()
+    assert np.array_equal(rgba[:, :, 0], mask) and np.array_equal(rgba[:, :, 2], mask)
