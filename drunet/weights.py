@@ -24,6 +24,7 @@ from torch import nn
 
 from drunet.checkpoint import read_weights, unwrap, weights_path
 from drunet.errors import ConfigError, DrunetError
+from drunet.hub.fetch import parse_hub_name
 from drunet.models.registry import FAMILIES, family_of
 
 
@@ -106,6 +107,7 @@ class InitReport:
     """What :func:`init_from` did with each tensor of the new model."""
 
     source: Path
+    recorded: str  # what the run records: an absolute path, or hf:org/name@commit
     loaded: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)  # input channels adapted
     reinitialised: list[str] = field(default_factory=list)  # no counterpart: kept fresh
@@ -137,7 +139,10 @@ def init_from(model: nn.Module, source: str | Path) -> InitReport:
             f"({type(bare).__name__}); start from a run of the same model family"
         )
     bare.load_state_dict(result.state, strict=False)
-    return InitReport(path, result.loaded, result.adapted, result.reinitialised)
+    hub = parse_hub_name(source) if isinstance(source, str) else None
+    # A Hub model is recorded at the commit it was read from (its snapshot folder's name).
+    recorded = str(hub.at(path.parent.name)) if hub is not None else str(path.resolve())
+    return InitReport(path, recorded, result.loaded, result.adapted, result.reinitialised)
 
 
 def load_encoder_weights(model: nn.Module, weights: str) -> list[str]:

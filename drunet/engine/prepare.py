@@ -126,11 +126,12 @@ def _model(
 def _load_start_weights(model: nn.Module, config: ExperimentConfig) -> ExperimentConfig:
     """Load ``train.init_from`` (another run's weights, see
     :func:`~drunet.weights.init_from`) and/or ``train.encoder_weights`` (an smp encoder
-    file) into ``model``; the source is recorded as an absolute path."""
+    file) into ``model``; the source is recorded as an absolute path (a Hub model as
+    ``hf:org/name@commit``)."""
     cfg = config.train
     if cfg.init_from is not None:
         report = init_from(model, cfg.init_from)
-        config = updated(config, {"train.init_from": str(report.source.resolve())})
+        config = updated(config, {"train.init_from": report.recorded})
         log.warning("%s", report.summary())  # shown by the CLI: what was kept from where
     if cfg.encoder_weights is not None:  # ConfigError for a family that takes none
         load_encoder_weights(model, cfg.encoder_weights)

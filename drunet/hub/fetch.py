@@ -38,6 +38,10 @@ class HubModel:
     repo_id: str
     revision: str | None = None
 
+    def at(self, revision: str) -> HubModel:
+        """The same repository at ``revision`` (a commit pins what was read)."""
+        return HubModel(self.repo_id, revision)
+
     def __str__(self) -> str:
         return PREFIX + self.repo_id + (f"@{self.revision}" if self.revision else "")
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from drunet.cli.main import app
+from drunet.config import load_config
 from drunet.datasets import read_image, read_mask
 from drunet.hub.pretrained import save_run
 from drunet.inference import Predictor
+from tests.conftest import tiny_recipe
 from tests.hub.conftest import fill_cache
 
 
@@ -65,3 +68,18 @@ def test_a_fresh_process_reads_the_cache_and_respects_offline(
     lines = (missing.stdout + missing.stderr).strip().splitlines()
     assert len(lines) == 1 and "hf:lab/absent is not in the local Hugging Face cache" in lines[0]
     assert "HF_HUB_OFFLINE" in lines[0]
+
+
+def test_train_starts_from_a_hub_model(
+    cached_run, hf_cache: Path, hub_data: Path, tmp_path
+) -> None:
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe()))
+    args = ["train", "--data", str(hub_data), "--config", str(recipe), "--name", "ft"]
+    result = CliRunner().invoke(
+        app, [*args, "--runs-dir", str(tmp_path / "runs"), "--init-from", "hf:lab/cells"]
+    )
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "runs" / "ft" / "config.yaml")
+    (snapshot,) = (hf_cache / "models--lab--cells" / "snapshots").iterdir()
+    assert config.train.init_from == f"hf:lab/cells@{snapshot.name}"  # the commit read

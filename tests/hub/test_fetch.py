@@ -140,9 +140,9 @@ def test_a_missing_local_path_reads_as_both(monkeypatch, tmp_path: Path) -> None
 
 
 def test_init_from_takes_a_hub_model(cached) -> None:
-    model, _ = cached
+    model, commit = cached
     fresh = build_model(config_from_dict(tiny_recipe(model={"in_channels": 1, "num_classes": 2})))
     report = init_from(fresh, "hf:org/name")
     assert len(report.loaded) == len(fresh.state_dict()) and not report.reinitialised
-    assert report.source.name == PRETRAINED
+    assert report.source.name == PRETRAINED and report.recorded == f"hf:org/name@{commit}"
     torch.testing.assert_close(fresh.eval()(X), model(X), atol=0, rtol=0)
