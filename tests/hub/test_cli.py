@@ -83,3 +83,13 @@ def test_train_starts_from_a_hub_model(
     config = load_config(tmp_path / "runs" / "ft" / "config.yaml")
     (snapshot,) = (hf_cache / "models--lab--cells" / "snapshots").iterdir()
     assert config.train.init_from == f"hf:lab/cells@{snapshot.name}"  # the commit read
+
+
+def test_evaluate_a_hub_model_as_its_run(cached_run: Path, hub_data: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for name, model in (("hub", "hf:lab/cells"), ("run", str(cached_run))):
+        args = ["evaluate", "--model", model, "--data", str(hub_data), "--split", "all"]
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    hub_rows = (tmp_path / "hub" / "per_image.csv").read_text()
+    assert hub_rows == (tmp_path / "run" / "per_image.csv").read_text() and hub_rows.count("\n") > 6
