@@ -19,6 +19,7 @@ from drunet.sliding import DEFAULT_MAX_PIXELS
 _TTA = "Test-time augmentation"
 _POST = "Post-processing"
 _OUT = "Outputs"
+_GIANT = "Giant images (streamed)"
 
 
 # Typer options shared with ``drunet evaluate``.
@@ -135,7 +136,11 @@ def predict_command(
     ] = False,
     resume: Annotated[
         bool,
-        typer.Option("--continue", help="Skip inputs whose outputs all exist already."),
+        typer.Option(
+            "--continue",
+            help="Skip inputs whose outputs all exist already; a giant image whose run was "
+            "interrupted continues from its last finished rows.",
+        ),
     ] = False,
     json_output: Annotated[
         bool,
@@ -188,6 +193,46 @@ def predict_command(
             help="nnU-Net channel files (<case>_0000.png …): write the mask as <case>.png, "
             "not <case>_mask.png.",
             rich_help_panel=_OUT,
+        ),
+    ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="Predict every input as a giant image: region by region in bounded memory, "
+            "to a tiled pyramidal BigTIFF mask (slides, OME-Zarr and TIFFs too large to read "
+            "whole are always streamed).",
+            rich_help_panel=_GIANT,
+        ),
+    ] = False,
+    level: Annotated[
+        int | None,
+        typer.Option(help="Pyramid level to predict (0: full resolution).", rich_help_panel=_GIANT),
+    ] = None,
+    mpp: Annotated[
+        float | None,
+        typer.Option(
+            help="Predict the coarsest pyramid level at least this fine (microns per pixel).",
+            rich_help_panel=_GIANT,
+        ),
+    ] = None,
+    tissue: Annotated[
+        bool | None,
+        typer.Option(
+            "--tissue/--no-tissue",
+            help="Skip tiles without tissue (Otsu on an overview), written as background "
+            "[default: on for whole-slide files, off for others].",
+            show_default=False,
+            rich_help_panel=_GIANT,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a file drunet did not write at a streamed output's name, and discard "
+            "an interrupted streamed prediction instead of continuing it.",
+            rich_help_panel=_GIANT,
         ),
     ] = False,
 ) -> None:

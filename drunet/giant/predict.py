@@ -10,8 +10,6 @@ into place. An interrupted run continues (``resume``) from its last finished ban
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from drunet.atomic import TEMP_MARK, TEMP_SUFFIX
 from drunet.giant.journal import Journal, input_identity
 from drunet.giant.regions import GeoRef, RegionSource
 from drunet.giant.stream import TileTally, stream_bands
@@ -42,6 +39,7 @@ class BandLayout:
     georef: GeoRef | None = None
 
 
+# Writes the full-width bands, top to bottom, as one file — whole or not at all (atomically).
 Writer = Callable[[Path, Iterable[np.ndarray], BandLayout], None]
 
 
@@ -148,14 +146,6 @@ def _mask_dtype(journal: Journal) -> np.dtype:
 
 
 def _assemble(writer: Writer, path: Path, bands: Iterable[np.ndarray], layout: BandLayout) -> None:
-    """``writer`` into a temporary beside ``path``, renamed into place when it returns."""
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.name}.{TEMP_MARK}-{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent
-    )
-    os.close(fd)
-    temporary = Path(name)
-    try:
-        writer(temporary, bands, layout)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """``writer`` makes ``path`` whole or not at all (the drunet writers write under a
+    temporary name, :func:`drunet.atomic.atomic_output`)."""
+    writer(path, bands, layout)

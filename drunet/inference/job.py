@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drunet.giant.options import GiantOptions
 from drunet.inference.files import PredictionReport
 from drunet.inference.options import PredictOptions
 from drunet.inference.postprocess import PostprocessOptions
@@ -36,6 +37,11 @@ class PredictJob:
       tiling, test-time augmentation and post-processing fields: see :class:`PredictOptions`
       (a clean-up left ``None`` is the run's, chosen on validation when it was trained).
     * ``prefetch``: batches read ahead in ``workers`` threads (0: no threads).
+    * Giant images (:mod:`drunet.giant.files`: whole-slide files, OME-Zarr, pyramidal or
+      larger-than-the-pixel-limit TIFFs; ``stream``: every input) are streamed: ``level`` /
+      ``mpp`` choose the pyramid level, ``tissue`` skips background (``None``: on for slides),
+      ``resume`` continues an interrupted one from its last finished rows, ``overwrite``
+      replaces a file drunet did not write at an output name and discards an unfinished run.
     * ``json_output``: the caller reports as JSON (:meth:`PredictReport.to_json`), so notes
       meant for a person are not shown.
     """
@@ -68,6 +74,11 @@ class PredictJob:
     shard: tuple[int, int] | str | None = None
     prefetch: int = 2
     workers: int = 2
+    stream: bool = False
+    level: int | None = None
+    mpp: float | None = None
+    tissue: bool | None = None
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.shard is not None:  # "I/N" or (I, N), checked alike
@@ -78,6 +89,17 @@ class PredictJob:
         object.__setattr__(self, "runs_dir", Path(self.runs_dir))
         if self.prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {self.prefetch}")
+
+    def giant_options(self) -> GiantOptions:
+        """How giant inputs are streamed (see :class:`~drunet.giant.files.GiantOptions`)."""
+        return GiantOptions(
+            probabilities=self.probabilities,
+            level=self.level,
+            mpp=self.mpp,
+            tissue=self.tissue,
+            resume=self.resume,
+            overwrite=self.overwrite,
+        )
 
     def options(self) -> PredictOptions:
         """How the predictor runs the network (tiles, TTA, post-processing, precision)."""

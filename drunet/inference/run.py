@@ -18,7 +18,7 @@ import torch
 from drunet.device import resolve_device
 from drunet.errors import DrunetError
 from drunet.inference.channel_files import ChannelCases, channel_cases
-from drunet.inference.files import OutputOptions, collect_inputs
+from drunet.inference.files import OutputOptions, PredictionReport
 from drunet.inference.job import PredictJob, PredictReport
 from drunet.inference.loop import predict_files
 from drunet.inference.predictor import Predictor
@@ -60,7 +60,12 @@ def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictRe
         models = " + ".join(map(str, predictor.weights))
         hooks.note(f"model: {models}" + (ensemble if len(predictor.weights) > 1 else ""))
         hooks.device(predictor.device, predictor.precision.name)
-    files = collect_inputs(job.inputs)
+    from drunet.giant.files import split_inputs  # here: drunet.giant imports this package
+
+    files, giant = split_inputs(job.inputs, job.stream)
+    if not files:
+        hooks.inputs(len(giant))
+        return _with_giant(job, predictor, PredictionReport(), giant, hooks)
     cases = _channel_cases(job, files, predictor.in_channels, hooks)
     if cases is not None:
         files = cases.inputs
@@ -72,7 +77,7 @@ def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictRe
         nnunet_names=job.nnunet_names,
     )
     every_input, files = files, _shard(job, predictor, files, hooks)
-    hooks.inputs(len(files))
+    hooks.inputs(len(files) + len(giant))
     report = predict_files(
         predictor,
         files,
@@ -86,6 +91,35 @@ def run_predict(job: PredictJob, hooks: PredictHooks | None = None) -> PredictRe
         extra_channels=cases.extra_channels if cases else None,
         every_input=every_input,
     )
+    return _with_giant(job, predictor, report, giant, hooks)
+
+
+def _with_giant(
+    job: PredictJob,
+    predictor: Predictor,
+    report: PredictionReport,
+    giant: list[Path],
+    hooks: PredictHooks,
+) -> PredictReport:
+    """``report`` of the in-memory inputs, with the giant ones streamed after them."""
+    if giant:
+        from drunet.giant.files import predict_giant_files, result_note
+
+        if job.shard is not None:
+            assert not isinstance(job.shard, str)  # parsed by PredictJob
+            giant = select_shard(giant, *job.shard)
+        streamed = predict_giant_files(
+            predictor,
+            giant,
+            job.out,
+            job.giant_options(),
+            on_done=hooks.done,
+            on_progress=hooks.tiles,
+            on_result=lambda path, result: hooks.note(result_note(path, result)),
+        )
+        report.written += streamed.written
+        report.skipped += streamed.skipped
+        report.failed.update(streamed.failed)
     return PredictReport(
         written=report.written,
         failed=report.failed,

@@ -28,7 +28,7 @@ def test_every_predict_flag_is_a_job_field_with_the_same_default() -> None:
     fields = {field.name for field in dataclasses.fields(PredictJob)}
     params = _predict_params()
     names = [param.name for param in params]
-    assert len(names) == 27 and "shard" in names and "nnunet_names" in names
+    assert len(names) == 32 and "shard" in names and "nnunet_names" in names and "stream" in names
     assert [name for name in names if name not in fields] == []  # a new flag needs a field
     defaults = {p.name: p.default for p in params if p.name != "inputs"}
     assert PredictJob("x", **defaults) == PredictJob("x")  # type: ignore[arg-type]
