@@ -37,6 +37,7 @@ from drunet.giant.slide_source import SLIDE_SUFFIXES
 from drunet.giant.sources import open_region_source
 from drunet.giant.tiff_sink import write_tiled_tiff
 from drunet.giant.tissue import OVERVIEW_SIDE, TissueMap, tissue_map
+from drunet.giant.zarr_sink import write_ome_zarr
 from drunet.giant.zarr_source import is_zarr
 from drunet.inference.files import PredictionReport, collect_inputs
 from drunet.inference.predictor import Predictor
@@ -116,7 +117,7 @@ def output_paths(image: Path, out_dir: Path, probabilities: bool) -> tuple[Path,
         if suffix and name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    extension = ".tif"  # TODO(giantio): ".zarr" for an OME-Zarr input once write_ome_zarr lands
+    extension = ".zarr" if image.is_dir() else ".tif"
     probs = out_dir / f"{name}_probs{extension}" if probabilities else None
     return out_dir / f"{name}_mask{extension}", probs
 
@@ -127,6 +128,18 @@ def writer_for(path: Path) -> Writer:
 
     def write(target: Path, bands: Iterable[np.ndarray], layout: BandLayout) -> None:
         reduce = "mean" if layout.dtype == np.float32 else "nearest"
+        if path.suffix == ".zarr":
+            write_ome_zarr(
+                target,
+                bands,
+                height=layout.height,
+                width=layout.width,
+                dtype=layout.dtype,
+                channels=layout.channels,
+                reduce=reduce,
+                mpp=layout.mpp,
+            )
+            return
         write_tiled_tiff(
             target,
             bands,

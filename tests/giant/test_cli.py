@@ -13,6 +13,8 @@ from drunet.checkpoint import save_weights
 from drunet.cli.main import app
 from drunet.giant.files import is_giant, output_paths, split_inputs
 from drunet.giant.journal import partial_folder
+from drunet.giant.sources import open_region_source
+from drunet.giant.zarr_sink import write_ome_zarr
 from drunet.inference import PredictJob, Predictor, run_predict
 from drunet.outputs import Manifest
 from tests.giant.models import tiny_predictor
@@ -153,3 +155,17 @@ def test_a_foreign_file_at_the_output_name_is_refused(tmp_path: Path, weights: P
     assert (out / "scan_mask.tif").read_bytes() == b"mine"
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert tifffile.imread(out / "scan_mask.tif").shape == (100, 100)
+
+
+def test_ome_zarr_in_gives_ome_zarr_out(tmp_path: Path, weights: Path) -> None:
+    image = textured(200, 260)
+    source = tmp_path / "mosaic.ome.zarr"
+    write_ome_zarr(source, [image], height=200, width=260, dtype=np.uint8, chunk=64)
+    out = tmp_path / "out"
+    args = ["predict", str(source), "--model", str(weights), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--max-pixels", "0", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    mask = open_region_source(out / "mosaic_mask.zarr")
+    assert (mask.height, mask.width, mask.channels) == (200, 260, 1)
+    expected = loaded(weights, max_pixels=0).predict(image)
+    assert np.array_equal(mask.read(0, 0, 200, 260)[..., 0], expected)
