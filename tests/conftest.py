@@ -14,6 +14,8 @@ from torch import nn
 # every CPU here (also in the CLI subprocesses the tests start), and the tests that need the
 # bfloat16 path ask for it or set DRUNET_CPU_BF16 themselves.
 os.environ.setdefault("DRUNET_CPU_BF16", "0")
+# Every test measures its datasets afresh (tests/plan/test_cache.py turns the cache on).
+os.environ.setdefault("DRUNET_CACHE_DIR", "off")
 
 # Under pytest-xdist (the README runs the suite with ``-n 2``) each worker gets one of the two
 # cores: two workers at torch's default thread count would oversubscribe them. Set before any

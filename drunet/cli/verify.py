@@ -1,4 +1,6 @@
-"""``drunet verify``: check a dataset folder before training, file by file."""
+"""``drunet verify``: check a dataset folder before training, file by file, and show its
+fingerprint (what ``drunet plan`` chooses the recipe from; measured once, see
+:mod:`drunet.plan.cache`)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from drunet.cli.common import PROBLEMS_FOUND_EXIT, console, user_errors
-from drunet.config import compose_config
+from drunet.config import ExperimentConfig, compose_config
 from drunet.datasets import VerifyReport, discover, format_summary_lines, verify_dataset
+from drunet.errors import DrunetError
+from drunet.plan import Fingerprint, fingerprint_config, fingerprint_lines
 
 ERRORS_FOUND_EXIT = PROBLEMS_FOUND_EXIT
 
@@ -20,6 +24,9 @@ ERRORS_FOUND_EXIT = PROBLEMS_FOUND_EXIT
 def verify_command(
     data: Annotated[
         Path | None, typer.Argument(help="Dataset folder (images/ + masks/, …).")
+    ] = None,
+    data_option: Annotated[
+        Path | None, typer.Option("--data", help="The dataset folder (the same as DATA).")
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Explicit images folder.")] = None,
     masks: Annotated[Path | None, typer.Option(help="Explicit masks folder.")] = None,
@@ -36,11 +43,14 @@ def verify_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Report every problem in a dataset (one line each, naming the file and the fix) and a
-    summary of what training would use. Exit code 1 when there are errors."""
+    """Report every problem in a dataset (one line each, naming the file and the fix), a
+    summary of what training would use and the fingerprint the plan reads (sizes, intensities,
+    classes, empty masks, objects, structure widths). Exit code 1 when there are errors."""
     with user_errors():
+        if data is not None and data_option is not None and data != data_option:
+            raise DrunetError(f"two dataset folders: {data} and --data {data_option}; give one")
         flags = {
-            "data.root": data,
+            "data.root": data or data_option,
             "data.layout.images": images,
             "data.layout.masks": masks,
             "model.num_classes": num_classes,
@@ -60,15 +70,25 @@ def verify_command(
             in_channels=cfg.model.in_channels,
             patch_size=cfg.data.augmentation.patch_size,
         )
+        fingerprint = _fingerprint(cfg)
     if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+        fields = {"fingerprint": None if isinstance(fingerprint, str) else fingerprint.to_json()}
+        print(json.dumps({**report.to_json(), **fields}, indent=2, ensure_ascii=False))
     else:
-        _render(report)
+        _render(report, fingerprint)
     if not report.ok:
         raise typer.Exit(ERRORS_FOUND_EXIT)
 
 
-def _render(report: VerifyReport) -> None:
+def _fingerprint(cfg: ExperimentConfig) -> Fingerprint | str:
+    """The training pairs' fingerprint, or why it could not be measured."""
+    try:
+        return fingerprint_config(cfg)
+    except DrunetError as err:  # the report names each unreadable pair
+        return str(err)
+
+
+def _render(report: VerifyReport, fingerprint: Fingerprint | str) -> None:
     if report.problems:
         table = Table(title=f"{len(report.problems)} problem(s)", show_lines=False)
         for column in ("severity", "file", "problem", "fix"):
@@ -87,6 +107,12 @@ def _render(report: VerifyReport) -> None:
         console.print("[green]no problems found[/]")
     if report.summary is not None:
         for line in format_summary_lines(report.summary):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if isinstance(fingerprint, str):
+        console.print(f"fingerprint: not measured ({escape(fingerprint)})", highlight=False)
+    else:
+        console.print("[bold]fingerprint[/] (what drunet plan chooses the recipe from)")
+        for line in fingerprint_lines(fingerprint):
             console.print(line, highlight=False, soft_wrap=True, markup=False)
     errors = len(report.errors)
     if errors:

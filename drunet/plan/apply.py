@@ -19,12 +19,12 @@ from drunet.config import ExperimentConfig, config_to_dict, set_fields
 from drunet.configs import find_config
 from drunet.datasets import discover
 from drunet.errors import DataError
+from drunet.plan.cache import cached_fingerprint
 from drunet.plan.fingerprint import (
     FINGERPRINT_FILE,
     MAX_IMAGES,
     MAX_SIDE,
     Fingerprint,
-    compute_fingerprint,
     save_fingerprint,
 )
 from drunet.plan.rules import MEMORY_GB, PLAN_KEYS, Plan, make_plan
@@ -85,7 +85,7 @@ def fingerprint_config(
     config: ExperimentConfig, max_images: int = MAX_IMAGES, max_side: int = MAX_SIDE
 ) -> Fingerprint:
     """The fingerprint of the training pairs ``config`` selects: the same discovery, split,
-    mask options and class count as ``drunet train``."""
+    mask options and class count as ``drunet train`` (measured once: ``drunet.plan.cache``)."""
     data = config.data
     if data.root is None and (data.layout.images is None or data.layout.masks is None):
         raise DataError(
@@ -98,7 +98,7 @@ def fingerprint_config(
         masks = masks.model_copy(update={"ignore_index": layout.ignore_index})
     names = masks.class_names or layout.class_names
     classes = config.model.num_classes or masks.num_classes or (len(names) if names else None)
-    return compute_fingerprint(
+    return cached_fingerprint(
         layout.train,
         masks,
         source=layout.source,

@@ -33,6 +33,10 @@ Rules (thresholds are constants of this module, all **provisional** until
 * **augmentation** — ``strong`` for fewer than ``FEW_IMAGES`` training pairs of wide
   structures; ``light`` (the default) otherwise: affine and elastic warps move thin structures
   by about their width, and nearest-neighbour masks break them.
+* **post-processing** — chosen after training on the validation split
+  (``drunet.plan.postprocess``: each clean-up kept only when it raises the per-image score;
+  emptying small predictions is tried when validation masks are empty); the plan says so and
+  names the training objects' areas and empty share it will meet.
 * **time budget** — the user's ``--minutes``; the plan sets none (``train.epochs`` bounds
   training). With a budget and no epochs of the user's, epochs are raised to ``BUDGET_EPOCHS``
   so that the budget decides when to stop (as ``drunet compare --budget-minutes`` does).
@@ -78,6 +82,7 @@ PLAN_KEYS = (
     "data.augmentation.preset",
     "train.max_minutes",
     "train.epochs",
+    "postprocess.select",
 )
 
 
@@ -140,6 +145,7 @@ def make_plan(
     decide("data.augmentation.preset", _augmentation(fingerprint))
     decide("train.max_minutes", (None, "not set: train.epochs bounds training; --minutes N", False))
     decide("train.epochs", _epochs(minutes))
+    decide("postprocess.select", _postprocessing(fingerprint))
     return Plan(choices=choices)
 
 
@@ -242,6 +248,26 @@ def _augmentation(fp: Fingerprint) -> tuple[str, str, bool]:
     if fp.pairs < FEW_IMAGES:
         return "strong", f"{fp.pairs} training pairs (< {FEW_IMAGES}) of wide structures", True
     return "light", f"{fp.pairs} training pairs: the default", False
+
+
+def _postprocessing(fp: Fingerprint) -> tuple[bool, str, bool]:
+    areas = [c for c in fp.foreground if c.object_area_p05 is not None]
+    sizes = "".join(
+        f"; {c.name}'s objects {c.object_area_p05:.4g} … {c.object_area_p95:.4g} px (5–95 %)"
+        for c in areas
+    )
+    empty = fp.empty_mask_fraction
+    emptying = (
+        f"; {empty:.0%} of masks are empty: emptying a prediction of few pixels is tried too"
+        if empty > 0
+        else ""
+    )
+    reason = (
+        "after training, each clean-up (objects below the validation objects' small-area "
+        "quantiles removed, holes filled, the largest object kept) is kept only if it raises the "
+        f"per-image validation Dice{emptying}{sizes}"
+    )
+    return True, reason, False
 
 
 def _epochs(minutes: float | None) -> tuple[int, str, bool]:

@@ -36,6 +36,7 @@ FLAG_KEYS: dict[str, dict[str, tuple[str, str, str, object]]] = {
     },
     "verify": {
         "data": ("data.root", "/set/data", "/flag/data", Path("/flag/data")),
+        "--data": ("data.root", "/set/data", "/flag/data", Path("/flag/data")),
         "--images": ("data.layout.images", "/set/images", "/flag/images", Path("/flag/images")),
         "--masks": ("data.layout.masks", "/set/masks", "/flag/masks", Path("/flag/masks")),
         "--num-classes": ("model.num_classes", "4", "3", 3),

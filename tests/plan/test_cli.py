@@ -28,7 +28,8 @@ def test_text_lists_the_fingerprint_and_one_reason_per_choice(thin_data: Path) -
     assert "model.name = drunet_s  (plan: thinnest foreground structures 2.0 px" in out
     assert "data.augmentation.patch_size = 112  (plan: whole images" in out
     plan_lines = out[out.index("plan\n") :].splitlines()[1:]
-    assert len(plan_lines) == 8 and all("  (" in line for line in plan_lines)
+    assert len(plan_lines) == 9 and all("  (" in line for line in plan_lines)
+    assert plan_lines[-1].startswith("postprocess.select = true  (default: after training, each")
 
 
 def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:

@@ -40,12 +40,26 @@ def test_train_uses_the_plan_below_the_users_values(
 ) -> None:
     output, run = _train(thin_data, tiny_config, tmp_path, "--minutes", "15")
     line = "plan: model drunet_s (plan: thinnest foreground structures 2.0 px"
-    assert line in output and output.index(line) < output.index("best validation")
+    assert line in output and output.index(line) < output.index("epoch   1  loss")
+    lines = output.splitlines()
+    first_epoch = next(i for i, text in enumerate(lines) if text.startswith("epoch   1"))
+    keys = [text for text in lines[:first_epoch] if text.startswith("plan: ")]
+    assert [text.split(" (")[0] for text in keys] == [
+        "plan: model drunet_s",
+        "plan: patch 32",
+        "plan: batch 2",
+    ]  # a few lines, before the first epoch
     assert "plan: batch 2 (user: set by you)" in output
+    # The epoch line and the summary give the per-image Dice beside the pooled one; the
+    # post-processing chosen on the one validation image follows the summary.
+    assert "(per image " in lines[first_epoch] and "(per-image Dice " in output
+    assert "post-processing chosen on 1 validation image(s) (0 empty)" in output
+    assert "  postprocess.min_size = " in output
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["name"] == "drunet_s"  # the plan's
     assert config["data"]["batch_size"] == 2 and config["data"]["augmentation"]["patch_size"] == 32
     assert config["train"]["max_minutes"] == 15 and config["train"]["epochs"] == 1  # the user's
+    assert config["postprocess"]["select"] is True and (run / "postprocess.json").is_file()
     plan = json.loads((run / "plan.json").read_text())
     assert plan["overrides"] == {"model.name": "drunet_s"}
     fingerprint = json.loads((run / "fingerprint.json").read_text())
