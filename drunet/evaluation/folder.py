@@ -37,10 +37,17 @@ from drunet.datasets.stack_names import NumberedSlice, check_stack_pattern, matc
 from drunet.datasets.stacks import frame_count
 from drunet.errors import DataError, DrunetError
 from drunet.evaluation.distance import Spacing
+from drunet.evaluation.giant import giant_classes, score_giant_case
 from drunet.evaluation.model import default_class_names
-from drunet.evaluation.result import Evaluation, ScoredCase, new_evaluation, score_case
+from drunet.evaluation.result import (
+    MAX_CLASSES,
+    Evaluation,
+    ScoredCase,
+    new_evaluation,
+    score_case,
+)
+from drunet.giant.files import is_giant
 
-MAX_CLASSES = 1024  # classes² confusion cells and one HD95 per class, per image
 PREDICTION_SUFFIX = "_mask.png"  # drunet.inference.files.MASK_SUFFIX
 MASK_STEM = "_mask"
 
@@ -154,6 +161,11 @@ def count_classes(truth: str | Path, mask_options: MaskOptions | None = None) ->
     ignore = mask_options.ignore_index if mask_options is not None else None
     for mask in _truth_masks(Path(truth)):
         try:
+            if is_giant(mask):  # streamed: never read whole
+                value = giant_classes(mask, mask_options) - 1
+                if value > largest:
+                    largest, where = value, mask
+                continue
             pages = frame_count(mask)
             for page in range(pages) if pages > 1 else [None]:
                 reference = read_mask(mask, mask_options, page)
@@ -277,6 +289,10 @@ def _score(
     on_case: Callable[[ScoredCase], None] | None,
 ) -> None:
     numbered = _numbered(case, stack)
+    if case.prediction is not None and (is_giant(case.truth) or is_giant(case.prediction)):
+        name = Pair(case.truth, case.truth).name
+        score_giant_case(evaluation, name, case.truth, case.prediction, mask_options)
+        return  # region by region: no thumbnails for the report
     for page, prediction, reference in _read(case, mask_options):
         assert case.prediction is not None
         check_prediction_values(prediction, case.prediction, page, evaluation)

@@ -1,5 +1,10 @@
 """``drunet evaluate`` on giant masks: :mod:`drunet.giant.masks`' streamed counts, scored as
-:func:`~drunet.evaluation.folder.evaluate_folder` scores masks read whole (HD95 aside)."""
+:func:`~drunet.evaluation.folder.evaluate_folder` scores masks read whole (HD95 aside).
+
+``drunet evaluate --pred --truth`` scores a pair this way (:func:`score_giant_case`) when either
+file is giant (:func:`drunet.giant.files.is_giant`: pyramidal, or more pixels than drunet reads
+whole — the masks ``drunet predict`` streams are pyramidal); :func:`evaluate_giant` does it for
+region sources from Python."""
 
 from __future__ import annotations
 
@@ -8,11 +13,47 @@ from pathlib import Path
 
 from drunet.datasets import MaskOptions
 from drunet.errors import DataError
-from drunet.evaluation.folder import MAX_CLASSES
 from drunet.evaluation.model import default_class_names
-from drunet.evaluation.result import Evaluation, new_evaluation
-from drunet.giant.masks import classes_of, confusion_of, value_pairs
+from drunet.evaluation.result import MAX_CLASSES, Evaluation, new_evaluation
+from drunet.giant.masks import classes_of, confusion_of, mask_values, value_pairs
 from drunet.giant.regions import RegionSource
+from drunet.giant.sources import open_region_source
+
+
+def giant_classes(truth: Path, mask_options: MaskOptions | None = None) -> int:
+    """Classes of a giant reference mask (its largest class plus one, at least 2), streamed."""
+    source = open_region_source(truth)
+    try:
+        return classes_of(mask_values(source), mask_options)
+    finally:
+        source.close()
+
+
+def score_giant_case(
+    evaluation: Evaluation,
+    name: str,
+    truth: Path,
+    prediction: Path,
+    mask_options: MaskOptions | None = None,
+) -> None:
+    """Add one giant pair's counts to ``evaluation`` (as ``score_case`` adds a pair read whole)."""
+    if evaluation.hd95 is not None:
+        raise DataError(
+            f"{truth} is a giant mask: HD95 needs the whole mask in memory (a distance "
+            "transform); drop --hd95 to score it region by region"
+        )
+    pred, reference = open_region_source(prediction), open_region_source(truth)
+    try:
+        pairs = value_pairs(pred, reference)
+    finally:
+        pred.close()
+        reference.close()
+    matrix = confusion_of(pairs, evaluation.num_classes, mask_options, (prediction, truth))
+    assert evaluation.meter is not None
+    evaluation.meter.add_confusion(matrix[None])
+    evaluation.names.append(name)
+    evaluation.stacks.append(None)
+    evaluation.slices.append(None)
 
 
 def evaluate_giant(

@@ -34,6 +34,8 @@ from drunet.evaluation.scoring import (
 from drunet.evaluation.stacks import StackScores, stack_scores, stack_summary
 from drunet.metrics import StatsMeter
 
+MAX_CLASSES = 1024  # classes² confusion cells and one HD95 per class, per image
+
 
 @dataclass
 class ScoredCase:

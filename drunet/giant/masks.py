@@ -56,6 +56,16 @@ def value_pairs(
     return pairs
 
 
+def mask_values(source: RegionSource, band_rows: int = BAND_ROWS) -> set[int]:
+    """The distinct values of a one-channel mask, read band by band."""
+    values: set[int] = set()
+    for top in range(0, source.height, band_rows):
+        rows = min(band_rows, source.height - top)
+        band = _indices(source.read(top, 0, rows, source.width)[..., 0], source)
+        values.update(np.unique(band).tolist())
+    return values
+
+
 def _indices(band: np.ndarray, source: RegionSource) -> np.ndarray:
     """A band as int64 class values; fractional, non-finite, negative or huge ones refused."""
     whole = band.dtype.kind != "f" or (
@@ -101,10 +111,14 @@ def confusion_of(
     return matrix
 
 
-def classes_of(pairs: Counter[tuple[int, int]], mask_options: MaskOptions | None = None) -> int:
-    """The reference's largest class (``ignore_index`` aside) plus one, at least 2."""
+def classes_of(
+    pairs: Counter[tuple[int, int]] | set[int], mask_options: MaskOptions | None = None
+) -> int:
+    """The reference's largest class (``ignore_index`` aside) plus one, at least 2, from
+    :func:`value_pairs` or the reference's :func:`mask_values`."""
     options = mask_options or MaskOptions()
-    truths = {t for t, _ in pairs if t != options.ignore_index}
-    if _binary_255({t for t, _ in pairs}, options.binary_255 and options.ignore_index != 255):
+    found = {t for t, _ in pairs} if isinstance(pairs, Counter) else set(pairs)
+    truths = {t for t in found if t != options.ignore_index}
+    if _binary_255(found, options.binary_255 and options.ignore_index != 255):
         truths = {1 if t == 255 else t for t in truths}
     return max(truths | {1}) + 1

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from drunet.cli.main import app
 from drunet.datasets import MaskOptions, write_image
 from drunet.errors import DataError
 from drunet.evaluation.folder import evaluate_folder
 from drunet.evaluation.giant import evaluate_giant
+from drunet.giant.files import is_giant
 from drunet.giant.masks import value_pairs
 from drunet.giant.regions import ArraySource
+from drunet.giant.tiff_sink import write_tiled_tiff
 
 
 def masks(seed: int, values: list[int], shape: tuple[int, int] = (130, 90)) -> np.ndarray:
@@ -85,3 +90,30 @@ def test_values_outside_the_classes_and_size_mismatches_fail_the_case() -> None:
     assert "predict at the mask's size" in evaluation.failed[Path("small.png")]
     with pytest.raises(DataError, match="fractional"):
         value_pairs(ArraySource(np.full((4, 4), 0.5, np.float32)), ArraySource(np.zeros((4, 4))))
+
+
+def test_drunet_evaluate_scores_giant_masks_region_by_region(tmp_path: Path) -> None:
+    """Pyramidal masks (as drunet predict streams them) are scored streamed, with the numbers
+    of the same masks saved as PNGs and read whole."""
+    pairs = {"a": (masks(10, [0, 1, 3], (300, 200)), masks(11, [0, 1, 2, 3], (300, 200)))}
+    pairs["b"] = (masks(12, [0, 2], (300, 200)), masks(13, [0, 1, 2], (300, 200)))
+    for kind in ("pred", "truth", "pred_png", "truth_png"):
+        (tmp_path / kind).mkdir()
+    for name, (pred, truth) in pairs.items():
+        for array, path in ((pred, f"pred/{name}_mask.tif"), (truth, f"truth/{name}.tif")):
+            write_tiled_tiff(
+                tmp_path / path, [array], height=300, width=200, dtype=np.uint8, tile=64
+            )
+            assert is_giant(tmp_path / path)  # pyramidal
+        write_image(tmp_path / "pred_png" / f"{name}_mask.png", pred)
+        write_image(tmp_path / "truth_png" / f"{name}.png", truth)
+    out = tmp_path / "scores"
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth")]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    whole = evaluate_folder(tmp_path / "pred_png", tmp_path / "truth_png").summary()
+    assert summary["num_classes"] == 4 and summary["images"] == 2
+    assert {k: summary[k] for k in whole} == whole
+    hd95 = CliRunner().invoke(app, [*args, "--out", str(out), "--hd95"])
+    assert "HD95 needs the whole mask" in hd95.output
