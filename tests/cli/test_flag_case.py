@@ -50,6 +50,7 @@ FREE_TEXT = {
     "--dataset",
     "--revision",
     "--message",
+    "--author",  # export --format bioimageio: a person's name
 }
 
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
