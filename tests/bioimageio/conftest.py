@@ -8,14 +8,20 @@ package's sample), plus a hand-written ``metrics.csv``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
+from drunet.bioimageio import PackageResult
 from drunet.checkpoint import BEST, METRICS, build_model, save_config_and_weights
 from drunet.config import config_from_dict
+from drunet.conversion import Parity
 from drunet.datasets import make_synthetic
 from tests.conftest import randomise_batch_norms, tiny_recipe
 
@@ -84,16 +90,34 @@ def offline(bioimageio_cache: Path) -> Iterator[list[object]]:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_run(tmp_path_factory.mktemp("bioimageio"))
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder the pytest-xdist workers of this test run share (the session's own without
+    xdist): the package is made once per run, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
-def package(tiny_run: Path, bioimageio_cache: Path):
-    """The run's package with all three weights formats (the slow part: ONNX and TorchScript)."""
+def package(shared_dir: Path, bioimageio_cache: Path) -> PackageResult:
+    """The run's package with all three weights formats (the slow part: ONNX and TorchScript),
+    made by the first worker that asks and read back by the others."""
     from drunet.bioimageio import export_bioimageio
 
-    with no_network() as attempts:
-        result = export_bioimageio(tiny_run, authors=["A. Tester"], license="MIT")
-    assert attempts == []
-    return result
+    record = shared_dir / "bioimageio-package.json"
+    with FileLock(str(shared_dir / "bioimageio-package.lock")):
+        if not record.exists():
+            run = make_run(shared_dir / "bioimageio-package")
+            with no_network() as attempts:
+                made = export_bioimageio(run, authors=["A. Tester"], license="MIT")
+            assert attempts == []
+            record.write_text(json.dumps(dataclasses.asdict(made), default=str))
+    fields = json.loads(record.read_text())
+    parity = {k: Parity(**v) for k, v in fields.pop("parity").items()}
+    paths = {k: Path(fields.pop(k)) for k in ("folder", "zip")}
+    return PackageResult(**paths, **fields, parity=parity)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(package: PackageResult) -> Path:
+    """The run folder the package was made from."""
+    return package.folder.parent

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import drunet.bioimageio.package as package_module
 from drunet.bioimageio.weights import convert
 from drunet.cli.main import app
+from drunet.datasets import write_image
 from tests.bioimageio.conftest import make_run
 
 
@@ -103,3 +104,12 @@ def test_a_missing_extra_is_one_line_naming_it(runner, tmp_path, monkeypatch) ->
     assert result.exit_code == 2
     assert 'pip install "drunet[bioimageio]"' in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_sample_unlike_the_training_images_is_refused(runner, tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    rgb = tmp_path / "rgb.png"
+    write_image(rgb, np.zeros((64, 64, 3), np.uint8))
+    result = export(runner, run, "--sample", str(rgb))
+    assert result.exit_code == 2
+    assert "has 3 channel(s) but the model takes 1" in result.output and "--sample" in result.output

@@ -34,6 +34,11 @@ def test_the_package_holds_its_files_and_the_zip_the_same(package, tiny_run: Pat
         assert set(archive.namelist()) == FILES
         assert archive.read("weights.pt") == (package.folder / "weights.pt").read_bytes()
     assert package.formats == ["pytorch_state_dict", "torchscript", "onnx"]
+    # Checked against PyTorch at 64×64 and 97×131 before writing: float32 rounding at most.
+    assert set(package.parity) == {"torchscript", "onnx"}
+    for check in package.parity.values():
+        assert set(check.max_abs_diff) == {"64x64", "97x131"} and check.worst < 1e-4
+        assert check.mask_mismatches == 0
     assert "first validation image" in package.sample
     manifest = (tiny_run / ".drunet-manifest").read_text()
     assert '"bioimageio/rdf.yaml"' in manifest and '"bioimageio.zip"' in manifest
