@@ -37,6 +37,11 @@ PLAN_FILE = "plan.json"
 _ALSO_FIXED_BY = {
     "data.augmentation.preset": ("data.augmentation.ops",),
     "model.name": ("train.init_from",),
+    # A clean-up written by hand turns the choice on validation off (config_postprocess.py).
+    "postprocess.select": tuple(
+        f"postprocess.{step}"
+        for step in ("min_size", "fill_holes", "largest_component", "empty_below")
+    ),
 }
 
 

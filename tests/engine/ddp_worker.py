@@ -51,6 +51,8 @@ def main(data: str, out: str, options: str) -> None:
         "lrs": [r.lr for r in result.history],
         "run_dir": str(result.run_dir),
         "group_destroyed": not dist.is_initialized(),
+        "postprocessing": result.postprocessing.to_json() if result.postprocessing else None,
+        "postprocess": result.config.postprocess.model_dump(),
     }
     (Path(out) / f"rank{rank}.json").write_text(json.dumps(summary))
 

@@ -105,6 +105,19 @@ def test_only_rank_zero_wrote_one_run_folder(ddp_run: DdpRun) -> None:
 
 
 @pytest.mark.integration
+def test_post_processing_is_chosen_on_every_validation_image_once(ddp_run: DdpRun) -> None:
+    # Rank 0 gathers both shares (rank 1's may be empty), chooses, and every rank returns it.
+    first, second = (summary["postprocessing"] for summary in ddp_run.summaries)
+    assert first == second and first["images"] == ddp_run.n_val
+    assert ddp_run.summaries[0]["postprocess"] == ddp_run.summaries[1]["postprocess"]
+    stored = load_config(ddp_run.root / "runs" / "ddp" / "config.yaml").postprocess
+    assert stored.model_dump() == ddp_run.summaries[0]["postprocess"]
+    assert {f"postprocess.{k}": v for k, v in stored.model_dump().items() if k != "select"} == {
+        step["key"]: step["value"] for step in first["steps"]
+    }
+
+
+@pytest.mark.integration
 def test_metrics_equal_a_single_process_evaluation(ddp_run: DdpRun) -> None:
     summaries = ddp_run.summaries
     assert summaries[0]["scores"] == summaries[1]["scores"]

@@ -69,3 +69,16 @@ def test_bad_input_is_one_line_and_exit_2(
     assert result.exit_code == 2
     assert message in result.output
     assert result.output.count("error:") == 1 and "Traceback" not in result.output
+
+
+def test_a_clean_up_set_by_hand_turns_the_choice_on_validation_off(thin_data: Path) -> None:
+    args = ["plan", "--data", str(thin_data), "--json", "--set", "postprocess.min_size=9"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    choices = {c["key"]: c for c in json.loads(result.output)["plan"]["choices"]}
+    assert choices["postprocess.select"] == {
+        "key": "postprocess.select",
+        "value": False,
+        "reason": "set by you",
+        "source": "user",
+    }

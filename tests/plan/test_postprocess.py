@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from drunet.cleanup import Cleanup
+from drunet.config import compose_config
 from drunet.plan.postprocess import Selection, candidates, image_scores, select_postprocessing
 from drunet.plan.text import selection_lines
 
@@ -166,3 +167,10 @@ def test_the_lines_say_each_step_with_its_scores() -> None:
 def test_no_validation_image_is_an_error() -> None:
     with pytest.raises(ValueError, match="no validation image"):
         select_postprocessing([], [], 2)
+
+
+def test_a_step_written_by_hand_is_kept_unless_select_is_set() -> None:
+    assert compose_config(overrides=["postprocess.min_size=20"]).postprocess.select is False
+    both = ["postprocess.min_size=20", "postprocess.select=true"]
+    assert compose_config(overrides=both).postprocess.select is True
+    assert compose_config().postprocess.select is True
