@@ -77,6 +77,10 @@ class DataConfig(_Section):
     # 2.5D: each slice fed with its k neighbour slices per side as extra channels
     # (stack pages or numbered files, edges repeated; drunet/datasets/context.py).
     context_slices: ContextSlices = 0
+    # Microns per pixel of the training images, when known (None: unknown). drunet predict
+    # streams a giant image at this resolution: the pyramid level at least this fine, resampled
+    # to it (drunet/giant/files.py), unless --level or --mpp says otherwise.
+    mpp: float | None = Field(default=None, gt=0)
 
 
 class TrainConfig(_Section):

@@ -30,9 +30,11 @@ import numpy as np
 from drunet.datasets.limits import max_image_pixels
 from drunet.errors import DataError, DrunetError
 from drunet.giant.journal import partial_folder
+from drunet.giant.levels import MPP_TOLERANCE
 from drunet.giant.options import GiantOptions
 from drunet.giant.predict import BandLayout, GiantResult, Writer, predict_giant
 from drunet.giant.regions import RegionSource
+from drunet.giant.resample import resample
 from drunet.giant.slide_source import SLIDE_SUFFIXES
 from drunet.giant.sources import open_region_source
 from drunet.giant.tiff_sink import write_tiled_tiff
@@ -179,6 +181,33 @@ def find_tissue(path: Path, source: RegionSource) -> TissueMap:
         low.close()
 
 
+def at_run_resolution(
+    image: Path, source: RegionSource, tissue: TissueMap | None, run_mpp: float | None
+) -> tuple[RegionSource, TissueMap | None]:
+    """``source`` (level 0) at the resolution the run was trained at (``data.mpp``): the
+    coarsest level at least that fine, resampled to it (:func:`drunet.giant.resample.resample`;
+    the tissue map follows). Unchanged when the run or the image does not know its resolution."""
+    if run_mpp is None or source.mpp is None or abs(source.mpp / run_mpp - 1) <= MPP_TOLERANCE:
+        if run_mpp is not None and source.mpp is None:
+            log.warning(
+                "%s records no resolution: predicted as read, not at %g µm/px", image, run_mpp
+            )
+        return source, tissue
+    height, width = source.height, source.width
+    level = open_region_source(image, mpp=run_mpp)
+    if level.level == source.level:
+        level.close()
+        level = source
+    else:
+        source.close()
+    resampled = resample(level, mpp=run_mpp)
+    if tissue is not None:  # the map's pixels stand for more, or fewer, pixels now
+        sy, sx = tissue.scale
+        ry, rx = resampled.height / height, resampled.width / width
+        tissue = TissueMap(tissue.tissue, (sy * ry, sx * rx), tissue.threshold)
+    return resampled, tissue
+
+
 def predict_giant_file(
     predictor: Predictor,
     image: Path,
@@ -197,6 +226,8 @@ def predict_giant_file(
     try:
         skipping = options.tissue if options.tissue is not None else is_slide(image)
         tissue = find_tissue(image, source) if skipping else None
+        if options.level is None and options.mpp is None:
+            source, tissue = at_run_resolution(image, source, tissue, predictor.config.data.mpp)
         return predict_giant(
             predictor,
             source,

@@ -16,14 +16,20 @@ PARAMS = {**TINY_PARAMS, "init_features": 2, "depth": 1}
 
 
 def tiny_predictor(
-    num_classes: int = 2, in_channels: int = 1, seed: int = 0, **options: Any
+    num_classes: int = 2,
+    in_channels: int = 1,
+    seed: int = 0,
+    mpp: float | None = None,
+    **options: Any,
 ) -> Predictor:
-    """An untrained DRUNet with trained-looking BatchNorms, dataset normalisation, 64² tiles."""
+    """An untrained DRUNet with trained-looking BatchNorms, dataset normalisation, 64² tiles,
+    trained (it says) at ``mpp`` microns per pixel."""
     config = config_from_dict(
         {
             "model": {"in_channels": in_channels, "num_classes": num_classes, "params": PARAMS},
             "data": {
                 "augmentation": {"patch_size": 64},
+                "mpp": mpp,
                 "normalization": {
                     "mean": [0.45] * in_channels,
                     "std": [0.25] * in_channels,

@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 
 from drunet.checkpoint import save_weights
 from drunet.cli.main import app
-from drunet.giant.files import is_giant, output_paths, split_inputs
+from drunet.giant.files import is_giant, output_paths, predict_giant_file, split_inputs
 from drunet.giant.journal import partial_folder
+from drunet.giant.options import GiantOptions
+from drunet.giant.resample import resample
 from drunet.giant.sources import open_region_source
+from drunet.giant.tiff_sink import write_tiled_tiff
 from drunet.giant.zarr_sink import write_ome_zarr
 from drunet.inference import PredictJob, Predictor, run_predict
 from drunet.outputs import Manifest
@@ -169,3 +172,22 @@ def test_ome_zarr_in_gives_ome_zarr_out(tmp_path: Path, weights: Path) -> None:
     assert (mask.height, mask.width, mask.channels) == (200, 260, 1)
     expected = loaded(weights, max_pixels=0).predict(image)
     assert np.array_equal(mask.read(0, 0, 200, 260)[..., 0], expected)
+
+
+@pytest.mark.parametrize(("run_mpp", "level"), [(0.5, 1), (0.4, 0)])
+def test_a_slide_is_predicted_at_the_resolution_the_run_was_trained_at(
+    tmp_path: Path, run_mpp: float, level: int
+) -> None:
+    image = textured(400, 320)
+    slide = tmp_path / "slide.ome.tif"
+    write_tiled_tiff(slide, [image], height=400, width=320, dtype=np.uint8, tile=64, mpp=0.25)
+    predictor = tiny_predictor(mpp=run_mpp, max_pixels=0)
+    result = predict_giant_file(predictor, slide, tmp_path / "out", GiantOptions(tissue=False))
+    assert result is not None
+    expected_source = resample(open_region_source(slide, level=level), mpp=run_mpp)
+    size = round(400 * 0.25 / run_mpp), round(320 * 0.25 / run_mpp)
+    assert (expected_source.height, expected_source.width) == size
+    expected = predictor.predict(expected_source.read(0, 0, *size))
+    mask = open_region_source(result.mask)
+    assert mask.mpp == pytest.approx(run_mpp)
+    assert np.array_equal(mask.read(0, 0, *size)[..., 0], expected)
