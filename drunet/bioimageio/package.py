@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import tifffile
 import yaml
 
 from drunet.atomic import atomic_write_bytes, atomic_write_text, file_in_the_way, same_file
@@ -101,6 +102,8 @@ def export_bioimageio(
     predictor = Predictor(model, config, "cpu", PredictOptions(precision="fp32"))
     scores = predictor.scores(predictor.preprocess(found.image, found.source))  # (1, K', H, W)
     mask = predictor.finish(scores[0]).mask
+    test_input = found.image.transpose(2, 0, 1)[None]  # (1, C, H, W) raw pixels
+    test_output = scores.numpy().astype(np.float32)  # (1, K', H, W) probabilities
     data, checks = convert(model, spec.in_channels, formats, opset)
     card = Card(
         name=name or package_name(config.name or run_dir.name),
@@ -113,8 +116,10 @@ def export_bioimageio(
             config, run_dir, card.name, pre, dtype, multiple, found.source
         ).encode(),
         files.cover: cover_png(found.image, mask, spec.num_classes),
-        files.test_input: _npy(found.image.transpose(2, 0, 1)[None]),  # (1, C, H, W) raw
-        files.test_output: _npy(scores.numpy().astype(np.float32)),  # (1, K', H, W)
+        files.test_input: _npy(test_input),
+        files.test_output: _npy(test_output),
+        files.sample_input: _tiff(test_input[0]),
+        files.sample_output: _tiff(test_output[0]),
         files.state_dict: data["pytorch_state_dict"],
         **({files.torchscript: data["torchscript"]} if "torchscript" in data else {}),
         **({files.onnx: data["onnx"]} if "onnx" in data else {}),
@@ -183,6 +188,13 @@ def _check_folder(folder: Path, run_dir: Path) -> None:
 def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _tiff(array: np.ndarray) -> bytes:
+    """``(C, H, W)`` as a TIFF (what imageio reads for the spec's sample tensors)."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.ascontiguousarray(array))
     return buffer.getvalue()
 
 

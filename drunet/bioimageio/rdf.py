@@ -28,6 +28,20 @@ INPUT_ID, OUTPUT_ID = "raw", "probabilities"
 TOLERANCE = {"relative_tolerance": 1e-4, "absolute_tolerance": 1e-4}
 
 
+# The architectures drunet's networks build on (DOIs only: a URL would be fetched when checked).
+CITE = [
+    {
+        "text": "Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical Image "
+        "Segmentation. MICCAI 2015",
+        "doi": "10.1007/978-3-319-24574-4_28",
+    },
+    {
+        "text": "He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. CVPR 2016",
+        "doi": "10.1109/CVPR.2016.90",
+    },
+]
+
+
 @dataclass
 class Files:
     """The package's file names (all in the package folder)."""
@@ -36,6 +50,8 @@ class Files:
     cover: str = "cover.png"
     test_input: str = "test_input.npy"
     test_output: str = "test_output.npy"
+    sample_input: str = "sample_input.tif"  # the same tensors for people and viewers
+    sample_output: str = "sample_output.tif"
     state_dict: str = "weights.pt"
     torchscript: str = "weights_torchscript.pt"
     onnx: str = "weights.onnx"
@@ -86,6 +102,7 @@ def describe(
         "authors": [{"name": author} for author in card.authors],
         "license": card.license,
         "tags": ["segmentation", "2d", "unet", "drunet", "pytorch"],
+        "cite": CITE,
         "documentation": file(files.documentation),
         "covers": [file(files.cover)],
         "inputs": [
@@ -100,6 +117,7 @@ def describe(
                 ],
                 "data": {"type": input_dtype},
                 "test_tensor": file(files.test_input),
+                "sample_tensor": file(files.sample_input),
                 "preprocessing": pre,
             }
         ],
@@ -115,6 +133,7 @@ def describe(
                 ],
                 "data": {"type": "float32", "range": [0.0, 1.0]},
                 "test_tensor": file(files.test_output),
+                "sample_tensor": file(files.sample_output),
                 "postprocessing": post,
             }
         ],
