@@ -17,10 +17,12 @@ from typing import Any
 
 from torch import nn
 
-from drunet.config import ExperimentConfig
+from drunet.checkpoint import config_for, load_model, unwrap, weights_path
+from drunet.config import ExperimentConfig, updated
 from drunet.errors import DrunetError
 from drunet.hub.fetch import import_hub, is_repo_id, offline
-from drunet.hub.pretrained import FILES, save_pretrained, save_run
+from drunet.hub.card import METRICS
+from drunet.hub.pretrained import FILES, save_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +65,55 @@ def push_to_hub(
     if dry_run and folder is None:
         raise DrunetError("a dry run keeps the folder it would upload: name it (--out DIR)")
     hub = None if dry_run else _online_hub()
+    run: Path | None = None
+    if isinstance(source, nn.Module):
+        model, config = source, config or config_for(unwrap(source))
+    else:
+        path = weights_path(source)
+        model, config = load_model(path)
+        run = path.parent if (path.parent / METRICS).is_file() else None
     with tempfile.TemporaryDirectory(prefix="drunet-push-") as temporary:
         target = Path(folder) if folder is not None else Path(temporary)
-        if isinstance(source, nn.Module):
-            save_pretrained(
-                source,
-                target,
-                config,
-                repo_id=repo_id,
-                license=license,
-                datasets=datasets,
-                overwrite=overwrite,
-            )
-        else:
-            save_run(
-                source,
-                target,
-                repo_id=repo_id,
-                license=license,
-                datasets=datasets,
-                overwrite=overwrite,
-            )
+        save_pretrained(
+            model,
+            target,
+            shareable(config),
+            run=run,
+            repo_id=repo_id,
+            license=license,
+            datasets=datasets,
+            overwrite=overwrite,
+        )
         url = (
             None
             if hub is None
             else _upload(hub, target, repo_id, private, revision, commit_message)
         )
     return PushResult(FILES, None if folder is None else Path(folder), url)
+
+
+def shareable(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` without this machine's paths, as it is published: the data folder and the
+    split file keep their names only, the runs folder its default, and starting weights that
+    were a local file their file name (a Hub name ``hf:…`` or a pretrained name is kept).
+    Nothing a prediction reads (model, normalisation, classes) is a path."""
+    layout = config.data.layout
+    changes: dict[str, Any] = {"runs_dir": Path("runs")}
+    for key, value in (
+        ("data.root", config.data.root),
+        ("data.layout.images", layout.images),
+        ("data.layout.masks", layout.masks),
+        ("data.layout.split_file", layout.split_file),
+    ):
+        if value is not None:
+            changes[key] = Path(Path(value).name)
+    for key, text in (
+        ("train.init_from", config.train.init_from),
+        ("train.encoder_weights", config.train.encoder_weights),
+    ):
+        if text is not None and ("/" in text or "\\" in text) and not text.startswith("hf:"):
+            changes[key] = Path(text).name
+    return updated(config, changes)
 
 
 def _online_hub() -> Any:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from drunet.checkpoint import PRETRAINED, load_model
 from drunet.cli.main import app
+from drunet.config import updated
 from drunet.errors import DrunetError
 from drunet.hub.card import CARD
 from drunet.hub.pretrained import FILES
@@ -67,6 +69,27 @@ def test_a_run_is_uploaded_as_the_hub_folder(monkeypatch, trained_run: Path, tmp
     card = hub.uploaded[CARD].decode()
     assert "license: mit" in card and "hf:lab/cells" in card and "model-index" in card
     assert hub.folder is not None and not hub.folder.exists()  # the temporary folder is gone
+
+
+def test_no_local_path_is_published(monkeypatch, trained_run: Path, tmp_path) -> None:
+    """The trained run's config holds this machine's data folder and runs folder; the pushed
+    config.json, the weights' own config and the card hold the folder's name only."""
+    hub = FakeHub(monkeypatch)
+    model, config = load_model(trained_run)
+    root = config.data.root
+    assert root is not None and root.is_absolute()  # what the run recorded: a local path
+    local = updated(config, {"train.init_from": "/home/me/weights/start.safetensors"})
+    push_to_hub(model, "lab/cells", config=local, datasets=["lab/cells-data"])
+    published = json.loads(hub.uploaded["config.json"])
+    assert published["data"]["root"] == root.name and published["runs_dir"] == "runs"
+    assert published["train"]["init_from"] == "start.safetensors"
+    (tmp_path / PRETRAINED).write_bytes(hub.uploaded[PRETRAINED])
+    stored = load_model(tmp_path)[1]
+    assert stored.data.root == Path(root.name) and stored.train.init_from == "start.safetensors"
+    everything = b"".join(hub.uploaded.values())
+    assert str(root.parent).encode() not in everything and b"/home/me" not in everything
+    # what a prediction reads is unchanged
+    assert stored.data.normalization == config.data.normalization and stored.model == config.model
 
 
 def test_a_model_is_pushed_to_a_branch(monkeypatch, trained_run: Path, tmp_path) -> None:
