@@ -20,8 +20,8 @@ from torch import nn
 from drunet.checkpoint import config_for, load_model, unwrap, weights_path
 from drunet.config import ExperimentConfig, updated
 from drunet.errors import DrunetError
-from drunet.hub.fetch import import_hub, is_repo_id, offline
 from drunet.hub.card import METRICS
+from drunet.hub.fetch import import_hub, is_repo_id, offline
 from drunet.hub.pretrained import FILES, save_pretrained
 
 log = logging.getLogger(__name__)
