@@ -22,7 +22,8 @@ that score is strictly higher than the score before the step (a tie keeps the ma
   tried only when at least one validation mask is empty (else emptying can only lose);
 * ``fill_holes`` and ``largest_component``: on.
 
-Memory: the caller holds every validation prediction and mask (one label map each).
+Memory: the caller holds every validation prediction and mask (one label map each); the
+selection adds two copies of the predictions (the best candidate's and the one being scored).
 """
 
 from __future__ import annotations
@@ -184,15 +185,19 @@ def select_postprocessing(
     name = "Dice" if metric == "dice" else "IoU"
     steps = []
     for step, (values, origin) in candidates(truths, ignore_index).items():
-        trials = [(value, [_APPLY[step](m.copy(), value) for m in current]) for value in values]
-        tried = [(value, score(masks)) for value, masks in trials]
+        tried: list[tuple[int | bool, float]] = []
+        best: tuple[int | bool, float, list[np.ndarray]] | None = None  # the first on ties
+        for candidate in values:  # one candidate's masks at a time beside the best one's
+            masks = [_APPLY[step](m.copy(), candidate) for m in current]
+            tried.append((candidate, score(masks)))
+            if best is None or tried[-1][1] > best[1]:
+                best = (candidate, tried[-1][1], masks)
         listed = ", ".join(f"{_shown(v)}: {s:.4f}" for v, s in tried)
         value, after = _OFF[step], before
-        if not tried:
+        if best is None:
             reason = f"not tried: {origin}"
-        elif max(s for _, s in tried) > before:
-            best = max(range(len(tried)), key=lambda i: tried[i][1])  # the first on ties
-            (value, after), current = tried[best], trials[best][1]
+        elif best[1] > before:
+            value, after, current = best
             reason = f"kept: per-image {name} {before:.4f} → {after:.4f} (tried {listed}; {origin})"
         else:
             reason = f"off: per-image {name} {before:.4f} not raised (tried {listed}; {origin})"
