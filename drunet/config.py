@@ -70,17 +70,13 @@ class DataConfig(_Section):
     normalization: NormalizationOptions = Field(default_factory=NormalizationOptions)
     augmentation: AugmentationOptions = Field(default_factory=AugmentationOptions)
     batch_size: int = Field(default=4, ge=1)
-    # Loader processes; None: by the training device (4 at most on CUDA, where the GPU must not
-    # wait for decoding; 0 on the CPU, where workers would take cores from the network).
+    # Loader processes; None: by device (≤ 4 on CUDA: the GPU never waits; 0 on a CPU: no core lost)
     num_workers: int | None = Field(default=None, ge=0, le=64)
     cache: bool = False  # keep decoded images in memory
     # 2.5D: each slice fed with its k neighbour slices per side as extra channels
     # (stack pages or numbered files, edges repeated; drunet/datasets/context.py).
     context_slices: ContextSlices = 0
-    # Microns per pixel of the training images, when known (None: unknown). drunet predict
-    # streams a giant image at this resolution: the pyramid level at least this fine, resampled
-    # to it (drunet/giant/files.py), unless --level or --mpp says otherwise.
-    mpp: float | None = Field(default=None, gt=0)
+    mpp: float | None = Field(default=None, gt=0)  # µm/px of the images; giant/files.py uses it
 
 
 class TrainConfig(_Section):

@@ -141,7 +141,8 @@ def stream_scores(
     if predictor.fits_whole(height, width):  # small: whole, as the in-memory path does
         x = predictor.preprocess(source.read(0, 0, height, width), str(source.path))
         tally.total = tally.computed = 1
-        yield start_row, predictor.scores(x)[0][:, start_row:]
+        if start_row < height:  # else every row is done already
+            yield start_row, predictor.scores(x)[0][:, start_row:]
         return
     opts = predictor.options
     tile_h, tile_w, grid = tile_grid_of(predictor, height, width)

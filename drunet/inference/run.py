@@ -115,7 +115,7 @@ def _with_giant(
             job.giant_options(),
             on_done=hooks.done,
             on_progress=hooks.tiles,
-            on_result=lambda path, result: hooks.note(result_note(path, result)),
+            on_result=None if job.json_output else lambda p, r: hooks.note(result_note(p, r)),
         )
         report.written += streamed.written
         report.skipped += streamed.skipped
