@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "evaluation": 4,
     "report": 4,
     "demo": 4,
+    "bioimageio": 4,  # drunet export --format bioimageio: export, inference and checkpoint below it
     "cli": 5,
     "napari": 5,  # the napari plugin (drunet.napari): nothing imports it
     "__main__": 6,
