@@ -143,8 +143,8 @@ def candidates(
     percent = "/".join(map(str, QUANTILES)) + " %"
     found: dict[str, tuple[list[int | bool], str]] = {
         "min_size": (_thresholds(objects), f"{percent} of the validation objects' areas"),
-        "fill_holes": ([True], "on"),
-        "largest_component": ([True], "on"),
+        "fill_holes": ([True], ""),
+        "largest_component": ([True], ""),
         "empty_below": (
             _thresholds(totals),
             f"{percent} of the foreground area of validation masks holding foreground",
@@ -192,15 +192,15 @@ def select_postprocessing(
             tried.append((candidate, score(masks)))
             if best is None or tried[-1][1] > best[1]:
                 best = (candidate, tried[-1][1], masks)
-        listed = ", ".join(f"{_shown(v)}: {s:.4f}" for v, s in tried)
+        listed = ", ".join(f"{_shown(v)}: {s:.4f}" for v, s in tried) + (origin and f"; {origin}")
         value, after = _OFF[step], before
         if best is None:
             reason = f"not tried: {origin}"
         elif best[1] > before:
             value, after, current = best
-            reason = f"kept: per-image {name} {before:.4f} → {after:.4f} (tried {listed}; {origin})"
+            reason = f"kept: per-image {name} {before:.4f} → {after:.4f} (tried {listed})"
         else:
-            reason = f"off: per-image {name} {before:.4f} not raised (tried {listed}; {origin})"
+            reason = f"off: per-image {name} {before:.4f} not raised (tried {listed})"
         key = f"postprocess.{step}"
         choice = StepChoice(
             key=key, value=value, before=before, after=after, tried=tried, reason=reason
