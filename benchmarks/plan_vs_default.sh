@@ -25,8 +25,9 @@ SEEDS=${SEEDS:-"0 1"}
 SETS=${SETS:-"isbi2012 dsb2018_nuclei synth_thin synth_wide synth_empty"}
 LONG_SETS=${LONG_SETS-"isbi2012 dsb2018_nuclei"}
 DEVICE=${DEVICE:-cpu}
-# Today's default, whatever drunet train plans by itself: the plan switched off when it has one.
-DEFAULT_FLAGS=${DEFAULT_FLAGS:-$(drunet train --help | grep -q -- "--no-plan" && echo --no-plan || true)}
+# Today's default: the plan switched off, and so is the post-processing chosen on validation
+# (issue 26 item 3, part of the planned recipe: it runs after every training unless switched off).
+DEFAULT_FLAGS=${DEFAULT_FLAGS:-"--no-plan --set postprocess.select=false"}
 
 python benchmarks/plan_sets.py prepare "$WORK" ../shared/datasets
 

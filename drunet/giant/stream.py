@@ -42,6 +42,7 @@ run; the kept tiles are batched in order, and a pixel no kept tile covers is bac
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -58,6 +59,8 @@ from drunet.sliding import Forward, run_tiles, tile_starts, tile_weights
 
 Tile = tuple[int, int]  # (top, left)
 KeepTile = Callable[[int, int, int, int], bool]  # (top, left, height, width) → run it?
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +95,12 @@ def check_streamable(predictor: Predictor) -> None:
             "--min-size, --fill-holes and --largest label connected components of the whole "
             "mask, which a streamed prediction never holds; drop them (clean the mask "
             "afterwards, e.g. in QuPath) or predict the image in memory"
+        )
+    if predictor.postprocess.changes_mask:  # the run's own choice (drunet.plan.postprocess)
+        log.warning(
+            "the run's stored clean-ups (%s) label the whole mask and are not applied to a "
+            "streamed prediction; clean the mask afterwards or predict the image in memory",
+            predictor.postprocess.cleanup,
         )
     if predictor.input_normalization.mode == "zscore":
         raise DrunetError(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from drunet.config import updated
+from drunet.config_postprocess import PostprocessConfig
 from drunet.errors import DrunetError
 from drunet.giant.regions import ArraySource
 from drunet.giant.stream import Band, TileTally, stream_bands
@@ -133,3 +137,24 @@ def test_whole_mask_clean_ups_are_refused(post: PostprocessOptions, flag: str) -
     predictor = tiny_predictor(postprocess=post)
     with pytest.raises(DrunetError, match=flag):
         streamed(predictor, textured(80, 80))
+
+
+def test_a_runs_stored_clean_ups_are_named_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    """Clean-ups chosen on validation and stored with the run (not asked for by a flag) cannot
+    be streamed either: the stream warns, naming them, and predicts without them."""
+    plain = tiny_predictor()
+    stored = Predictor(
+        plain.models,
+        updated(plain.config, {"postprocess": PostprocessConfig(select=False, min_size=10)}),
+        "cpu",
+        plain.options,
+    )
+    assert stored.postprocess.min_size == 10  # what predict would apply in memory
+    image = textured(80, 80)
+    with caplog.at_level(logging.WARNING, logger="drunet.giant.stream"):
+        bands = streamed(stored, image)
+    assert "min_size=10" in caplog.text and "not applied" in caplog.text
+    expected = streamed(plain, image)
+    assert np.array_equal(
+        np.concatenate([b.mask for b in bands]), np.concatenate([b.mask for b in expected])
+    )
