@@ -39,3 +39,17 @@ def test_synthetic_sets_have_the_structure_their_names_say(tmp_path: Path) -> No
     assert fingerprints["synth_wide"].thinnest_width >= 16
     assert fingerprints["synth_wide"].empty_mask_fraction == 0
     assert 0.5 <= fingerprints["synth_empty"].empty_mask_fraction <= 0.9
+
+
+def test_per_image_dice_counts_an_empty_prediction_of_an_empty_mask_as_right() -> None:
+    empty = np.zeros((4, 4), np.uint8)
+    blob = empty.copy()
+    blob[:2, :2] = 1  # 4 pixels
+    half = empty.copy()
+    half[:1, :2] = 1  # 2 of them
+    assert plan_sets.image_dice(empty, empty) == 1.0
+    assert plan_sets.image_dice(blob, empty) == 0.0  # painting an empty image
+    assert plan_sets.image_dice(half, blob) == 2 * 2 / (2 + 4)
+    row = {"set": "s", "recipe": "plan", "minutes": 1, "seed": 0, "epochs": 3, "dice": 0.5}
+    line = plan_sets.table_lines([{**row, "image_dice": 0.75}])[-1]
+    assert line == "| s | plan | 1 | 0 | 3 | 0.5000 | 0.7500 | – |"
