@@ -29,7 +29,9 @@ when a row holds at least ``B`` tiles), as read and normalised, ``W·R·C·(b + 
 rolling sums hold the same rows, ``4·W·R·(K' + 1)`` bytes; plus ``B`` tiles in flight and the
 network's activations. About ``W · 2T · (C·(b + 4) + 4·(K' + 1))`` bytes, at most twice that
 while a buffer grows — never a function of the image height: a 40,000-wide RGB slide with 256²
-tiles and a binary model needs about 0.5 GB for its buffers.
+tiles and a binary model needs about 0.5 GB for its buffers. Rows above the first kept tile
+(background skipping) are emitted before any sum is made, ``T`` rows at a time, so the sums
+never span a skipped stretch.
 
 With ``start_row`` (continuing an interrupted run) the batches whose tiles all end above it are
 not run again and rows above it are not emitted; the batches overlapping it are recomputed, so
@@ -162,6 +164,8 @@ def stream_scores(
     inputs = _InputRows(predictor, source)
     sums = _Sums(width, start_row, score_rows(predictor), tile_h)
     batches = [todo[i : i + opts.batch_size] for i in range(0, len(todo), opts.batch_size)]
+    if batches:  # rows above the first kept tile: background, emitted before any sum grows
+        yield from sums.finish(batches[0][0][0])
     for index, batch in enumerate(batches):
         if batch[-1][0] + tile_h > start_row:  # else: every tile ends above, already emitted
             top = batch[0][0]

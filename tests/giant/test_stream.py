@@ -110,6 +110,33 @@ def test_only_the_rows_a_batch_needs_are_read_once() -> None:
     assert rows == list(range(640))  # every row read exactly once, in order
 
 
+@pytest.mark.parametrize("first_kept", [96, 544])
+def test_rows_above_the_first_kept_tile_are_emitted_without_summing_them(first_kept: int) -> None:
+    # Tissue skipping: the first kept tile lies far down. Its rows above used to be summed as
+    # one zero block (the whole width × every row above: 3.6 GB peak on a 20,000² slide whose
+    # tissue starts at row ~9,000); they are background, emitted a tile height at a time.
+    image = textured(640, 128)
+    predictor = tiny_predictor(max_pixels=0, batch_size=1)  # 64² tiles every 32 rows
+    tally = TileTally()
+    bands = list(
+        stream_bands(
+            predictor,
+            ArraySource(image),
+            probabilities=True,
+            keep=lambda top, left, height, width: top >= first_kept,
+            tally=tally,
+        )
+    )
+    tops = [band.top for band in bands]
+    assert tops[0] == 0 and sum(len(b.mask) for b in bands) == 640
+    assert max(len(band.mask) for band in bands) <= 64  # never more rows than a tile's
+    above = np.concatenate([b.mask for b in bands])[:first_kept]
+    assert not above.any()  # background
+    probs = np.concatenate([b.probabilities for b in bands])[:first_kept]
+    assert np.array_equal(probs[..., 0], np.ones((first_kept, 128), np.float32))
+    assert tally.computed == sum(1 for top in range(0, 640 - 32, 32) if top >= first_kept) * 3
+
+
 def test_continuing_from_a_row_emits_the_same_rows_below_it() -> None:
     image = textured(400, 150)
     predictor = tiny_predictor(max_pixels=0)
