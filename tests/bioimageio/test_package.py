@@ -84,7 +84,10 @@ def test_the_test_tensors_are_the_validation_image_and_the_predictors_output(
     np.testing.assert_allclose(test_output[0, 0], expected, atol=1e-6)
     sample_output = tifffile.imread(package.folder / "sample_output.tif")  # (C, H, W)
     np.testing.assert_array_equal(sample_output, test_output[0])
-    assert test_output.std() > 0.01  # not a constant map: the comparison means something
+    # Not a constant map, so the comparison at 1e-6 means something: the values span over a
+    # thousand times that tolerance (a 2-epoch tiny run's probabilities vary by ~0.02; their
+    # spread depends on the threads that trained it, so no tighter bound holds everywhere).
+    assert float(np.ptp(test_output)) > 1e-3
 
 
 def test_model_card_states_the_data_and_the_best_epochs_scores(package) -> None:
