@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,30 +130,18 @@ def writer_for(path: Path) -> Writer:
     Masks' pyramids take the nearest value, probabilities' the mean."""
 
     def write(target: Path, bands: Iterable[np.ndarray], layout: BandLayout) -> None:
-        reduce = "mean" if layout.dtype == np.float32 else "nearest"
+        common: dict[str, Any] = {
+            "height": layout.height,
+            "width": layout.width,
+            "dtype": layout.dtype,
+            "channels": layout.channels,
+            "reduce": "mean" if layout.dtype == np.float32 else "nearest",
+            "mpp": layout.mpp,
+        }
         if path.suffix == ".zarr":
-            write_ome_zarr(
-                target,
-                bands,
-                height=layout.height,
-                width=layout.width,
-                dtype=layout.dtype,
-                channels=layout.channels,
-                reduce=reduce,
-                mpp=layout.mpp,
-            )
-            return
-        write_tiled_tiff(
-            target,
-            bands,
-            height=layout.height,
-            width=layout.width,
-            dtype=layout.dtype,
-            channels=layout.channels,
-            reduce=reduce,
-            mpp=layout.mpp,
-            georef=layout.georef,
-        )
+            write_ome_zarr(target, bands, **common)
+        else:
+            write_tiled_tiff(target, bands, georef=layout.georef, **common)
 
     return write
 
