@@ -114,7 +114,55 @@ def image_dice(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return "\n".join(table_lines(rows))
+    return "\n".join([*table_lines(rows), "", *summary_lines(rows)])
+
+
+def summary_lines(rows: list[dict]) -> list[str]:
+    """Per set, at the shortest budget: each recipe's Dice over its seeds (mean, the seeds'
+    range as the spread), the planned recipe's gap to the default against the larger spread,
+    and time to quality (the planned recipe's mean Dice at each budget over its longest)."""
+    lines = []
+    for name in dict.fromkeys(r["set"] for r in rows):
+        mine = [r for r in rows if r["set"] == name]
+        short = min(r["minutes"] for r in mine)
+        parts = []
+        dice: dict[str, list[float]] = {}
+        for recipe in dict.fromkeys(r["recipe"] for r in mine):
+            runs = [r for r in mine if r["recipe"] == recipe and r["minutes"] == short]
+            if not runs:
+                continue
+            values = [r["dice"] for r in runs]
+            dice[recipe] = values
+            text = f"{recipe} {_mean(values):.4f} (±{_spread(values) / 2:.4f})"
+            rand = [r["adapted_rand_error"] for r in runs if "adapted_rand_error" in r]
+            if rand:
+                text += f", adapted Rand {_mean(rand):.4f} (±{_spread(rand) / 2:.4f})"
+            parts.append(text)
+        line = f"{name} at {short:g} min, mean (± half the seeds' range): " + "; ".join(parts)
+        if "plan" in dice and "default" in dice:
+            gap = _mean(dice["plan"]) - _mean(dice["default"])
+            spread = max(_spread(dice["plan"]), _spread(dice["default"]))
+            line += f"; plan − default {gap:+.4f} (seed spread {spread:.4f})"
+        budgets = sorted({r["minutes"] for r in mine if r["recipe"] == "plan"})
+        if len(budgets) > 1:
+            means = {
+                m: _mean([r["dice"] for r in mine if r["recipe"] == "plan" and r["minutes"] == m])
+                for m in budgets
+            }
+            longest = means[budgets[-1]]
+            line += "; time to quality: " + ", ".join(
+                f"{m:g} min {means[m]:.4f} = {means[m] / longest:.1%}" for m in budgets
+            )
+        lines.append(line)
+    return lines
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _spread(values: list[float]) -> float:
+    return max(values) - min(values)
 
 
 def table_lines(rows: list[dict]) -> list[str]:

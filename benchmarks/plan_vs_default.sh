@@ -13,6 +13,9 @@
 # (≈ 5.5 h). Nothing else should run on the machine; the load average is printed per run.
 #
 #   benchmarks/plan_vs_default.sh   # WORK=plan-vs-default MINUTES=10 SYNTH_MINUTES=5 LONG=30 SEEDS="0 1"
+#   LONG_SEEDS=1 pairs the two LONG_SETS at the first seed instead of the two seeds of each set;
+#   ARMS=plan runs only the planned recipe of each set, its two seeds side by side (after a rule
+#   changed, the default's rows stand).
 #   python benchmarks/plan_sets.py table plan-vs-default/results.jsonl   # the README table
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository; ../shared beside it
@@ -82,16 +85,26 @@ both() {  # run A on core 0 and run B on core 1, side by side (one after the oth
   fi
 }
 
+read -r -a seeds <<< "$SEEDS"
 for set in $SETS; do
   minutes=$MINUTES
   case $set in synth_*) minutes=$SYNTH_MINUTES ;; esac
+  if [ "${ARMS:-both}" = plan ]; then  # the planned recipe only (after a rule changed): seeds paired
+    both "run $set plan ${seeds[0]} $minutes" "run $set plan ${seeds[1]:-${seeds[0]}} $minutes"
+    continue
+  fi
   for seed in $SEEDS; do
     both "run $set default $seed $minutes" "run $set plan $seed $minutes"
   done
 done
-read -r -a seeds <<< "$SEEDS"
-for set in $LONG_SETS; do  # time to quality: the planned recipe at LONG minutes
-  both "run $set plan ${seeds[0]} $LONG" "run $set plan ${seeds[1]:-${seeds[0]}} $LONG"
-done
+read -r -a long_sets <<< "$LONG_SETS"
+if [ "${LONG_SEEDS:-2}" = 1 ] && [ "${#long_sets[@]}" = 2 ]; then
+  # one seed at LONG minutes, the two sets side by side (half the time of the two-seed pairing)
+  both "run ${long_sets[0]} plan ${seeds[0]} $LONG" "run ${long_sets[1]} plan ${seeds[0]} $LONG"
+else
+  for set in $LONG_SETS; do  # time to quality: the planned recipe at LONG minutes
+    both "run $set plan ${seeds[0]} $LONG" "run $set plan ${seeds[1]:-${seeds[0]}} $LONG"
+  done
+fi
 python benchmarks/plan_sets.py table "$WORK/results.jsonl"
 echo "=== done $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -28,6 +28,7 @@ from drunet.plan.fingerprint import (
     save_fingerprint,
 )
 from drunet.plan.rules import MEMORY_GB, PLAN_KEYS, Plan, make_plan
+from drunet.plan.speed import measured_speed
 
 PLAN_FILE = "plan.json"
 
@@ -121,9 +122,18 @@ def plan_config(
     memory_gb: float = MEMORY_GB,
     max_images: int = MAX_IMAGES,
 ) -> tuple[Fingerprint, Plan]:
-    """Fingerprint the data of ``config`` and plan around the values the user set."""
+    """Fingerprint the data of ``config`` and plan around the values the user set; a time
+    budget is weighed by training speed measured on ``train.device`` (``drunet.plan.speed``)."""
     fingerprint = fingerprint_config(config, max_images=max_images)
-    return fingerprint, make_plan(fingerprint, fixed_values(config, user), memory_gb)
+    train = config.train
+    speed = measured_speed(  # measures only when a rule asks (a budget on thin structures)
+        fingerprint.channels,
+        fingerprint.num_classes,
+        train.device,
+        train.steps_per_epoch,
+        train.min_steps_per_epoch,
+    )
+    return fingerprint, make_plan(fingerprint, fixed_values(config, user), memory_gb, speed)
 
 
 def apply_plan(config: ExperimentConfig, plan: Plan) -> ExperimentConfig:

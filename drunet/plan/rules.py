@@ -11,11 +11,13 @@ Rules (thresholds are constants of this module, all **provisional** until
 * **model** — ``drunet_s`` (full resolution) when the thinnest foreground class has a median
   structure width ≤ ``THIN_WIDTH`` px, i.e. ≤ 4 px at the half resolution ``drunet_s2`` works at
   (membranes, vessels, cracks; ISBI 2012's membranes measure 6.0 px, DSB 2018's nuclei 14.1 px
-  on their seeded 80 % training splits; the README measured the
-  half-resolution ``drunet_s2`` worse on ISBI's membrane topology, adapted Rand error 0.137
-  against 0.107–0.124) and the time budget is not shorter than ``SHORT_BUDGET_MINUTES`` (at a
-  6-minute CPU budget ``drunet_s2`` won on thin cracks: it sees twice the epochs); otherwise
-  ``drunet_s2``, the default.
+  on their seeded 80 % training splits; the README measured the half-resolution ``drunet_s2``
+  worse on ISBI's membrane topology, adapted Rand error 0.137 against 0.107–0.124) — unless a
+  time budget buys ``drunet_s`` fewer than ``MIN_EPOCHS`` epochs on this machine
+  (:mod:`drunet.plan.speed` times a training step of each on the training device: on one CPU
+  core ``drunet_s`` runs an epoch about 3× slower, and at a 10-minute budget it reached 21
+  epochs on ISBI and scored below ``drunet_s2``'s 51 epochs, Dice and adapted Rand error
+  alike — benchmarks/plan_vs_default.sh); otherwise ``drunet_s2``, the default.
 * **patch size** — whole images when they are small: the median long side rounded up to the
   model's multiple (``2**depth`` × stem stride: 16 for ``drunet_s``, 32 for ``drunet_s2``), so a
   101² image trains as a 112² (or 128²) patch, never padded to 256²; else the default 256.
@@ -45,15 +47,17 @@ Rules (thresholds are constants of this module, all **provisional** until
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from drunet.models.presets import PRESETS, resolve_preset
 from drunet.plan.fingerprint import Fingerprint
+from drunet.plan.speed import Speed
 
 THIN_WIDTH = 8.0  # px: median ridge width at or below which structures count as thin
-SHORT_BUDGET_MINUTES = 10.0  # budgets below this keep the faster half-resolution model
+MIN_EPOCHS = 50  # epochs a budget must buy the full-resolution model (drunet_s2 plateaus by ~50)
 DEFAULT_MODEL = "drunet_s2"
 THIN_MODEL = "drunet_s"
 DEFAULT_PATCH = 256
@@ -121,10 +125,15 @@ class Plan(BaseModel):
 
 
 def make_plan(
-    fingerprint: Fingerprint, fixed: dict[str, Any] | None = None, memory_gb: float = MEMORY_GB
+    fingerprint: Fingerprint,
+    fixed: dict[str, Any] | None = None,
+    memory_gb: float = MEMORY_GB,
+    speed: Speed | None = None,
 ) -> Plan:
     """Apply the rules (module docstring) to ``fingerprint``; ``fixed`` holds the values the
-    user set for any of ``PLAN_KEYS`` (kept, and used by the later rules)."""
+    user set for any of ``PLAN_KEYS`` (kept, and used by the later rules). ``speed`` measures
+    what a time budget buys (:mod:`drunet.plan.speed`); without it a budget does not change
+    the model."""
     fixed = fixed or {}
     choices: list[Choice] = []
 
@@ -137,7 +146,18 @@ def make_plan(
         return value
 
     minutes = fixed.get("train.max_minutes")
-    model = decide("model.name", _model(fingerprint, minutes))
+
+    def thin_epochs(minutes: float) -> tuple[float, float] | None:  # (drunet_s, drunet_s2)
+        if speed is None:
+            return None
+        result = []
+        for name in (THIN_MODEL, DEFAULT_MODEL):
+            patch = fixed.get("data.augmentation.patch_size", _patch(fingerprint, name)[0])
+            batch = fixed.get("data.batch_size", _batch(fingerprint, name, patch, memory_gb)[0])
+            result.append(speed.epochs(name, minutes, patch, batch, fingerprint.pairs))
+        return result[0], result[1]
+
+    model = decide("model.name", _model(fingerprint, minutes, thin_epochs))
     patch = decide("data.augmentation.patch_size", _patch(fingerprint, model))
     decide("data.batch_size", _batch(fingerprint, model, patch, memory_gb))
     decide("data.augmentation.foreground_share", _foreground(fingerprint, patch))
@@ -161,21 +181,31 @@ def model_multiple(name: str) -> int:
     return int(2 ** preset.get("depth", 4) * preset.get("stem_stride", 1))
 
 
-def _model(fp: Fingerprint, minutes: float | None) -> tuple[str, str, bool]:
+def _model(
+    fp: Fingerprint,
+    minutes: float | None,
+    thin_epochs: Callable[[float], tuple[float, float] | None],
+) -> tuple[str, str, bool]:
     width = fp.thinnest_width
     if width is None:
         return DEFAULT_MODEL, "no foreground in the sampled masks: the default", False
     measured = f"thinnest foreground structures {width:.1f} px wide (median)"
     if width > THIN_WIDTH:
         return DEFAULT_MODEL, f"{measured} > {THIN_WIDTH:g} px: half resolution suffices", False
-    if minutes is not None and minutes < SHORT_BUDGET_MINUTES:
+    reason = f"{measured} ≤ {THIN_WIDTH:g} px: full resolution keeps them"
+    epochs = thin_epochs(minutes) if minutes is not None else None
+    if epochs is None:
+        return THIN_MODEL, reason, True
+    full, half = epochs
+    bought = f"the {minutes:g}-minute budget buys ≈{full:.0f} epochs of {THIN_MODEL}"
+    if full < MIN_EPOCHS:
         return (
             DEFAULT_MODEL,
-            f"{measured}, but a {minutes:g}-minute budget < {SHORT_BUDGET_MINUTES:g}: the half-"
-            "resolution model sees twice the epochs",
+            f"{measured}, but {bought} (< {MIN_EPOCHS}, measured here): {DEFAULT_MODEL} "
+            f"trains ≈{half:.0f}",
             False,
         )
-    return THIN_MODEL, f"{measured} ≤ {THIN_WIDTH:g} px: full resolution keeps them", True
+    return THIN_MODEL, f"{reason}; {bought} (≥ {MIN_EPOCHS}, measured here)", True
 
 
 def _patch(fp: Fingerprint, model: str) -> tuple[int, str, bool]:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from drunet.datasets import Pair, write_image, write_mask
+from drunet.plan.speed import Speed
 
 
 def lines_mask(size: int = 64, width: int = 2, step: int = 16) -> np.ndarray:
@@ -46,3 +48,13 @@ def folder_pairs(root: Path) -> list[Pair]:
     """The pairs of a folder written by :func:`write_folder`, in name order."""
     images = sorted((root / "images").iterdir())  # any image suffix; masks are PNG
     return [Pair(path, root / "masks" / f"{path.stem}.png") for path in images]
+
+
+def fake_speed(monkeypatch: pytest.MonkeyPatch, seconds: dict[str, float]) -> None:
+    """Make the plan's training-speed measurement return ``seconds`` per 128² sample by model
+    (deterministic plans in the CLI tests; drunet.plan.speed is measured in test_speed.py)."""
+
+    def measured(_channels: int, _classes: int, _device: str, steps: int | None, least: int):
+        return Speed(seconds.__getitem__, steps, least)
+
+    monkeypatch.setattr("drunet.plan.apply.measured_speed", measured)

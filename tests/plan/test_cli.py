@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from drunet.cli.main import app
-from tests.plan.conftest import lines_mask, write_folder
+from tests.plan.conftest import fake_speed, lines_mask, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,10 @@ def test_text_lists_the_fingerprint_and_one_reason_per_choice(thin_data: Path) -
     assert plan_lines[-1].startswith("postprocess.select = true  (default: after training, each")
 
 
-def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:
+def test_json_has_the_fingerprint_plan_and_overrides(
+    thin_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_speed(monkeypatch, {"drunet_s": 10.0, "drunet_s2": 1.0})  # s/sample: drunet_s is slow
     args = ["--data", str(thin_data), "--json", "--minutes", "6", "--set", "data.batch_size=3"]
     result = CliRunner().invoke(app, ["plan", *args])
     assert result.exit_code == 0, result.output
@@ -40,7 +43,8 @@ def test_json_has_the_fingerprint_plan_and_overrides(thin_data: Path) -> None:
     assert document["fingerprint"]["classes"][1]["width_median"] == 2.0
     assert document["fingerprint"]["empty_mask_fraction"] == 0.0
     choices = {c["key"]: c for c in document["plan"]["choices"]}
-    assert choices["model.name"]["value"] == "drunet_s2"  # a 6-minute budget
+    assert choices["model.name"]["value"] == "drunet_s2"  # 6 minutes buy < 1 epoch of drunet_s
+    assert "buys ≈1 epochs of drunet_s (< 50, measured here)" in choices["model.name"]["reason"]
     assert choices["train.max_minutes"] == {
         "key": "train.max_minutes",
         "value": 6.0,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from drunet.cli.main import app
 from tests.conftest import tiny_recipe
-from tests.plan.conftest import lines_mask, write_folder
+from tests.plan.conftest import fake_speed, lines_mask, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,9 @@ def _train(data: Path, config: Path, runs: Path, *args: str):
 
 
 def test_train_uses_the_plan_below_the_users_values(
-    thin_data: Path, tiny_config: Path, tmp_path: Path
+    thin_data: Path, tiny_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    fake_speed(monkeypatch, {"drunet_s": 1e-3, "drunet_s2": 1e-3})  # 15 minutes buy plenty
     output, run = _train(thin_data, tiny_config, tmp_path, "--minutes", "15")
     line = "plan: model drunet_s (plan: thinnest foreground structures 2.0 px"
     assert line in output and output.index(line) < output.index("epoch   1  loss")
