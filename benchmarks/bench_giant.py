@@ -125,14 +125,16 @@ def run_case(image: Path, weights: Path, out: Path, mode: str, tissue: bool) -> 
 
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| size | stream peak RSS | stream MP/s | memory peak RSS | memory MP/s | RSS ratio | "
-        "speed ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| size | tissue | stream s | stream peak RSS | stream MP/s | memory peak RSS | "
+        "memory MP/s | RSS ratio | speed ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         s, m = row["stream"], row.get("memory")
         assert isinstance(s, dict)
-        cells = [f"{row['size']}²", f"{s['peak_mib']:.0f} MiB", f"{s['mp_s']:.2f}"]
+        tissue = row.get("tissue")
+        cells = [f"{row['size']}²", "all" if tissue is None else f"{tissue:.0%}"]
+        cells += [f"{s['seconds']:.0f}", f"{s['peak_mib']:.0f} MiB", f"{s['mp_s']:.2f}"]
         if isinstance(m, dict):
             cells += [f"{m['peak_mib']:.0f} MiB", f"{m['mp_s']:.2f}"]
             cells += [f"{s['peak_mib'] / m['peak_mib']:.2f}", f"{s['mp_s'] / m['mp_s']:.2f}"]
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
                 result = run_case(image, weights, work / mode, mode, args.tissue is not None)
                 result["mp_s"] = size * size / 1e6 / result["seconds"]
                 row[mode] = result
-                print(f"{size}² {mode}: {json.dumps(result)}", flush=True)
+                load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+                print(f"{size}² {mode}: {json.dumps(result)} load {load}", flush=True)
             rows.append(row)
             image.unlink()
     print(table(rows))

@@ -193,7 +193,7 @@ def at_run_resolution(
     if tissue is not None:  # the map's pixels stand for more, or fewer, pixels now
         sy, sx = tissue.scale
         ry, rx = resampled.height / height, resampled.width / width
-        tissue = TissueMap(tissue.tissue, (sy * ry, sx * rx), tissue.threshold)
+        tissue = TissueMap(tissue.tissue, (sy * ry, sx * rx), tissue.threshold, tissue.bright)
     return resampled, tissue
 
 

@@ -1,12 +1,15 @@
 """Background skipping for slides: which tiles hold tissue, from a small overview of the image.
 
-A brightfield slide is mostly empty glass, brighter than the stained tissue on it. The overview
-is a low pyramid level when the file has one (``overview``), else a strided pass over the image
-(every ``step``-th pixel of every ``step``-th row, read band by band, so memory stays bounded);
-its gray values (the channels' mean) are split by Otsu's threshold, and pixels darker than it
-are tissue. The tissue map is widened by ``margin`` overview pixels, so a tile that touches
-tissue at its border is still predicted. A tile is skipped when its footprint on the map holds
-no tissue; :mod:`drunet.giant.stream` writes such regions as background.
+A slide is mostly empty background around the tissue: bright glass around stained tissue in
+brightfield (H&E, IHC), a dark field around bright tissue in fluorescence. The overview is a low
+pyramid level when the file has one (``overview``), else a strided pass over the image (every
+``step``-th pixel of every ``step``-th row, read band by band, so memory stays bounded); its gray
+values (the channels' mean) are split by Otsu's threshold. The darker side is tissue
+(brightfield) unless at least ``DARK_BORDER`` of the overview's border pixels are on the darker
+side: then the background is dark and the brighter side is tissue (fluorescence). The tissue map
+is widened by ``margin`` overview pixels, so a tile that touches tissue at its border is still
+predicted. A tile is skipped when its footprint on the map holds no tissue;
+:mod:`drunet.giant.stream` writes such regions as background.
 
 An overview of one gray value (a blank image, or one fully covered) gives no threshold: every
 tile is kept, so skipping never drops an image it cannot read.
@@ -25,6 +28,7 @@ from drunet.giant.regions import RegionSource
 
 OVERVIEW_SIDE = 2048  # longest side of the strided overview
 _BAND_ROWS = 512  # rows read at once for the strided overview
+DARK_BORDER = 0.9  # share of dark border pixels that makes the background dark (fluorescence)
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,8 @@ class TissueMap:
 
     tissue: np.ndarray
     scale: tuple[float, float]
-    threshold: (
-        float | None
-    )  # Otsu's gray threshold (to_float units); None: one gray value, all kept
+    threshold: float | None  # Otsu's gray threshold (to_float units); None: one value, all kept
+    bright: bool = False  # tissue is the brighter side (a dark background: fluorescence)
 
     def keep(self, top: int, left: int, height: int, width: int) -> bool:
         """Whether the full-size region holds tissue (the predicate ``stream_scores`` takes)."""
@@ -91,10 +94,14 @@ def tissue_map(source: RegionSource, low: RegionSource | None = None, margin: in
         scale = (float(step), float(step))  # overview pixel i stands for rows i·step …
     gray = to_float(small).mean(axis=2)  # (h, w)
     threshold = otsu_threshold(gray)
+    bright = False
     if threshold is None:
         tissue = np.ones(gray.shape, bool)
     else:
-        tissue = gray < threshold
+        dark = gray < threshold
+        border = np.concatenate([dark[0], dark[-1], dark[1:-1, 0], dark[1:-1, -1]])
+        bright = bool(border.mean() >= DARK_BORDER)
+        tissue = ~dark if bright else dark
         if margin > 0:
             tissue = ndimage.binary_dilation(tissue, iterations=margin)
-    return TissueMap(tissue, scale, threshold)
+    return TissueMap(tissue, scale, threshold, bright)
