@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from drunet.cli.common import console, user_errors
+from drunet.cli.device import DeviceOption, training_device
 from drunet.config import compose_config
 from drunet.plan import explicit_keys, fingerprint_lines, plan_config, plan_lines
 from drunet.plan.fingerprint import MAX_IMAGES
@@ -36,6 +37,7 @@ def plan_command(
     minutes: Annotated[
         float | None, typer.Option(min=0.01, help="Time budget (train.max_minutes).")
     ] = None,
+    device: DeviceOption = None,
     memory_gb: Annotated[
         float, typer.Option(min=0.01, help="Memory the batch may take for training.")
     ] = MEMORY_GB,
@@ -64,6 +66,8 @@ def plan_command(
             "data.augmentation.patch_size": patch_size,
             "data.batch_size": batch_size,
             "train.max_minutes": minutes,
+            # The device whose training speed weighs a time budget (drunet.plan.speed).
+            "train.device": training_device(device, "auto") if device else None,
         }
         cfg = compose_config(config, set_ or [], flags)  # train's precedence: flags win
         user = explicit_keys(config, flags, set_ or [])

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from drunet.cli.main import app
+from drunet.plan.speed import Speed
 from tests.plan.conftest import fake_speed, lines_mask, write_folder
 
 
@@ -86,3 +87,21 @@ def test_a_clean_up_set_by_hand_turns_the_choice_on_validation_off(thin_data: Pa
         "reason": "set by you",
         "source": "user",
     }
+
+
+def test_the_budget_is_weighed_on_the_device_named(
+    thin_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices: list[str] = []
+
+    def measured(_channels: int, _classes: int, device: str, steps: int | None, least: int):
+        devices.append(device)
+        return Speed({"drunet_s": 1e-3, "drunet_s2": 1e-3}.__getitem__, steps, least)
+
+    monkeypatch.setattr("drunet.plan.apply.measured_speed", measured)
+    args = ["plan", "--data", str(thin_data), "--minutes", "6", "--device", "CPU", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert devices == ["cpu"]
+    missing = CliRunner().invoke(app, ["plan", "--data", str(thin_data), "--device", "cuda:7"])
+    assert missing.exit_code == 2 and "cuda:7 is not available" in missing.output
