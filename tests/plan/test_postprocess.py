@@ -8,7 +8,13 @@ import pytest
 
 from drunet.cleanup import Cleanup
 from drunet.config import compose_config
-from drunet.plan.postprocess import Selection, candidates, image_scores, select_postprocessing
+from drunet.plan.postprocess import (
+    MIN_GAIN,
+    Selection,
+    candidates,
+    image_scores,
+    select_postprocessing,
+)
 from drunet.plan.text import selection_lines
 
 
@@ -82,6 +88,33 @@ def test_removing_small_components_is_kept_when_it_raises_the_per_image_dice() -
         "not tried: no validation mask is empty: emptying can only lose"
     )
     assert selection.cleanup() == Cleanup(min_size=16)
+
+
+@pytest.mark.parametrize(("stray", "kept"), [(3, False), (500, True)])
+def test_a_gain_below_min_gain_keeps_nothing(stray: int, kept: bool) -> None:
+    # 20 images, each a 50×50 square (2,500 px); one prediction adds a stray object of `stray`
+    # px. Removing it raises that image's Dice from 5000 / (5000 + stray) to 1: the mean per
+    # image rises by 0.00003 for 3 px (noise: below MIN_GAIN, nothing kept) and by 0.0045 for
+    # 500 px (kept). min_size's candidates are the quantiles of 2,500 px objects: 2,500.
+    truth = np.zeros((100, 100), np.uint8)
+    truth[10:60, 10:60] = 1
+    truths = [truth] * 20
+    noisy = truth.copy()
+    if stray == 3:
+        noisy[80, 87:90] = 1
+    else:
+        noisy[70:90, 70:95] = 1  # 20 × 25 = 500 px
+    assert int(noisy.sum()) == 2500 + stray
+    predictions = [noisy] + [truth] * 19
+    gain = (1 - 5000 / (5000 + stray)) / 20
+    assert (gain >= MIN_GAIN) is kept
+    selection = select_postprocessing(predictions, truths, 2)
+    assert selection.baseline == pytest.approx(1 - gain)
+    first = selection.steps[0]
+    assert first.key == "postprocess.min_size" and first.tried == [(2500, pytest.approx(1.0))]
+    assert first.kept is kept and (first.value == 2500) is kept
+    assert selection.score == pytest.approx(1.0 if kept else 1 - gain)
+    assert not any(step.kept for step in selection.steps[1:])
 
 
 def test_removing_small_components_is_rejected_when_real_objects_are_small() -> None:
