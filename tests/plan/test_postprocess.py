@@ -117,6 +117,22 @@ def test_a_gain_below_min_gain_keeps_nothing(stray: int, kept: bool) -> None:
     assert not any(step.kept for step in selection.steps[1:])
 
 
+def test_filling_holes_is_kept_for_any_rise() -> None:
+    # One prediction of 20 has a 1-px hole in its 2,500-px square: filling it raises the mean
+    # per-image Dice by (1 − 4998/4999) / 20 ≈ 0.00001, below MIN_GAIN — kept all the same, as
+    # a hole filled costs at most the hole (min_size 2,500 would remove the holed square: off).
+    truth = np.zeros((100, 100), np.uint8)
+    truth[10:60, 10:60] = 1
+    holed = truth.copy()
+    holed[30, 30] = 0
+    selection = select_postprocessing([holed] + [truth] * 19, [truth] * 20, 2)
+    steps = {step.key: step for step in selection.steps}
+    gain = (1 - 4998 / 4999) / 20
+    assert 0 < gain < MIN_GAIN and selection.baseline == pytest.approx(1 - gain)
+    assert not steps["postprocess.min_size"].kept
+    assert steps["postprocess.fill_holes"].kept and selection.score == pytest.approx(1.0)
+
+
 def test_removing_small_components_is_rejected_when_real_objects_are_small() -> None:
     truth = square(2, 2, 4)
     truth[10, 10:12] = 1  # a real 2-px object beside the 16-px one
