@@ -143,14 +143,16 @@ def summary_lines(rows: list[dict]) -> list[str]:
             gap = _mean(dice["plan"]) - _mean(dice["default"])
             spread = max(_spread(dice["plan"]), _spread(dice["default"]))
             line += f"; plan − default {gap:+.4f} (seed spread {spread:.4f})"
-        budgets = sorted({r["minutes"] for r in mine if r["recipe"] == "plan"})
-        if len(budgets) > 1:
+        planned = [r for r in mine if r["recipe"] == "plan"]
+        budgets = sorted({r["minutes"] for r in planned})
+        if len(budgets) > 1:  # over the seeds run at the longest budget, on every budget
+            seeds = {r["seed"] for r in planned if r["minutes"] == budgets[-1]}
             means = {
-                m: _mean([r["dice"] for r in mine if r["recipe"] == "plan" and r["minutes"] == m])
+                m: _mean([r["dice"] for r in planned if r["minutes"] == m and r["seed"] in seeds])
                 for m in budgets
             }
             longest = means[budgets[-1]]
-            line += "; time to quality: " + ", ".join(
+            line += f"; time to quality (seed {', '.join(map(str, sorted(seeds)))}): " + ", ".join(
                 f"{m:g} min {means[m]:.4f} = {means[m] / longest:.1%}" for m in budgets
             )
         lines.append(line)

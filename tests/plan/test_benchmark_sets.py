@@ -66,13 +66,17 @@ def test_the_summary_weighs_the_gap_against_the_seed_spread_and_time_to_quality(
         row("plan", 0, 10, 0.85, adapted_rand_error=0.1),
         row("plan", 1, 10, 0.83, adapted_rand_error=0.1),
         row("plan", 0, 30, 0.90),
+        row("plan", 1, 30, 0.94),
     ]
     (line,) = plan_sets.summary_lines(rows)
     # default: mean 0.82, range 0.04; plan: mean 0.84, range 0.02; gap +0.02 vs spread 0.04;
-    # time to quality: 0.84 / 0.90 = 93.3 %.
+    # time to quality over both seeds: 0.84 / 0.92 = 91.3 %.
     assert line == (
         "s at 10 min, mean (± half the seeds' range): default 0.8200 (±0.0200), adapted Rand "
         "0.1500 (±0.0500); plan 0.8400 (±0.0100), adapted Rand 0.1000 (±0.0000); plan − default "
-        "+0.0200 (seed spread 0.0400); time to quality: 10 min 0.8400 = 93.3%, 30 min 0.9000 = "
-        "100.0%"
+        "+0.0200 (seed spread 0.0400); time to quality (seed 0, 1): 10 min 0.8400 = 91.3%, "
+        "30 min 0.9200 = 100.0%"
     )
+    # One seed at the long budget: the short budget's mean is over that seed only (0.85 / 0.90).
+    (line,) = plan_sets.summary_lines(rows[:-1])
+    assert line.endswith("time to quality (seed 0): 10 min 0.8500 = 94.4%, 30 min 0.9000 = 100.0%")
