@@ -15,7 +15,8 @@
 #   benchmarks/plan_vs_default.sh   # WORK=plan-vs-default MINUTES=10 SYNTH_MINUTES=5 LONG=30 SEEDS="0 1"
 #   LONG_SEEDS=1 pairs the two LONG_SETS at the first seed instead of the two seeds of each set;
 #   ARMS=plan runs only the planned recipe of each set, its two seeds side by side (after a rule
-#   changed, the default's rows stand).
+#   changed, the default's rows stand); with PLAN_NAME=plan-light PLAN_FLAGS="--set
+#   data.augmentation.preset=light" the planned arm is a variant, named and tagged as such.
 #   python benchmarks/plan_sets.py table plan-vs-default/results.jsonl   # the README table
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository; ../shared beside it
@@ -42,11 +43,16 @@ for key, value in json.load(sys.stdin)["overrides"].items():
 }
 
 run() {  # set recipe seed minutes
-  local set=$1 recipe=$2 seed=$3 minutes=$4 flags=() sets
+  local set=$1 recipe=$2 seed=$3 minutes=$4 flags=() sets label=$2
   local name="$set-$recipe-s$seed-m$minutes" data="$WORK/$set/trainval"
   if [ "$recipe" = plan ]; then
     sets=$(plan_sets "$data" "$minutes")  # a failing plan stops the script
     [ -n "$sets" ] && mapfile -t flags <<< "$sets"
+    if [ -n "${PLAN_NAME:-}" ]; then  # a variant of the plan: its own name, PLAN_FLAGS added
+      label=$PLAN_NAME name="$set-$PLAN_NAME-s$seed-m$minutes"
+      read -r -a extra <<< "${PLAN_FLAGS:-}"
+      flags+=("${extra[@]}")
+    fi
     drunet plan --data "$data" --minutes "$minutes" > "$WORK/$name.plan.txt"
   else
     read -r -a flags <<< "$DEFAULT_FLAGS"
@@ -58,7 +64,7 @@ run() {  # set recipe seed minutes
   local rand=()
   [ "$set" = isbi2012 ] && rand=(--rand)
   python benchmarks/plan_sets.py score "$WORK/runs/$name" "$WORK/$set/heldout" "${rand[@]}" \
-    --tag "{\"set\": \"$set\", \"recipe\": \"$recipe\", \"seed\": $seed, \"minutes\": $minutes}" \
+    --tag "{\"set\": \"$set\", \"recipe\": \"$label\", \"seed\": $seed, \"minutes\": $minutes}" \
     | tee -a "$WORK/results.jsonl"
 }
 

@@ -5,8 +5,8 @@ is kept as the user's and the rules around it use it (a user's model sets the pa
 user's patch the batch); the plan only adds ``overrides`` below the user's values. A choice the
 rules leave at the default is listed with its reason but overrides nothing.
 
-Rules (thresholds are constants of this module, all **provisional** until
-``benchmarks/plan_vs_default.sh`` has been run and its table put in the README):
+Rules (thresholds are constants of this module; ``benchmarks/plan_vs_default.sh`` measures the
+recipe against the default, its table is in the README):
 
 * **model** — ``drunet_s`` (full resolution) when the thinnest foreground class has a median
   structure width ≤ ``THIN_WIDTH`` px, i.e. ≤ 4 px at the half resolution ``drunet_s2`` works at

@@ -27,6 +27,7 @@ import re
 import runpy
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ OWN_IMAGES = "test_example_your_own_images"
 VOLUMES = "test_example_volumes"
 ISBI = "test_isbi_benchmark_command"
 SPEED = "test_speed_benchmark_command"
+PLAN = "test_plan_benchmark_commands"
+GIANT = "test_giant_benchmark_commands"
 
 CHECKS = {
     "pip install -e .[dev] && drunet demo": QUICKSTART_DEMO,
@@ -64,6 +67,17 @@ CHECKS = {
     "drunet,unet_resnet34 --budget-minutes 25 --out isbi-compare": ISBI,
     "cd benchmarks && OMP_WAIT_POLICY=PASSIVE python bench_models.py --models drunet drunet_s "
     "unet_resnet34 --inputs 4x3x256x256 8x3x256x256 --rounds 8": SPEED,
+    "SETS=isbi2012 dsb2018_nuclei LONG_SEEDS=1 benchmarks/plan_vs_default.sh": PLAN,
+    "SETS=synth_thin synth_wide synth_empty LONG_SETS= SYNTH_MINUTES=3 "
+    "benchmarks/plan_vs_default.sh": PLAN,
+    "SETS=isbi2012 LONG_SETS= ARMS=plan benchmarks/plan_vs_default.sh": PLAN,
+    "SETS=synth_thin LONG_SETS= SYNTH_MINUTES=3 ARMS=plan benchmarks/plan_vs_default.sh": PLAN,
+    "python benchmarks/plan_sets.py table plan-vs-default/results.jsonl": PLAN,
+    "cd benchmarks && python bench_giant.py --sizes 10000": GIANT,
+    "cd benchmarks && python bench_giant.py --sizes 20000 40000 --tissue 0.1 --no-memory": GIANT,
+    "cd benchmarks && python bench_giant.py --sizes 10000 --tissue 0.1 --no-memory": GIANT,
+    "cd benchmarks && python bench_giant.py --sizes 10000 --tissue 0.3 --no-memory": GIANT,
+    "cd benchmarks && python bench_giant.py --sizes 10000 --tissue 0.6 --no-memory": GIANT,
 }
 
 
@@ -206,26 +220,60 @@ class _Parsed(Exception):
     pass
 
 
+def _dry_run(monkeypatch: pytest.MonkeyPatch, script: str, flags: list[str]) -> Any:
+    """Run ``benchmarks/<script>`` until its argument parser has read ``flags``: the namespace."""
+    parse = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self: argparse.ArgumentParser, *a: Any, **k: Any) -> argparse.Namespace:
+        raise _Parsed(parse(self, *a, **k))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+        patch.setattr(sys, "argv", [script, *flags])
+        patch.syspath_prepend(str(ROOT / "benchmarks"))
+        patch.chdir(ROOT / "benchmarks")
+        with pytest.raises(_Parsed) as parsed:
+            runpy.run_path(script, run_name="__main__")
+    return parsed.value.args[0]
+
+
 def test_speed_benchmark_command(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dry run: the script's own argument parser reads every flag, then it stops."""
     [args] = commands_for(SPEED)
     assert args[:3] == ["cd", "benchmarks", "&&"]
     env, python, script, *flags = args[3:]
     assert env == "OMP_WAIT_POLICY=PASSIVE" and python == "python"
-    parse = argparse.ArgumentParser.parse_args
-
-    def parse_then_stop(self: argparse.ArgumentParser, *a: Any, **k: Any) -> argparse.Namespace:
-        raise _Parsed(parse(self, *a, **k))
-
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
-    monkeypatch.setattr(sys, "argv", [script, *flags])
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    monkeypatch.chdir(ROOT / "benchmarks")
-    with pytest.raises(_Parsed) as parsed:
-        runpy.run_path(script, run_name="__main__")
-    namespace = parsed.value.args[0]
+    namespace = _dry_run(monkeypatch, script, flags)
     assert namespace.models == ["drunet", "drunet_s", "unet_resnet34"] and namespace.rounds == 8
     _figures_are_in("Training speed", ROOT / "benchmarks" / "results" / "models.md")
+
+
+def test_plan_benchmark_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shell script's variables are ones it reads, and it parses (bash -n); the table
+    command's flags parse; the README's figures are those of the results file."""
+    script = ROOT / "benchmarks" / "plan_vs_default.sh"
+    text = script.read_text("utf-8")
+    *runs, table = commands_for(PLAN)
+    for args in runs:  # VAR="a b" … script, re-split on spaces: the words with "=" name VARs
+        assert args[-1] == "benchmarks/plan_vs_default.sh" and os.access(script, os.X_OK)
+        for name in (word.split("=", 1)[0] for word in args[:-1] if "=" in word):
+            assert re.search(rf"\${{{name}\b", text), f"{name} is not read by {script.name}"
+    assert shutil.which("bash") is not None
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    python, path, *flags = table
+    assert python == "python" and path == "benchmarks/plan_sets.py"
+    namespace = _dry_run(monkeypatch, "plan_sets.py", flags)
+    assert namespace.command == "table"
+    _figures_are_in("Plan against default", ROOT / "benchmarks" / "results" / "plan_vs_default.md")
+
+
+def test_giant_benchmark_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dry runs of bench_giant.py; the README's figures are those of the results file."""
+    for args in commands_for(GIANT):
+        assert args[:3] == ["cd", "benchmarks", "&&"] and args[3:5] == ["python", "bench_giant.py"]
+        namespace = _dry_run(monkeypatch, "bench_giant.py", args[5:])
+        assert namespace.sizes and all(size >= 10000 for size in namespace.sizes)
+    _figures_are_in("Giant images", ROOT / "benchmarks" / "results" / "giant.md")
 
 
 def _figures_are_in(heading: str, results: Path) -> None:
