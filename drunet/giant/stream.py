@@ -6,7 +6,7 @@ Equality holds because nothing that decides a pixel's value changes:
 * the **tile grid** is the in-memory one — :func:`~drunet.sliding.tile_starts` over the whole
   image, tiles in row-major order — and so are the **batches** (``batch_size`` consecutive tiles,
   which may span two tile rows), so every tile goes through the network in the same batch;
-* **normalisation** is per pixel (:meth:`Predictor.preprocess` on the rows a batch needs): the
+* **normalisation** is per pixel (:meth:`Predictor.preprocess` on each tile's pixels): the
   run's stored clip window and mean/std, a fixed window, ImageNet statistics or none. Mode
   ``zscore`` standardises by the statistics of the *whole* image, which a stream does not hold:
   it is refused (the in-memory path, or a run with dataset statistics, handles such images);
@@ -19,19 +19,19 @@ The clean-ups of :mod:`drunet.inference.postprocess` (``min_size``, ``fill_holes
 ``largest_component``) label connected components of the whole mask, which may span any number
 of bands: they are not streamable and are refused (:func:`check_streamable`).
 
-A row is finished once the tiles that start at or above it are all added: after each batch the
+A row is finished once the tiles that start at or above it are all added: after each tile the
 rows above the next tile's top are divided, thresholded and handed on (:func:`stream_scores`).
 
-**Memory** (``T`` = tile side, ``s = T·(1 − overlap)`` the tile step, ``W`` the image width,
-``C`` input channels of ``b`` bytes, ``K'`` score rows — 1 for binary —, ``B`` the batch size):
-the rolling input holds the rows of one batch, ``R ≤ T + ⌈B / tiles per row⌉ · s`` rows (``2T``
-when a row holds at least ``B`` tiles), as read and normalised, ``W·R·C·(b + 4)`` bytes; the
-rolling sums hold the same rows, ``4·W·R·(K' + 1)`` bytes; plus ``B`` tiles in flight and the
-network's activations. About ``W · 2T · (C·(b + 4) + 4·(K' + 1))`` bytes, at most twice that
-while a buffer grows — never a function of the image height: a 40,000-wide RGB slide with 256²
-tiles and a binary model needs about 0.5 GB for its buffers. Rows above the first kept tile
-(background skipping) are emitted before any sum is made, ``T`` rows at a time, so the sums
-never span a skipped stretch.
+**Memory** (``T`` = tile side, ``W`` the image width, ``C`` input channels, ``K'`` score rows —
+1 for binary —, ``B`` the batch size): every buffer is allocated once, at its largest, and
+none grows with the image. The input rows are two ``(T, W, C)`` buffers of the file's pixel
+type, ``b`` bytes (the rows the next tile row shares are copied from one to the other; each tile
+is normalised on its own), plus the rows just read; the sums are a ring of ``T`` rows,
+``4·W·T·(K' + 1)`` bytes, since after each tile the rows above the next one's top are finished;
+plus ``B`` tiles in flight and the network's activations. About ``W·T·(2·C·b + 4·(K' + 1))``
+bytes: a 40,000-wide 8-bit RGB slide with 256² tiles and a binary model holds 0.14 GB of
+buffers, whatever its height — and whatever gaps background skipping leaves, since a batch
+spanning a gap never holds the rows between its tiles.
 
 With ``start_row`` (continuing an interrupted run) the batches whose tiles all end above it are
 not run again and rows above it are not emitted; the batches overlapping it are recomputed, so
@@ -161,25 +161,23 @@ def stream_scores(
     tally.total, tally.skipped = len(grid), len(grid) - len(todo)
     weights = tile_weights(tile_h, tile_w, opts.blend)
     forward = tile_forward(predictor)
-    inputs = _InputRows(predictor, source)
+    inputs = _InputRows(predictor, source, tile_h)
     sums = _Sums(width, start_row, score_rows(predictor), tile_h)
     batches = [todo[i : i + opts.batch_size] for i in range(0, len(todo), opts.batch_size)]
-    if batches:  # rows above the first kept tile: background, emitted before any sum grows
+    if batches:  # rows above the first kept tile: background, emitted before any sum is made
         yield from sums.finish(batches[0][0][0])
     for index, batch in enumerate(batches):
+        following = batches[index + 1][0][0] if index + 1 < len(batches) else height
         if batch[-1][0] + tile_h > start_row:  # else: every tile ends above, already emitted
-            top = batch[0][0]
-            image = inputs.rows(top, batch[-1][0] + tile_h)  # (C, rows, W) from row `top`
-            x = torch.stack(
-                [image[:, y - top : y - top + tile_h, c : c + tile_w] for y, c in batch]
-            )
+            x = torch.stack([inputs.tile(y, c, tile_w) for y, c in batch])
             out = run_tiles(forward, x)  # (n, K', h, w)
-            for (y, c), tile_out in zip(batch, out, strict=True):
+            tops = [y for y, _ in batch[1:]] + [following]
+            for (y, c), tile_out, next_top in zip(batch, out, tops, strict=True):
                 sums.add(y, c, tile_out, weights)
+                yield from sums.finish(next_top)  # every tile starting above it is added
             tally.computed += len(batch)
         if on_progress is not None:
             on_progress(tally.skipped + sum(len(b) for b in batches[: index + 1]), len(grid))
-        following = batches[index + 1][0][0] if index + 1 < len(batches) else height
         yield from sums.finish(following)
     yield from sums.finish(height)
 
@@ -217,35 +215,68 @@ def finish_band(
 
 
 class _InputRows:
-    """Normalised input rows ``[top, bottom)`` of the whole width, read as batches need them;
-    rows above the current batch are dropped."""
+    """Input rows of the whole width as read (the file's dtype), at most one tile high, read as
+    tiles need them: two preallocated ``(T, W, C)`` buffers, the rows still needed copied from
+    one to the other when the tile row moves down (never a buffer that grows). Each tile is
+    normalised on its own (:meth:`Predictor.preprocess` is per pixel: the same values as the
+    whole image's), so the rows are held at the file's width in bytes, not as float32."""
 
-    def __init__(self, predictor: Predictor, source: RegionSource) -> None:
-        self.predictor, self.source = predictor, source
-        self.top = 0
-        self.buffer = torch.zeros(predictor.in_channels, 0, source.width)  # (C, rows, W)
+    def __init__(self, predictor: Predictor, source: RegionSource, capacity: int) -> None:
+        self.predictor, self.source, self.capacity = predictor, source, capacity
+        self.top = self.end = 0  # rows [top, end) are buffers[0][: end - top]
+        self.buffers: list[np.ndarray] = []
 
-    def rows(self, top: int, bottom: int) -> torch.Tensor:
-        """``(C, bottom - top, W)`` from row ``top`` (never above the previous call's top)."""
-        end = self.top + self.buffer.shape[1]
-        if top >= end:  # nothing kept is needed (a skipped stretch, or a restart)
-            self.top, self.buffer, end = top, self.buffer[:, :0], top
-        kept = self.buffer[:, top - self.top :]
-        if bottom > end:
-            raw = self.source.read(end, 0, bottom - end, self.source.width)
-            new = self.predictor.preprocess(raw, str(self.source.path))[0]  # (C, rows, W)
-            kept = torch.cat([kept, new], dim=1)
-        self.top, self.buffer = top, kept
-        return kept[:, : bottom - top]
+    def tile(self, top: int, left: int, width: int) -> torch.Tensor:
+        """The normalised tile ``(C, T, width)`` at ``(top, left)``."""
+        raw = self.rows(top, top + self.capacity)[:, left : left + width]
+        return self.predictor.preprocess(raw, str(self.source.path))[0]
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        """``(bottom - top, W, C)`` from row ``top`` (never above the previous call's top)."""
+        if top < self.top or bottom - top > self.capacity:
+            raise ValueError(f"rows {top}…{bottom} outside the stream's window at {self.top}")
+        if top >= self.end:  # nothing held is needed (the first tile, a skipped stretch)
+            self.top = self.end = top
+        if top == self.top and bottom <= self.end:
+            return self.buffers[0][: bottom - top]
+        kept = self.end - top  # rows [top, end) already read
+        new = None
+        if bottom > self.end:
+            new = self.source.read(self.end, 0, bottom - self.end, self.source.width)
+            new = new[:, :, None] if new.ndim == 2 else new  # (rows, W, C)
+        if not self.buffers:
+            assert new is not None  # the first call reads
+            shape = (self.capacity, *new.shape[1:])
+            self.buffers = [np.empty(shape, new.dtype), np.empty(shape, new.dtype)]
+        current, spare = self.buffers
+        if kept:
+            spare[:kept] = current[top - self.top : self.end - self.top]
+        if new is not None:
+            spare[kept : kept + len(new)] = new
+        self.buffers = [spare, current]
+        self.top, self.end = top, max(bottom, self.end)
+        return spare[: bottom - top]
 
 
 class _Sums:
-    """Blended sums and weights of rows ``[top, top + rows)``, the whole width."""
+    """Blended sums and weights of the held rows ``[top, end)``, the whole width, in a ring of
+    ``capacity`` preallocated rows (row ``r`` at ``r % capacity``): a tile adds within
+    ``[top, top + capacity)``; finished rows are divided out and their ring rows zeroed."""
 
-    def __init__(self, width: int, top: int, rows_k: int, chunk: int) -> None:
-        self.top, self.chunk = top, chunk  # rows no tile covers are emitted `chunk` at a time
-        self.total = torch.zeros(rows_k, 0, width)  # (K', rows, W)
-        self.weight = torch.zeros(0, width)  # (rows, W)
+    def __init__(self, width: int, top: int, rows_k: int, capacity: int) -> None:
+        self.top = self.end = top
+        self.capacity = capacity  # also the rows no tile covers are emitted this many at a time
+        self.total = torch.zeros(rows_k, capacity, width)  # (K', ring rows, W)
+        self.weight = torch.zeros(capacity, width)  # (ring rows, W)
+
+    def _ring(self, start: int, stop: int) -> Iterator[tuple[slice, int]]:
+        """Rows ``[start, stop)`` as ring slices and their offsets from ``start`` (one or two)."""
+        row = start
+        while row < stop:
+            at = row % self.capacity
+            count = min(stop - row, self.capacity - at)
+            yield slice(at, at + count), row - start
+            row += count
 
     def add(self, y: int, x: int, out: torch.Tensor, weights: torch.Tensor) -> None:
         """Add one tile's ``out (K', h, w) · weights`` at ``(y, x)``, rows above ``top`` cut."""
@@ -253,35 +284,36 @@ class _Sums:
         height, width = weights.shape
         if skip >= height:
             return
-        bottom = y + height - self.top
-        if bottom > self.weight.shape[0]:
-            grow = bottom - self.weight.shape[0]
-            self.total = torch.cat(
-                [self.total, self.total.new_zeros(len(self.total), grow, self.total.shape[2])], 1
-            )
-            self.weight = torch.cat(
-                [self.weight, self.weight.new_zeros(grow, self.weight.shape[1])]
-            )
-        rows = slice(y + skip - self.top, bottom)
-        self.total[:, rows, x : x + width].add_(out[:, skip:] * weights[skip:])
-        self.weight[rows, x : x + width].add_(weights[skip:])
+        if y + height - self.top > self.capacity:
+            raise ValueError(f"a tile at row {y} reaches past the held rows from {self.top}")
+        weighted, weight = out[:, skip:] * weights[skip:], weights[skip:]
+        for ring, offset in self._ring(y + skip, y + height):
+            count = ring.stop - ring.start
+            self.total[:, ring, x : x + width].add_(weighted[:, offset : offset + count])
+            self.weight[ring, x : x + width].add_(weight[offset : offset + count])
+        self.end = max(self.end, y + height)
 
     def finish(self, limit: int) -> Iterator[tuple[int, torch.Tensor]]:
         """Rows ``[top, limit)`` divided, as ``(top, scores)``; ``top`` moves to ``limit``."""
         while self.top < limit:
-            held = self.weight.shape[0]
-            count = min(limit - self.top, held if held else self.chunk)
-            if held:
-                total, weight = self.total[:, :count], self.weight[:count]
-                self.total, self.weight = self.total[:, count:], self.weight[count:]
-                scores = total / weight  # the in-memory `total.div_(weight_sum)`
-                uncovered = weight == 0  # only when tiles were skipped
+            held = self.end - self.top
+            count = min(limit - self.top, held if held > 0 else self.capacity)
+            if held > 0:
+                parts, empty = [], []
+                for ring, _ in self._ring(self.top, self.top + count):
+                    parts.append(self.total[:, ring] / self.weight[ring])  # the in-memory div
+                    empty.append(self.weight[ring] == 0)
+                    self.total[:, ring] = 0.0
+                    self.weight[ring] = 0.0
+                scores = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+                uncovered = empty[0] if len(empty) == 1 else torch.cat(empty)
             else:
                 scores = self.total.new_zeros(len(self.total), count, self.total.shape[2])
                 uncovered = torch.ones(count, scores.shape[2], dtype=torch.bool)
-            if uncovered.any():
+            if uncovered.any():  # only when tiles were skipped
                 scores[:, uncovered] = 0.0
                 if len(scores) > 1:  # multi-class: background, certainly
                     scores[0, uncovered] = 1.0
             yield self.top, scores
             self.top += count
+            self.end = max(self.end, self.top)

@@ -137,6 +137,25 @@ def test_rows_above_the_first_kept_tile_are_emitted_without_summing_them(first_k
     assert tally.computed == sum(1 for top in range(0, 640 - 32, 32) if top >= first_kept) * 3
 
 
+def test_a_batch_spanning_a_gap_neither_reads_nor_holds_the_rows_between() -> None:
+    # Two pieces of tissue, rows 0…128 and 480…640, and batches of 8 tiles (3 per tile row), so
+    # one batch holds tiles above and below the gap. The rows between are never read, every
+    # band is at most a tile high (the sums never span the gap), and they are background.
+    image = textured(640, 128)
+    source = CountingSource(image)
+    predictor = tiny_predictor(max_pixels=0, batch_size=8)  # 64² tiles every 32 rows
+    keep = lambda top, left, height, width: top < 96 or top >= 480  # noqa: E731
+    bands = list(stream_bands(predictor, source, probabilities=True, keep=keep))
+    rows = [r for top, height in source.reads for r in range(top, top + height)]
+    assert rows == [*range(128), *range(480, 640)]  # each kept row read once, the gap never
+    assert max(len(band.mask) for band in bands) <= 64
+    mask = np.concatenate([b.mask for b in bands])
+    assert mask.shape == (640, 128) and not mask[128:480].any()
+    full = predictor.predict(image)
+    # Rows whose every covering tile is kept equal the in-memory mask: 0…96 and 512…640.
+    assert np.array_equal(mask[:96], full[:96]) and np.array_equal(mask[512:], full[512:])
+
+
 def test_continuing_from_a_row_emits_the_same_rows_below_it() -> None:
     image = textured(400, 150)
     predictor = tiny_predictor(max_pixels=0)
