@@ -1,9 +1,10 @@
 """Background skipping for slides: which tiles hold tissue, from a small overview of the image.
 
 A slide is mostly empty background around the tissue: bright glass around stained tissue in
-brightfield (H&E, IHC), a dark field around bright tissue in fluorescence. The overview is a low
-pyramid level when the file has one (``overview``), else a strided pass over the image (every
-``step``-th pixel of every ``step``-th row, read band by band, so memory stays bounded); its gray
+brightfield (H&E, IHC), a dark field around bright tissue in fluorescence. The overview is a
+strided pass (``overview``: every ``step``-th pixel of every ``step``-th row, at most
+``OVERVIEW_SIDE`` a side, read band by band, so memory stays bounded) over a low pyramid level
+when the file has one, else over the image itself; its gray
 values (the channels' mean) are split by Otsu's threshold. The darker side is tissue
 (brightfield) unless at least ``DARK_BORDER`` of the overview's border pixels are on the darker
 side: then the background is dark and the brighter side is tissue (fluorescence). The tissue map
@@ -86,13 +87,13 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float | None:
 def tissue_map(source: RegionSource, low: RegionSource | None = None, margin: int = 2) -> TissueMap:
     """The tissue of ``source``, measured on ``low`` (a lower pyramid level of the same image)
     when given, else on a strided overview (see the module)."""
-    if low is not None:
-        small = low.read(0, 0, low.height, low.width)
-        scale = (source.height / low.height, source.width / low.width)
-    else:
-        small, step = overview(source)
-        scale = (float(step), float(step))  # overview pixel i stands for rows i·step …
-    gray = to_float(small).mean(axis=2)  # (h, w)
+    # A pyramid level is read like the image: strided to at most OVERVIEW_SIDE, band by band
+    # (a 4,096² level read whole and made float was 0.4 GB on top of the stream).
+    base = low if low is not None else source
+    small, step = overview(base)
+    # overview pixel i stands for the base's rows i·step …, the image's i·step·(H / h) …
+    scale = (step * source.height / base.height, step * source.width / base.width)
+    gray = to_float(small).mean(axis=2)  # (h, w), at most OVERVIEW_SIDE a side
     threshold = otsu_threshold(gray)
     bright = False
     if threshold is None:

@@ -50,3 +50,27 @@ def test_a_border_partly_dark_stays_brightfield() -> None:
 def test_one_gray_value_keeps_every_tile() -> None:
     found = tissue_map(ArraySource(np.full((64, 64, 3), 128, np.uint8)))
     assert found.threshold is None and found.tissue.all() and not found.bright
+
+
+class _Reads(ArraySource):
+    def __init__(self, array: np.ndarray) -> None:
+        super().__init__(array)
+        self.rows: list[int] = []
+
+    def read(self, top: int, left: int, height: int, width: int) -> np.ndarray:
+        self.rows.append(height)
+        return super().read(top, left, height, width)
+
+
+def test_a_large_pyramid_level_is_read_strided_band_by_band() -> None:
+    """A 4,100-row level (of a 4× larger image) is read 510 rows at a time and strided by 3:
+    a 1,367 × 100 map whose pixels stand for 12 image pixels."""
+    level = np.full((4100, 300, 3), 230, np.uint8)
+    level[1000:2000, 100:200] = 60  # tissue
+    low = _Reads(level)
+    image = ArraySource(np.zeros((16400, 1200, 3), np.uint8))  # only its size is used
+    found = tissue_map(image, low=low, margin=0)
+    assert found.tissue.shape == (1367, 100) and found.scale == (12.0, 12.0)
+    assert max(low.rows) == 510 and sum(low.rows) == 4100
+    assert found.keep(4000, 400, 256, 256) and not found.keep(0, 0, 256, 256)
+    assert not found.keep(8100, 400, 256, 256)  # level rows 2025…: glass
