@@ -125,21 +125,21 @@ def run_case(image: Path, weights: Path, out: Path, mode: str, tissue: bool) -> 
 
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| size | tissue | stream s | stream peak RSS | stream MP/s | memory peak RSS | "
+        "| size | tissue | stream s | stream peak RSS | stream MP/s | memory s | memory peak RSS | "
         "memory MP/s | RSS ratio | speed ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         s, m = row["stream"], row.get("memory")
         assert isinstance(s, dict)
         tissue = row.get("tissue")
         cells = [f"{row['size']}²", "all" if tissue is None else f"{tissue:.0%}"]
-        cells += [f"{s['seconds']:.0f}", f"{s['peak_mib']:.0f} MiB", f"{s['mp_s']:.2f}"]
+        cells += [f"{s['seconds']:.1f}", f"{s['peak_mib']:.0f} MiB", f"{s['mp_s']:.2f}"]
         if isinstance(m, dict):
-            cells += [f"{m['peak_mib']:.0f} MiB", f"{m['mp_s']:.2f}"]
+            cells += [f"{m['seconds']:.1f}", f"{m['peak_mib']:.0f} MiB", f"{m['mp_s']:.2f}"]
             cells += [f"{s['peak_mib'] / m['peak_mib']:.2f}", f"{s['mp_s'] / m['mp_s']:.2f}"]
         else:
-            cells += ["not run", "—", "—", "—"]
+            cells += ["not run", "—", "—", "—", "—"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
