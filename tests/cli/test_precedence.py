@@ -33,6 +33,7 @@ FLAG_KEYS: dict[str, dict[str, tuple[str, str, str, object]]] = {
         "--patch-size": ("data.augmentation.patch_size", "64", "32", 32),
         "--batch-size": ("data.batch_size", "5", "3", 3),
         "--minutes": ("train.max_minutes", "5.5", "3.5", 3.5),
+        "--device": ("train.device", "cpu", "AUTO", "auto"),
     },
     "verify": {
         "data": ("data.root", "/set/data", "/flag/data", Path("/flag/data")),
