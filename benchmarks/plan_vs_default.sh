@@ -14,6 +14,8 @@
 #
 #   benchmarks/plan_vs_default.sh   # WORK=plan-vs-default MINUTES=10 SYNTH_MINUTES=5 LONG=30 SEEDS="0 1"
 #   LONG_SEEDS=1 pairs the two LONG_SETS at the first seed instead of the two seeds of each set;
+#   LONG_RECIPE=default runs today's default at the long budget instead (does the plan's choice pay
+#   where it differs, e.g. drunet_s on ISBI at 30 minutes?);
 #   ARMS=plan runs only the planned recipe of each set, its two seeds side by side (after a rule
 #   changed, the default's rows stand); with PLAN_NAME=plan-light PLAN_FLAGS="--set
 #   data.augmentation.preset=light" the planned arm is a variant, named and tagged as such.
@@ -29,6 +31,7 @@ SEEDS=${SEEDS:-"0 1"}
 SETS=${SETS:-"isbi2012 dsb2018_nuclei synth_thin synth_wide synth_empty"}
 LONG_SETS=${LONG_SETS-"isbi2012 dsb2018_nuclei"}
 DEVICE=${DEVICE:-cpu}
+LONG_RECIPE=${LONG_RECIPE:-plan}
 # Today's default: the plan switched off, and so is the post-processing chosen on validation
 # (issue 26 item 3, part of the planned recipe: it runs after every training unless switched off).
 DEFAULT_FLAGS=${DEFAULT_FLAGS:-"--no-plan --set postprocess.select=false"}
@@ -106,10 +109,10 @@ done
 read -r -a long_sets <<< "$LONG_SETS"
 if [ "${LONG_SEEDS:-2}" = 1 ] && [ "${#long_sets[@]}" = 2 ]; then
   # one seed at LONG minutes, the two sets side by side (half the time of the two-seed pairing)
-  both "run ${long_sets[0]} plan ${seeds[0]} $LONG" "run ${long_sets[1]} plan ${seeds[0]} $LONG"
+  both "run ${long_sets[0]} $LONG_RECIPE ${seeds[0]} $LONG" "run ${long_sets[1]} $LONG_RECIPE ${seeds[0]} $LONG"
 else
   for set in $LONG_SETS; do  # time to quality: the planned recipe at LONG minutes
-    both "run $set plan ${seeds[0]} $LONG" "run $set plan ${seeds[1]:-${seeds[0]}} $LONG"
+    both "run $set $LONG_RECIPE ${seeds[0]} $LONG" "run $set $LONG_RECIPE ${seeds[1]:-${seeds[0]}} $LONG"
   done
 fi
 python benchmarks/plan_sets.py table "$WORK/results.jsonl"
