@@ -64,35 +64,40 @@ def test_a_budget_too_short_for_full_resolution_keeps_the_half_resolution_model(
 
     def measure(model: str) -> float:
         calls.append(model)
-        return {"drunet_s": 0.3, "drunet_s2": 0.1}[model]
+        return {"drunet_s": 0.6, "drunet_s2": 0.1}[model]
 
     speed = Speed(measure, min_steps_per_epoch=1)
     # By hand: drunet_s trains 112² patches (24 images of 101², multiple 16) in batches of
-    # round(4·256²/112²) = 21, 2 steps an epoch: 2 · 21 · 0.3 s · (112/128)² = 9.646875 s, so
-    # 6 minutes buy 37.3 epochs (< 50) and 30 minutes 186.6 (≥ 50). drunet_s2: 128², batch 16,
-    # 2 steps: 3.2 s an epoch, 112.5 epochs in 6 minutes.
+    # round(4·256²/112²) = 21: one pass is 24 // 21 = 1 full batch (the trainer drops the last,
+    # partial one), 1 · 21 · 0.6 s · (112/128)² = 9.646875 s an epoch, so 6 minutes buy 37.3
+    # epochs (< 50) and 30 minutes 186.6 (≥ 50). drunet_s2: 128², batch 16, 1 batch: 1.6 s an
+    # epoch, 225 epochs in 6 minutes.
     assert speed.epoch_seconds("drunet_s", 112, 21, 24) == pytest.approx(9.646875)
     plan = make_plan(thin, {"train.max_minutes": 6}, speed=speed)
     assert _value(plan, "model.name") == "drunet_s2"
     reason = plan.choice("model.name").reason
     assert "the 6-minute budget buys ≈37 epochs of drunet_s (< 50" in reason
-    assert "drunet_s2 trains ≈112" in reason
+    assert "drunet_s2 trains ≈225" in reason
     assert plan.choice("train.max_minutes").source == "user"
     assert sorted(calls) == ["drunet_s", "drunet_s2"]  # each measured once
     long = make_plan(thin, {"train.max_minutes": 30}, speed=speed)
     assert _value(long, "model.name") == "drunet_s"
     assert "buys ≈187 epochs of drunet_s (≥ 50" in long.choice("model.name").reason
     assert len(calls) == 2  # the same Speed: no new measurement
-    # The trainer's epoch: at least min_steps_per_epoch batches, or steps_per_epoch exactly.
+    # The trainer's epoch: full batches of one pass (40 // 16 = 2, not 3), at least
+    # min_steps_per_epoch batches, or steps_per_epoch exactly.
+    assert speed.epoch_seconds("drunet_s2", 128, 16, 40) == pytest.approx(2 * 16 * 0.1)
     assert Speed(measure, min_steps_per_epoch=25).epoch_seconds("drunet_s2", 128, 16, 24) == (
         pytest.approx(25 * 16 * 0.1)
     )
     assert Speed(measure, steps_per_epoch=3).epoch_seconds("drunet_s2", 128, 16, 24) == (
         pytest.approx(3 * 16 * 0.1)
     )
-    # The user's patch and batch are the ones the budget is weighed at.
-    fixed = make_plan(thin, {"train.max_minutes": 6, "data.batch_size": 2}, speed=speed)
-    assert _value(fixed, "model.name") == "drunet_s"  # 12 steps of 2: 5.51 s, 65 epochs
+    # The user's patch and batch are the ones the budget is weighed at: batch 2, 12 batches,
+    # 12 · 2 · 0.6 · (112/128)² = 11.025 s an epoch, 65.3 epochs in 12 minutes.
+    fixed = make_plan(thin, {"train.max_minutes": 12, "data.batch_size": 2}, speed=speed)
+    assert _value(fixed, "model.name") == "drunet_s"
+    assert "buys ≈65 epochs of drunet_s" in fixed.choice("model.name").reason
 
 
 def test_without_a_speed_or_a_budget_nothing_is_measured(thin: Fingerprint) -> None:
