@@ -143,6 +143,18 @@ def summary_lines(rows: list[dict]) -> list[str]:
             gap = _mean(dice["plan"]) - _mean(dice["default"])
             spread = max(_spread(dice["plan"]), _spread(dice["default"]))
             line += f"; plan − default {gap:+.4f} (seed spread {spread:.4f})"
+        for minutes in sorted({r["minutes"] for r in mine} - {short}):  # longer budgets, paired
+            both = {
+                recipe: {r["seed"]: r["dice"] for r in mine
+                         if r["recipe"] == recipe and r["minutes"] == minutes}
+                for recipe in ("plan", "default")
+            }  # fmt: skip
+            seeds = sorted(set(both["plan"]) & set(both["default"]))
+            if seeds:
+                gaps = [both["plan"][seed] - both["default"][seed] for seed in seeds]
+                line += f"; at {minutes:g} min plan − default " + " / ".join(
+                    f"{gap:+.4f}" for gap in gaps
+                ) + f" (seed {', '.join(map(str, seeds))})"
         planned = [r for r in mine if r["recipe"] == "plan"]
         budgets = sorted({r["minutes"] for r in planned})
         if len(budgets) > 1:  # over the seeds run at the longest budget, on every budget

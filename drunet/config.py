@@ -130,6 +130,23 @@ class TrainConfig(_Section):
     freeze_encoder_epochs: int = Field(default=0, ge=0)  # encoder frozen for the first N epochs
     encoder_lr_scale: float = Field(default=1.0, gt=0, le=10)  # encoder LR = lr × this
 
+    def epoch_draws(self, images: int, batch_size: int, world_size: int = 1) -> int | None:
+        """Batches per epoch (per rank) when an epoch draws images with replacement:
+        ``steps_per_epoch`` when set, else ``min_steps_per_epoch`` when one pass over ``images``
+        makes fewer full batches of ``batch_size`` × ``world_size``; ``None``: one shuffled pass
+        (see :meth:`epoch_batches`). The trainer's sampler and the plan's budget both use it."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        if images // (batch_size * world_size) < self.min_steps_per_epoch:
+            return self.min_steps_per_epoch  # a small dataset: the pass is repeated
+        return None
+
+    def epoch_batches(self, images: int, batch_size: int, world_size: int = 1) -> int:
+        """Batches in one epoch (per rank): :meth:`epoch_draws`, or the full batches of one
+        pass (a last partial batch is dropped)."""
+        draws = self.epoch_draws(images, batch_size, world_size)
+        return draws if draws is not None else images // (batch_size * world_size)
+
 
 class ExperimentConfig(_Section):
     """One training run: model, data and training settings, and where the run folder goes."""

@@ -181,10 +181,7 @@ def make_loaders(
     if data.cache and workers > 0:
         train_set.preload()  # decode once; forked workers share the arrays
         val_set.preload()
-    steps = config.train.steps_per_epoch
-    one_pass = len(train_set) // (data.batch_size * world_size)
-    if steps is None and one_pass < config.train.min_steps_per_epoch:
-        steps = config.train.min_steps_per_epoch  # a small dataset: the pass is repeated
+    steps = config.train.epoch_draws(len(train_set), data.batch_size, world_size)
     sampler = EpochSampler(
         len(train_set),
         seed=seed,

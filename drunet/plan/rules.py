@@ -21,17 +21,21 @@ recipe against the default, its table is in the README):
 * **patch size** — whole images when they are small: the median long side rounded up to the
   model's multiple (``2**depth`` × stem stride: 16 for ``drunet_s``, 32 for ``drunet_s2``), so a
   101² image trains as a 112² (or 128²) patch, never padded to 256²; else the default 256.
-* **batch size** — as many pixels per step as the default (4 × 256²), at least enough that at
-  most ``ALL_EMPTY_BATCHES`` of the batches are all empty masks, at least 2 (batch norm), at
-  most ``MAX_BATCH`` and the number of training pairs (a batch of repeats of a few images adds
-  no information), and never more than ``memory_gb`` holds at the model's measured training
-  memory per pixel (``BYTES_PER_PIXEL`` × ``AUTOGRAD_PEAK``).
+* **batch size** — the default's 4 whatever the patch, at least 2 (batch norm), at most the
+  number of training pairs (a batch of repeats of a few images adds no information), and never
+  more than ``memory_gb`` holds at the model's measured training memory per pixel
+  (``BYTES_PER_PIXEL`` × ``AUTOGRAD_PEAK``). Measured: a step's time grows with its pixels (on a
+  CPU), so smaller whole-image patches buy more optimiser steps in a budget. On the mostly-empty
+  101² set (3 minutes, two seeds) batch 4 at 128² trained 51 epochs to held-out Dice
+  0.954 / 0.965, where the earlier rule — the default's pixels per step (16 at 128²), raised
+  until ≤ 5 % of batches are all empty masks — trained 17 to 0.908 / 0.910 and lost to the
+  padded default (0.919 / 0.921); the empty batches it avoided did no harm. On a GPU a larger
+  batch of small patches may cost no time: set ``data.batch_size``.
 * **foreground oversampling** — the share of patches centred on foreground: 0.66 when the
   rarest foreground class is under 1 % of the pixels, 0.5 under 5 %, else the default 0.33;
   without effect (left at the default) when patches are whole images.
 * **empty masks** — the loss stays Dice + CE: the batch-pooled Dice has no term for a batch
-  without foreground, while CE penalises false positives on every empty image; the batch rule
-  keeps all-empty batches rare.
+  without foreground, while CE penalises false positives on every empty image.
 * **augmentation** — ``strong`` for fewer than ``FEW_IMAGES`` training pairs of wide
   structures; ``light`` (the default) otherwise: affine and elastic warps move thin structures
   by about their width, and nearest-neighbour masks break them.
@@ -46,7 +50,6 @@ recipe against the default, its table is in the README):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -62,8 +65,6 @@ DEFAULT_MODEL = "drunet_s2"
 THIN_MODEL = "drunet_s"
 DEFAULT_PATCH = 256
 DEFAULT_BATCH = 4
-MAX_BATCH = 64
-ALL_EMPTY_BATCHES = 0.05  # tolerated share of batches made only of empty masks
 RARE_FOREGROUND = ((0.01, 0.66), (0.05, 0.5))  # (rarest class share below, foreground share)
 DEFAULT_FOREGROUND_SHARE = 0.33
 FEW_IMAGES = 50
@@ -221,22 +222,11 @@ def _patch(fp: Fingerprint, model: str) -> tuple[int, str, bool]:
 
 
 def _batch(fp: Fingerprint, model: str, patch: int, memory_gb: float) -> tuple[int, str, bool]:
-    same_pixels = max(1, round(DEFAULT_BATCH * DEFAULT_PATCH**2 / patch**2))
-    parts = [f"{same_pixels} for the pixels per step of {DEFAULT_BATCH} × {DEFAULT_PATCH}²"]
-    batch = max(same_pixels, 2)
-    empty = fp.empty_mask_fraction
-    if 0 < empty < 1:
-        needed = math.ceil(math.log(ALL_EMPTY_BATCHES) / math.log(empty))
-        if needed > batch:
-            parts.append(
-                f"{needed} so that ≤ {ALL_EMPTY_BATCHES:.0%} of batches are all empty "
-                f"({empty:.0%} of masks are)"
-            )
-            batch = needed
-    cap = max(min(MAX_BATCH, fp.pairs), 2)
-    if batch > cap:
-        batch = cap
-        parts.append(f"capped at {cap} (at most {MAX_BATCH}, at most the training pairs)")
+    batch = DEFAULT_BATCH
+    parts = [f"{DEFAULT_BATCH} whatever the patch (smaller patches buy more steps in a budget)"]
+    if fp.pairs < batch:
+        batch = max(fp.pairs, 2)
+        parts.append(f"{batch}: at most the training pairs, at least 2")
     per_sample = BYTES_PER_PIXEL.get(resolve_preset(model), UNKNOWN_BYTES_PER_PIXEL)
     fits = int(memory_gb * 2**30 // (per_sample * AUTOGRAD_PEAK * patch**2))
     if fits < batch:
@@ -265,8 +255,7 @@ def _empty_masks(fp: Fingerprint) -> tuple[None, str, bool]:
     return (
         None,
         f"{empty:.0%} of masks are empty: CE penalises false positives on "
-        "each of them (batch-pooled Dice only when the batch holds foreground), and the batch "
-        "size keeps all-empty batches rare",
+        "each of them (batch-pooled Dice only when the batch holds foreground)",
         False,
     )
 

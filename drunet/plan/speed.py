@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from drunet.checkpoint import build_model
+from drunet.config import ModelConfig, TrainConfig
 from drunet.device import resolve_device
-from drunet.models import create_model
 
 SIDE = 128  # px: the measured square
 BATCH = 2  # samples per measured step (batch norm trains on more than one)
@@ -34,8 +35,8 @@ def sample_seconds(
 ) -> float:
     """Seconds one training sample of ``SIDE``² takes ``model_name`` on ``device`` (see module)."""
     dev = resolve_device(device, "train.device")
-    out_channels = 1 if num_classes <= 2 else num_classes
-    model = create_model(model_name, in_channels=in_channels, out_channels=out_channels).to(dev)
+    spec = ModelConfig(name=model_name, in_channels=in_channels, num_classes=num_classes).spec()
+    model = build_model(spec).to(dev)  # the model training builds
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
     x = torch.randn(BATCH, in_channels, SIDE, SIDE, device=dev)
@@ -79,8 +80,12 @@ class Speed:
         return self.measured[model]
 
     def epoch_seconds(self, model: str, patch: int, batch: int, pairs: int) -> float:
-        """Seconds of training steps in one epoch of ``pairs`` images (validation left out)."""
-        steps = self.steps_per_epoch or max(math.ceil(pairs / batch), self.min_steps_per_epoch)
+        """Seconds of training steps in one epoch of ``pairs`` images (validation left out),
+        counted as the trainer counts them (:meth:`drunet.config.TrainConfig.epoch_batches`)."""
+        train = TrainConfig(
+            steps_per_epoch=self.steps_per_epoch, min_steps_per_epoch=self.min_steps_per_epoch
+        )
+        steps = train.epoch_batches(pairs, batch)
         return steps * batch * self.seconds(model) * (patch / SIDE) ** 2
 
     def epochs(self, model: str, minutes: float, patch: int, batch: int, pairs: int) -> float:

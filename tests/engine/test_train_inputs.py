@@ -31,9 +31,12 @@ def test_loaders_follow_steps_per_epoch_and_batch_size(binary_data: Path, tmp_pa
     config.train.min_steps_per_epoch = 1
     train_loader, _ = make_loaders(config, train_pairs, val_pairs)
     assert len(train_loader) == len(list(train_loader)) == 2
+    assert config.train.epoch_batches(5, 2) == 2  # the count the plan weighs a budget by
+    assert config.train.epoch_batches(5, 2, world_size=2) == 1  # 5 // 4: the min of 1
     config.train.min_steps_per_epoch = 7  # … unless that is fewer steps than the minimum
     train_loader, _ = make_loaders(config, train_pairs, val_pairs)
-    assert len(train_loader) == len(list(train_loader)) == 7
+    assert len(train_loader) == len(list(train_loader)) == 7 == config.train.epoch_batches(5, 2)
+    assert config.train.epoch_draws(5, 2) == 7 and config.train.epoch_draws(14, 2) is None
     assert all(x.shape[0] == 2 for x, _ in train_loader)
 
 

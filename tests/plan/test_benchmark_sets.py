@@ -80,3 +80,6 @@ def test_the_summary_weighs_the_gap_against_the_seed_spread_and_time_to_quality(
     # One seed at the long budget: the short budget's mean is over that seed only (0.85 / 0.90).
     (line,) = plan_sets.summary_lines(rows[:-1])
     assert line.endswith("time to quality (seed 0): 10 min 0.8500 = 94.4%, 30 min 0.9000 = 100.0%")
+    # A default at the long budget too: the gap per seed run by both.
+    (line,) = plan_sets.summary_lines([*rows, row("default", 1, 30, 0.935)])
+    assert "; at 30 min plan − default +0.0050 (seed 1); time to quality" in line
