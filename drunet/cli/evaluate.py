@@ -135,7 +135,7 @@ def evaluate_command(
     empty_below: EmptyBelow = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "auto",
-    compile_network: CompileOption = False,
+    compile: CompileOption = False,
 ) -> None:
     """Predict every image of a dataset and score it against its mask: Dice, IoU, precision
     and recall per image and class (per_image.csv), a summary (summary.json) and a table.

@@ -28,18 +28,18 @@ from drunet.evaluation.write import (
     per_stack_path,
     write_evaluation,
 )
-from drunet.inference import PostprocessOptions, PredictOptions, Predictor
+from drunet.inference import Predictor
+from drunet.inference.options import PredictSettings
 from drunet.outputs import claim_outputs
-from drunet.sliding import DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
-class EvaluateJob:
+class EvaluateJob(PredictSettings):
     """Every setting of ``drunet evaluate`` (see ``drunet evaluate --help`` for each).
 
     Model mode (``pred`` None): predict the images of ``data`` (default: the run's own data
     folder) with ``model`` (default: the latest run in ``runs_dir``), ``split`` of them, with
-    the prediction settings ``tile_size`` … ``compile_network`` on ``device``. Folder mode:
+    the prediction settings of :class:`~drunet.inference.options.PredictSettings`. Folder mode:
     score the predictions in ``pred`` against the masks in ``truth`` (classes: ``classes``, or
     the truth masks'); ``stack`` names numbered 2D slices. Both: ``hd95`` (``spacing`` implies
     it), ``report`` with its ``worst`` cases, ``absent_as_one`` (score classes absent from
@@ -62,20 +62,6 @@ class EvaluateJob:
     absent_as_one: bool = False
     overwrite: bool = False
     runs_dir: Path = Path("runs")
-    tile_size: int | None = None
-    overlap: float = 0.5
-    batch_size: int = 4
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    tta: bool = False
-    tta_rot90: bool = False
-    threshold: float = 0.5
-    min_size: int | None = None  # clean-ups: None is the run's (chosen on validation)
-    fill_holes: bool | None = None
-    largest: bool | None = None
-    empty_below: int | None = None
-    device: str | None = None
-    precision: str = "auto"
-    compile_network: bool = False
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -112,22 +98,6 @@ class EvaluateJob:
     def outputs(self) -> list[str]:
         """The file names the job may write into ``out`` (claimed before any work)."""
         return [PER_IMAGE_CSV, SUMMARY_JSON, PER_STACK_CSV, *([REPORT_NAME] * self.report)]
-
-    def predict_options(self) -> PredictOptions:
-        """The prediction settings (model mode); a bad value is a ``ValueError`` naming it."""
-        return PredictOptions(
-            tile_size=self.tile_size,
-            overlap=self.overlap,
-            max_pixels=self.max_pixels,
-            batch_size=self.batch_size,
-            tta_flips=self.tta,
-            tta_rot90=self.tta_rot90,
-            postprocess=PostprocessOptions(
-                self.threshold, self.min_size, self.fill_holes, self.largest, self.empty_below
-            ),
-            precision=self.precision,
-            compile=self.compile_network,
-        )
 
 
 @dataclass(frozen=True)

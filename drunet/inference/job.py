@@ -15,14 +15,12 @@ from typing import Any
 
 from drunet.giant.options import GiantOptions
 from drunet.inference.files import PredictionReport
-from drunet.inference.options import PredictOptions
-from drunet.inference.postprocess import PostprocessOptions
+from drunet.inference.options import PredictSettings
 from drunet.inference.shard import parse_shard
-from drunet.sliding import DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
-class PredictJob:
+class PredictJob(PredictSettings):
     """A prediction to run: inputs, the model(s), where and how, and what to write.
 
     * ``inputs``: an image file, a folder of images, or a glob.
@@ -33,9 +31,8 @@ class PredictJob:
       ``probabilities``; ``nnunet_names``: nnU-Net channel files' masks as ``<case>.png``.
     * ``resume``: skip inputs whose outputs all exist (``--continue``). ``shard``: ``(I, N)`` or
       ``"I/N"``, only the inputs whose index in the sorted list is ``I`` modulo ``N``.
-    * ``device`` (``None``: ``$DRUNET_DEVICE``, else auto), ``precision``, ``compile`` and the
-      tiling, test-time augmentation and post-processing fields: see :class:`PredictOptions`
-      (a clean-up left ``None`` is the run's, chosen on validation when it was trained).
+    * the tiling, test-time augmentation, post-processing, ``device``, ``precision`` and
+      ``compile`` fields: see :class:`~drunet.inference.options.PredictSettings`.
     * ``prefetch``: batches read ahead in ``workers`` threads (0: no threads).
     * Giant images (:mod:`drunet.giant.files`: whole-slide files, OME-Zarr, pyramidal or
       larger-than-the-pixel-limit TIFFs; ``stream``: every input) are streamed: ``level`` /
@@ -56,20 +53,6 @@ class PredictJob:
     nnunet_names: bool = False
     resume: bool = False
     json_output: bool = False
-    tile_size: int | None = None
-    overlap: float = 0.5
-    batch_size: int = 4
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    tta: bool = False
-    tta_rot90: bool = False
-    threshold: float = 0.5
-    min_size: int | None = None
-    fill_holes: bool | None = None
-    largest: bool | None = None
-    empty_below: int | None = None
-    device: str | None = None
-    precision: str = "auto"
-    compile: bool = False
     backend: str = "torch"
     shard: tuple[int, int] | str | None = None
     prefetch: int = 2
@@ -99,22 +82,6 @@ class PredictJob:
             tissue=self.tissue,
             resume=self.resume,
             overwrite=self.overwrite,
-        )
-
-    def options(self) -> PredictOptions:
-        """How the predictor runs the network (tiles, TTA, post-processing, precision)."""
-        return PredictOptions(
-            tile_size=self.tile_size,
-            overlap=self.overlap,
-            batch_size=self.batch_size,
-            max_pixels=self.max_pixels,
-            tta_flips=self.tta,
-            tta_rot90=self.tta_rot90,
-            postprocess=PostprocessOptions(
-                self.threshold, self.min_size, self.fill_holes, self.largest, self.empty_below
-            ),
-            precision=self.precision,
-            compile=self.compile,
         )
 
 

@@ -64,3 +64,44 @@ class PredictOptions:
             raise OptionError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
         passes = len(symmetries(self.tta_flips, self.tta_rot90))  # drunet.bounds: work, memory
         check_prediction(self.tile_size, self.overlap, self.batch_size, self.max_pixels, passes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictSettings:
+    """The prediction flags ``drunet predict`` and ``drunet evaluate`` share, one field per flag
+    (:class:`~drunet.inference.job.PredictJob` and :class:`~drunet.evaluation.EvaluateJob`
+    extend it): the tiling, test-time augmentation, threshold and clean-ups (``None``: the
+    run's own, chosen on validation when it was trained), ``device`` (``None``:
+    ``$DRUNET_DEVICE``, else auto), ``precision`` and ``compile``; see :class:`PredictOptions`.
+    """
+
+    tile_size: int | None = None
+    overlap: float = 0.5
+    batch_size: int = 4
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    tta: bool = False
+    tta_rot90: bool = False
+    threshold: float = 0.5
+    min_size: int | None = None
+    fill_holes: bool | None = None
+    largest: bool | None = None
+    empty_below: int | None = None
+    device: str | None = None
+    precision: str = "auto"
+    compile: bool = False
+
+    def predict_options(self) -> PredictOptions:
+        """How the predictor runs the network; a bad value is an ``OptionError`` naming it."""
+        return PredictOptions(
+            tile_size=self.tile_size,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+            max_pixels=self.max_pixels,
+            tta_flips=self.tta,
+            tta_rot90=self.tta_rot90,
+            postprocess=PostprocessOptions(
+                self.threshold, self.min_size, self.fill_holes, self.largest, self.empty_below
+            ),
+            precision=self.precision,
+            compile=self.compile,
+        )

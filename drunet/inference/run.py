@@ -132,7 +132,7 @@ def _with_giant(
 
 def load_predictor(job: PredictJob, device: torch.device) -> Predictor:
     """The job's model: one run (none named: the latest), or an ensemble of several."""
-    options = job.options()
+    options = job.predict_options()
     if len(job.models) > 1:
         if job.backend != "torch":
             raise DrunetError("--backend onnxruntime runs one model; drop it for an ensemble")

@@ -60,7 +60,7 @@ def test_the_flags_reach_the_job(monkeypatch, tmp_path: Path) -> None:
         report=True, worst=3, overwrite=True, absent_as_one=True, runs_dir=Path("rs"),
         tile_size=64, overlap=0.25, batch_size=2, max_pixels=9, tta=True, tta_rot90=True,
         threshold=0.7, min_size=5, fill_holes=True, largest=True, empty_below=40, device="cpu",
-        precision="fp32", compile_network=True,
+        precision="fp32", compile=True,
     )  # fmt: skip
     assert folder == EvaluateJob(
         pred=Path("p"), truth=Path("t"), stack="{name}_z{index}", classes=4
