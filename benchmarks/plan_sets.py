@@ -152,9 +152,11 @@ def summary_lines(rows: list[dict]) -> list[str]:
             seeds = sorted(set(both["plan"]) & set(both["default"]))
             if seeds:
                 gaps = [both["plan"][seed] - both["default"][seed] for seed in seeds]
-                line += f"; at {minutes:g} min plan − default " + " / ".join(
-                    f"{gap:+.4f}" for gap in gaps
-                ) + f" (seed {', '.join(map(str, seeds))})"
+                line += (
+                    f"; at {minutes:g} min plan − default "
+                    + " / ".join(f"{gap:+.4f}" for gap in gaps)
+                    + f" (seed {', '.join(map(str, seeds))})"
+                )
         planned = [r for r in mine if r["recipe"] == "plan"]
         budgets = sorted({r["minutes"] for r in planned})
         if len(budgets) > 1:  # over the seeds run at the longest budget, on every budget

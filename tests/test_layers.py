@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "config_model": 2,
     "config_loss": 2,
     "config_postprocess": 2,
+    "config_train": 2,
     "configs": 2,
     "checkpoint": 2,
     "weights": 2,

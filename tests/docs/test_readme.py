@@ -72,9 +72,13 @@ CHECKS = {
     "benchmarks/plan_vs_default.sh": PLAN,
     "SETS=isbi2012 LONG_SETS= ARMS=plan benchmarks/plan_vs_default.sh": PLAN,
     "SETS=synth_thin LONG_SETS= SYNTH_MINUTES=3 ARMS=plan benchmarks/plan_vs_default.sh": PLAN,
+    "SETS=synth_empty LONG_SETS= SYNTH_MINUTES=3 ARMS=plan benchmarks/plan_vs_default.sh": PLAN,
+    "SETS= LONG_SETS=isbi2012 dsb2018_nuclei LONG_SEEDS=1 LONG_RECIPE=default "
+    "benchmarks/plan_vs_default.sh": PLAN,
+    "SETS=isbi2012 MINUTES=30 SEEDS=1 LONG_SETS= benchmarks/plan_vs_default.sh": PLAN,
     "python benchmarks/plan_sets.py table plan-vs-default/results.jsonl": PLAN,
     "cd benchmarks && python bench_giant.py --sizes 10000": GIANT,
-    "cd benchmarks && python bench_giant.py --sizes 20000 --tissue 0.1 --no-memory": GIANT,
+    "cd benchmarks && python bench_giant.py --sizes 20000 40000 --tissue 0.1 --no-memory": GIANT,
 }
 
 
