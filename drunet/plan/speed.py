@@ -81,7 +81,8 @@ class Speed:
 
     def epoch_seconds(self, model: str, patch: int, batch: int, pairs: int) -> float:
         """Seconds of training steps in one epoch of ``pairs`` images (validation left out),
-        counted as the trainer counts them (:meth:`drunet.config_train.TrainConfig.epoch_batches`)."""
+        its batches counted as the trainer counts them
+        (:meth:`drunet.config_train.TrainConfig.epoch_batches`)."""
         train = TrainConfig(
             steps_per_epoch=self.steps_per_epoch, min_steps_per_epoch=self.min_steps_per_epoch
         )
