@@ -13,6 +13,7 @@
 # (≈ 5.5 h). Nothing else should run on the machine; the load average is printed per run.
 #
 #   benchmarks/plan_vs_default.sh   # WORK=plan-vs-default MINUTES=10 SYNTH_MINUTES=5 LONG=30 SEEDS="0 1"
+#   SETS="" (or LONG_SETS="") runs none of those sets: only the long runs (or only the short ones);
 #   LONG_SEEDS=1 pairs the two LONG_SETS at the first seed instead of the two seeds of each set;
 #   LONG_RECIPE=default runs today's default at the long budget instead (does the plan's choice pay
 #   where it differs, e.g. drunet_s on ISBI at 30 minutes?);
@@ -32,6 +33,11 @@ SETS=${SETS-"isbi2012 dsb2018_nuclei synth_thin synth_wide synth_empty"}
 LONG_SETS=${LONG_SETS-"isbi2012 dsb2018_nuclei"}
 DEVICE=${DEVICE:-cpu}
 LONG_RECIPE=${LONG_RECIPE:-plan}
+case $LONG_RECIPE in plan | default) ;; *)
+  echo "LONG_RECIPE=$LONG_RECIPE: use plan or default" >&2
+  exit 2
+  ;;
+esac
 # Today's default: the plan switched off, and so is the post-processing chosen on validation
 # (issue 26 item 3, part of the planned recipe: it runs after every training unless switched off).
 DEFAULT_FLAGS=${DEFAULT_FLAGS:-"--no-plan --set postprocess.select=false"}

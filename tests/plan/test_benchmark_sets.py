@@ -3,6 +3,8 @@ synthetic sets whose fingerprints are what their names say. No training here."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,3 +85,12 @@ def test_the_summary_weighs_the_gap_against_the_seed_spread_and_time_to_quality(
     # A default at the long budget too: the gap per seed run by both.
     (line,) = plan_sets.summary_lines([*rows, row("default", 1, 30, 0.935)])
     assert "; at 30 min plan − default +0.0050 (seed 1); time to quality" in line
+
+
+def test_an_unknown_long_recipe_stops_the_script_before_any_work(tmp_path: Path) -> None:
+    script = Path(__file__).parents[2] / "benchmarks" / "plan_vs_default.sh"
+    env = {**os.environ, "LONG_RECIPE": "bogus", "WORK": str(tmp_path / "work")}
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "LONG_RECIPE=bogus: use plan or default" in done.stderr
+    assert not (tmp_path / "work").exists()  # nothing prepared, nothing trained
