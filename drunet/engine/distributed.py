@@ -22,7 +22,9 @@ Two nodes (run on each, with its own ``--node_rank``)::
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -184,19 +186,59 @@ def init_distributed(device_type: str) -> DistContext:
 def distributed(device_type: str) -> Iterator[DistContext]:
     """:func:`init_distributed` for the length of a run; the process group is destroyed at the
     end (also after an error) when this call created it — a group the caller set up stays.
-    After a run that ended normally every rank first meets at a barrier: gloo aborts a rank
-    (SIGABRT) whose peer closes its connections while data of a last collective is in flight,
-    which happened to rank 1 of ``drunet train --devices 2`` once under load. After an error
-    there is no barrier (the other ranks may never reach it); torchrun ends them."""
+
+    After a run that ended normally every rank meets at a barrier, then the ranks close their
+    connections one side at a time (:func:`_close_in_turn`): gloo aborts a process (SIGABRT)
+    whose peer closes a connection while its own side is still busy with it, which killed rank
+    1 of ``drunet train --devices 2`` at the very end, under load, even after a barrier.
+    After an error the group is destroyed at once (the other ranks may never reach the end;
+    torchrun ends them)."""
     created = not dist.is_initialized()
     context = init_distributed(device_type)
+    ended = False
     try:
         yield context
         if created:
             context.barrier()
+            ended = True
     finally:
         if created and context.enabled and dist.is_initialized():
-            dist.destroy_process_group()
+            if ended:
+                _close_in_turn(context)
+            else:
+                dist.destroy_process_group()
+
+
+_closings = itertools.count()  # every rank closes its groups equally often: the same keys
+_CLOSE_WAIT_S = 60.0
+
+
+def _close_in_turn(context: DistContext) -> None:
+    """Destroy the process group, rank 0 last: every other rank destroys its side and says so
+    through the launcher's key-value store (TCP, not gloo's connections); rank 0 destroys its
+    own once all have, or after ``_CLOSE_WAIT_S`` seconds. Without a store: at once."""
+    key = f"drunet/closed/{next(_closings)}"
+    store = _default_store()
+    if store is None:
+        dist.destroy_process_group()
+        return
+    if not context.is_main:
+        dist.destroy_process_group()
+        store.add(key, 1)
+        return
+    deadline = time.monotonic() + _CLOSE_WAIT_S
+    while store.add(key, 0) < context.world_size - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dist.destroy_process_group()
+
+
+def _default_store() -> dist.Store | None:
+    """The store the default group was set up with (``torchrun``'s), if torch exposes it."""
+    getter = getattr(dist.distributed_c10d, "_get_default_store", None)
+    try:
+        return getter() if getter is not None else None
+    except (RuntimeError, ValueError):
+        return None
 
 
 def wrap_model(model: nn.Module, context: DistContext, sync_bn: bool) -> nn.Module:

@@ -137,6 +137,54 @@ def test_ranks_meet_at_a_barrier_before_the_group_closes_only_after_a_clean_run(
     assert calls == ["destroy"]
 
 
+class FakeStore:
+    """The launcher's store as ``_close_in_turn`` uses it: a counter the other ranks raise."""
+
+    def __init__(self, others_after: int | None, calls: list[str]) -> None:
+        self.value, self.polls, self.others_after, self.calls = 0, 0, others_after, calls
+
+    def add(self, key: str, amount: int) -> int:
+        assert key.startswith("drunet/closed/")
+        if amount:
+            self.calls.append(f"add {amount}")
+        else:
+            self.polls += 1
+            if self.polls == self.others_after:  # rank 1 has closed its side by now
+                self.value += 1
+        self.value += amount
+        return self.value
+
+
+@pytest.mark.parametrize(("rank", "others_after"), [(1, None), (0, 3), (0, None)])
+def test_after_a_clean_run_rank_0_closes_its_connections_last(
+    launch_env, monkeypatch: pytest.MonkeyPatch, rank: int, others_after: int | None
+) -> None:
+    calls: list[str] = []
+    store = FakeStore(others_after, calls)
+    group = {"up": False}
+    monkeypatch.setattr(dist, "is_initialized", lambda: group["up"])
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: group.update(up=True))
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist.distributed_c10d, "_get_default_store", lambda: store)
+    monkeypatch.setattr(distributed, "_CLOSE_WAIT_S", 0.2)
+
+    def destroy() -> None:
+        calls.append(f"destroy after {store.polls} polls")
+        group.update(up=False)
+
+    monkeypatch.setattr(dist, "destroy_process_group", destroy)
+    launch_env({"WORLD_SIZE": "2", "RANK": str(rank), **GOOD})
+    with distributed.distributed("cpu"):
+        pass
+    if rank == 1:  # its side first, then it says so
+        assert calls == ["barrier", "destroy after 0 polls", "add 1"]
+    elif others_after == 3:  # rank 0 waits until rank 1 has closed
+        assert calls == ["barrier", "destroy after 3 polls"]
+    else:  # rank 1 never says so: rank 0 closes after the wait (0.2 s at 10 ms a poll)
+        assert calls[0] == "barrier" and len(calls) == 2
+        assert 5 <= store.polls <= 21
+
+
 # ---------------------------------------------------------------- the Trainer under DDP
 
 
