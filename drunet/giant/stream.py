@@ -23,15 +23,15 @@ A row is finished once the tiles that start at or above it are all added: after 
 rows above the next tile's top are divided, thresholded and handed on (:func:`stream_scores`).
 
 **Memory** (``T`` = tile side, ``W`` the image width, ``C`` input channels, ``K'`` score rows —
-1 for binary —, ``B`` the batch size): every buffer is allocated once, at its largest, and
-none grows with the image. The input rows are two ``(T, W, C)`` buffers of the file's pixel
-type, ``b`` bytes (the rows the next tile row shares are copied from one to the other; each tile
-is normalised on its own), plus the rows just read; the sums are a ring of ``T`` rows,
-``4·W·T·(K' + 1)`` bytes, since after each tile the rows above the next one's top are finished;
-plus ``B`` tiles in flight and the network's activations. About ``W·T·(2·C·b + 4·(K' + 1))``
-bytes: a 40,000-wide 8-bit RGB slide with 256² tiles and a binary model holds 0.14 GB of
-buffers, whatever its height — and whatever gaps background skipping leaves, since a batch
-spanning a gap never holds the rows between its tiles.
+1 for binary —, ``B`` the batch size): every buffer is bounded, and only one grows with the
+width. The input is read a block at a time, ``T`` rows by ``BLOCK_COLUMNS`` (2,048) columns of
+the file's pixel type (:class:`_InputBlock`), whatever the width; the sums are a ring of ``T``
+rows, ``4·W·T·(K' + 1)`` bytes, since after each tile the rows above the next one's top are
+finished; finished rows are divided, thresholded and handed on ``FINISH_ROWS`` (64) at a time;
+plus ``B`` tiles in flight and the network's activations. A 40,000-wide slide with 256² tiles
+and a binary model holds 82 MB of sums and 1.5 MB of input (8-bit RGB), whatever its height —
+and whatever gaps background skipping leaves, since a batch spanning a gap never holds the
+rows between its tiles.
 
 With ``start_row`` (continuing an interrupted run) the batches whose tiles all end above it are
 not run again and rows above it are not emitted; the batches overlapping it are recomputed, so
@@ -63,6 +63,9 @@ Tile = tuple[int, int]  # (top, left)
 KeepTile = Callable[[int, int, int, int], bool]  # (top, left, height, width) → run it?
 
 log = logging.getLogger(__name__)
+
+BLOCK_COLUMNS = 2048  # input columns read at once (a tile's width when wider), any image width
+FINISH_ROWS = 64  # rows divided, thresholded and handed on at once
 
 
 @dataclass
@@ -161,7 +164,7 @@ def stream_scores(
     tally.total, tally.skipped = len(grid), len(grid) - len(todo)
     weights = tile_weights(tile_h, tile_w, opts.blend)
     forward = tile_forward(predictor)
-    inputs = _InputRows(predictor, source, tile_h)
+    inputs = _InputBlock(predictor, source, max(BLOCK_COLUMNS, tile_w))
     sums = _Sums(width, start_row, score_rows(predictor), tile_h)
     batches = [todo[i : i + opts.batch_size] for i in range(0, len(todo), opts.batch_size)]
     if batches:  # rows above the first kept tile: background, emitted before any sum is made
@@ -169,7 +172,7 @@ def stream_scores(
     for index, batch in enumerate(batches):
         following = batches[index + 1][0][0] if index + 1 < len(batches) else height
         if batch[-1][0] + tile_h > start_row:  # else: every tile ends above, already emitted
-            x = torch.stack([inputs.tile(y, c, tile_w) for y, c in batch])
+            x = torch.stack([inputs.tile(y, c, tile_h, tile_w) for y, c in batch])
             out = run_tiles(forward, x)  # (n, K', h, w)
             tops = [y for y, _ in batch[1:]] + [following]
             for (y, c), tile_out, next_top in zip(batch, out, tops, strict=True):
@@ -214,48 +217,37 @@ def finish_band(
     return Band(top, mask, probs)
 
 
-class _InputRows:
-    """Input rows of the whole width as read (the file's dtype), at most one tile high, read as
-    tiles need them: two preallocated ``(T, W, C)`` buffers, the rows still needed copied from
-    one to the other when the tile row moves down (never a buffer that grows). Each tile is
-    normalised on its own (:meth:`Predictor.preprocess` is per pixel: the same values as the
-    whole image's), so the rows are held at the file's width in bytes, not as float32."""
+class _InputBlock:
+    """The input the tiles need, one block of a tile row at a time: rows ``[top, top + T)``
+    and ``columns`` columns from the left edge of the tile that first needs them, as read (the
+    file's dtype). A tile outside the held block reads the block that starts at its own left
+    edge, so the memory is one block, ``T · columns · C`` bytes, whatever the image's width.
+    Rows that two tile rows share, and columns at a block's edge, are decoded again: cheap next
+    to the network, whose tiles overlap in the same way. Each tile is normalised on its own
+    (:meth:`Predictor.preprocess` is per pixel: the same values as the whole image's)."""
 
-    def __init__(self, predictor: Predictor, source: RegionSource, capacity: int) -> None:
-        self.predictor, self.source, self.capacity = predictor, source, capacity
-        self.top = self.end = 0  # rows [top, end) are buffers[0][: end - top]
-        self.buffers: list[np.ndarray] = []
+    def __init__(self, predictor: Predictor, source: RegionSource, columns: int) -> None:
+        self.predictor, self.source, self.columns = predictor, source, columns
+        self.top = self.left = 0
+        self.block: np.ndarray | None = None  # (T, held columns, C)
 
-    def tile(self, top: int, left: int, width: int) -> torch.Tensor:
-        """The normalised tile ``(C, T, width)`` at ``(top, left)``."""
-        raw = self.rows(top, top + self.capacity)[:, left : left + width]
+    def tile(self, top: int, left: int, height: int, width: int) -> torch.Tensor:
+        """The normalised tile ``(C, height, width)`` at ``(top, left)``."""
+        block = self.block
+        if (
+            block is None
+            or top != self.top
+            or len(block) != height
+            or left < self.left
+            or left + width > self.left + block.shape[1]
+        ):
+            self.block = block = None  # the old block goes before the new one is read
+            columns = min(max(self.columns, width), self.source.width - left)
+            read = self.source.read(top, left, height, columns)
+            self.block = block = read[:, :, None] if read.ndim == 2 else read
+            self.top, self.left = top, left
+        raw = block[:, left - self.left : left - self.left + width]
         return self.predictor.preprocess(raw, str(self.source.path))[0]
-
-    def rows(self, top: int, bottom: int) -> np.ndarray:
-        """``(bottom - top, W, C)`` from row ``top`` (never above the previous call's top)."""
-        if top < self.top or bottom - top > self.capacity:
-            raise ValueError(f"rows {top}…{bottom} outside the stream's window at {self.top}")
-        if top >= self.end:  # nothing held is needed (the first tile, a skipped stretch)
-            self.top = self.end = top
-        if top == self.top and bottom <= self.end:
-            return self.buffers[0][: bottom - top]
-        kept = self.end - top  # rows [top, end) already read
-        new = None
-        if bottom > self.end:
-            new = self.source.read(self.end, 0, bottom - self.end, self.source.width)
-            new = new[:, :, None] if new.ndim == 2 else new  # (rows, W, C)
-        if not self.buffers:
-            assert new is not None  # the first call reads
-            shape = (self.capacity, *new.shape[1:])
-            self.buffers = [np.empty(shape, new.dtype), np.empty(shape, new.dtype)]
-        current, spare = self.buffers
-        if kept:
-            spare[:kept] = current[top - self.top : self.end - self.top]
-        if new is not None:
-            spare[kept : kept + len(new)] = new
-        self.buffers = [spare, current]
-        self.top, self.end = top, max(bottom, self.end)
-        return spare[: bottom - top]
 
 
 class _Sums:
@@ -294,26 +286,41 @@ class _Sums:
         self.end = max(self.end, y + height)
 
     def finish(self, limit: int) -> Iterator[tuple[int, torch.Tensor]]:
-        """Rows ``[top, limit)`` divided, as ``(top, scores)``; ``top`` moves to ``limit``."""
+        """Rows ``[top, limit)`` divided, as ``(top, scores)`` of at most ``FINISH_ROWS`` rows
+        each (the temporaries of a band stay small whatever the tile); ``top`` moves to
+        ``limit``."""
+        width = self.total.shape[2]
         while self.top < limit:
             held = self.end - self.top
-            count = min(limit - self.top, held if held > 0 else self.capacity)
+            count = min(limit - self.top, held if held > 0 else FINISH_ROWS, FINISH_ROWS)
+            scores = self.total.new_empty(len(self.total), count, width)
             if held > 0:
-                parts, empty = [], []
-                for ring, _ in self._ring(self.top, self.top + count):
-                    parts.append(self.total[:, ring] / self.weight[ring])  # the in-memory div
-                    empty.append(self.weight[ring] == 0)
+                uncovered = torch.empty(count, width, dtype=torch.bool)
+                for ring, offset in self._ring(self.top, self.top + count):
+                    rows = slice(offset, offset + ring.stop - ring.start)
+                    # the in-memory division, written in place of a temporary
+                    torch.div(self.total[:, ring], self.weight[ring], out=scores[:, rows])
+                    torch.eq(self.weight[ring], 0.0, out=uncovered[rows])
                     self.total[:, ring] = 0.0
                     self.weight[ring] = 0.0
-                scores = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
-                uncovered = empty[0] if len(empty) == 1 else torch.cat(empty)
+                if uncovered.any():  # only when tiles were skipped
+                    _background(scores, uncovered)
             else:
-                scores = self.total.new_zeros(len(self.total), count, self.total.shape[2])
-                uncovered = torch.ones(count, scores.shape[2], dtype=torch.bool)
-            if uncovered.any():  # only when tiles were skipped
-                scores[:, uncovered] = 0.0
-                if len(scores) > 1:  # multi-class: background, certainly
-                    scores[0, uncovered] = 1.0
+                _background(scores, None)
             yield self.top, scores
             self.top += count
             self.end = max(self.end, self.top)
+
+
+def _background(scores: torch.Tensor, where: torch.Tensor | None) -> None:
+    """Pixels no kept tile covers (``where``; None: all) are background: score 0, and for a
+    multi-class model class 0 with probability 1. Masked in place: indexing by a boolean mask
+    would build 16 bytes of indices per pixel (1.5 GB for a band of 192 × 40,000)."""
+    if where is None:
+        scores.zero_()
+        if len(scores) > 1:
+            scores[0] = 1.0
+        return
+    scores.masked_fill_(where, 0.0)
+    if len(scores) > 1:
+        scores[0].masked_fill_(where, 1.0)

@@ -11,10 +11,12 @@ from scipy import ndimage
 from drunet.config import updated
 from drunet.config_postprocess import PostprocessConfig
 from drunet.errors import DrunetError
+from drunet.giant import stream
 from drunet.giant.regions import ArraySource
-from drunet.giant.stream import Band, TileTally, stream_bands
+from drunet.giant.stream import FINISH_ROWS, Band, TileTally, stream_bands
 from drunet.inference import Predictor
 from drunet.inference.postprocess import PostprocessOptions
+from drunet.sliding import tile_starts
 from tests.giant.models import tiny_predictor
 
 
@@ -28,14 +30,14 @@ def textured(height: int, width: int, channels: int = 1, seed: int = 0) -> np.nd
 
 
 class CountingSource(ArraySource):
-    """An ArraySource that records the rows of every read."""
+    """An ArraySource that records every read as ``(top, height, left, width)``."""
 
     def __init__(self, array: np.ndarray) -> None:
         super().__init__(array)
         self.reads: list[tuple[int, int]] = []
 
     def read(self, top: int, left: int, height: int, width: int) -> np.ndarray:
-        self.reads.append((top, height))
+        self.reads.append((top, height, left, width))
         return super().read(top, left, height, width)
 
 
@@ -70,7 +72,13 @@ def test_3000_square_image_is_bit_identical_to_the_in_memory_predictor() -> None
     mask = assert_same(predictor, image, bands)
     assert 0.2 < mask.mean() < 0.8
     assert tally == TileTally(total=16 * 16, computed=256, skipped=0)
-    assert len(bands) == 16  # one band per tile row
+    # Rows are finished when the next tile row starts, handed on 64 (FINISH_ROWS) at a time.
+    starts = tile_starts(3000, 256, 0.25)
+    assert len(starts) == 16
+    edges = [*starts[1:], 3000]
+    tops = [t for a, b in zip([0, *edges], edges, strict=False) for t in range(a, b, 64)]
+    assert [band.top for band in bands] == tops
+    assert max(len(band.mask) for band in bands) == FINISH_ROWS == 64
 
 
 @pytest.mark.parametrize(
@@ -99,15 +107,19 @@ def test_an_image_that_fits_whole_goes_through_whole_as_in_memory() -> None:
     assert_same(predictor, image, bands)
 
 
-def test_only_the_rows_a_batch_needs_are_read_once() -> None:
-    image = textured(640, 128)
+def test_inputs_are_read_a_block_of_a_tile_row_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 64² tiles every 27 columns (0, 27, 54, 82, 109, 136) and 32 rows (0, 32, 64), blocks of
+    # 100 columns: a block starts at the first tile that does not fit the one before, so each
+    # tile row reads columns 0…100, 54…154 and 109…200 (the rest of the width), 64 rows high.
+    # The input held is one block whatever the width, and the result is the in-memory one.
+    monkeypatch.setattr(stream, "BLOCK_COLUMNS", 100)
+    image = textured(128, 200)
     source = CountingSource(image)
-    predictor = tiny_predictor(max_pixels=0, batch_size=1)  # 64² tiles every 32 rows
-    list(stream_bands(predictor, source))
-    assert source.reads[0] == (0, 64)  # the first tile row, not the image
-    assert max(height for _, height in source.reads) <= 64
-    rows = [r for top, height in source.reads for r in range(top, top + height)]
-    assert rows == list(range(640))  # every row read exactly once, in order
+    predictor = tiny_predictor(max_pixels=0, batch_size=4)
+    bands = list(stream_bands(predictor, source, probabilities=True))
+    blocks = [(0, 100), (54, 100), (109, 91)]
+    assert source.reads == [(top, 64, *block) for top in (0, 32, 64) for block in blocks]
+    assert_same(predictor, image, bands)
 
 
 @pytest.mark.parametrize("first_kept", [96, 544])
@@ -146,8 +158,8 @@ def test_a_batch_spanning_a_gap_neither_reads_nor_holds_the_rows_between() -> No
     predictor = tiny_predictor(max_pixels=0, batch_size=8)  # 64² tiles every 32 rows
     keep = lambda top, left, height, width: top < 96 or top >= 480  # noqa: E731
     bands = list(stream_bands(predictor, source, probabilities=True, keep=keep))
-    rows = [r for top, height in source.reads for r in range(top, top + height)]
-    assert rows == [*range(128), *range(480, 640)]  # each kept row read once, the gap never
+    rows = {r for top, height, _, _ in source.reads for r in range(top, top + height)}
+    assert rows == {*range(128), *range(480, 640)}  # the gap is never read
     assert max(len(band.mask) for band in bands) <= 64
     mask = np.concatenate([b.mask for b in bands])
     assert mask.shape == (640, 128) and not mask[128:480].any()
