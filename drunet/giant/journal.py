@@ -21,6 +21,7 @@ import io
 import json
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,15 +133,11 @@ class Journal:
 
     def add(self, band: Band) -> None:
         """Keep one finished band (atomically)."""
-        buffer = io.BytesIO()
-        if band.probabilities is None:
-            np.savez_compressed(buffer, mask=band.mask)
-        else:
-            np.savez_compressed(buffer, mask=band.mask, probabilities=band.probabilities)
+        arrays = {"mask": band.mask}
+        if band.probabilities is not None:
+            arrays["probabilities"] = band.probabilities
         bottom = band.top + band.mask.shape[0]
-        atomic_write_bytes(
-            self.folder / f"rows-{band.top:010d}-{bottom:010d}.npz", buffer.getvalue()
-        )
+        atomic_write_bytes(self.folder / f"rows-{band.top:010d}-{bottom:010d}.npz", _npz(arrays))
 
     def bands(self, key: str = "mask") -> Iterator[np.ndarray]:
         """The finished bands of ``key`` (``mask`` or ``probabilities``), top to bottom."""
@@ -151,3 +148,15 @@ class Journal:
     def remove(self) -> None:
         """Delete the journal (the output is whole, or the user starts again)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` as the bytes of an ``.npz`` file (what ``np.load`` reads), deflated at level
+    1: ``np.savez_compressed``'s level 6 took 57 ms for a noisy 64 × 10,000 mask band, level 1
+    6.5 ms for 1.4× the bytes — about 8 s of a 10,000² stream, for a file deleted at the end."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from drunet.errors import DrunetError
 from drunet.giant.journal import Journal, partial_folder
 from drunet.giant.predict import BandLayout, predict_giant
 from drunet.giant.regions import ArraySource
+from drunet.giant.stream import Band
 from drunet.giant.tissue import otsu_threshold, tissue_map
 from drunet.inference.postprocess import PostprocessOptions
 from tests.giant.models import tiny_predictor
@@ -158,3 +161,27 @@ def test_tiles_without_tissue_are_skipped_and_written_as_background(tmp_path: Pa
     full = predictor.predict(image)
     assert np.array_equal(mask[top:bottom, left:right], full[top:bottom, left:right])
     assert full.all()
+
+
+def test_a_band_kept_in_the_journal_reads_back_bit_for_bit_at_deflate_level_1(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    mask = (rng.random((64, 300)) > 0.5).astype(np.uint8)
+    probabilities = rng.random((64, 300, 2), dtype=np.float32)
+    journal = Journal(tmp_path / "out.tif", {"a": 1})
+    journal.open(resume=False)
+    journal.add(Band(128, mask, probabilities))
+    (_, _, chunk), *others = journal.chunks()
+    assert chunk.name == "rows-0000000128-0000000192.npz" and not others
+    with zipfile.ZipFile(chunk) as archive:
+        infos = archive.infolist()
+        assert [i.filename for i in infos] == ["mask.npy", "probabilities.npy"]
+        assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+        for info in infos:  # deflated at level 1, not savez_compressed's 6
+            packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+            data = archive.read(info)
+            assert info.compress_size == len(packer.compress(data) + packer.flush())
+    with np.load(chunk) as kept:
+        assert np.array_equal(kept["mask"], mask) and kept["mask"].dtype == np.uint8
+        assert np.array_equal(kept["probabilities"], probabilities)
