@@ -180,9 +180,9 @@ def test_after_a_clean_run_rank_0_closes_its_connections_last(
         assert calls == ["barrier", "destroy after 0 polls", "add 1"]
     elif others_after == 3:  # rank 0 waits until rank 1 has closed
         assert calls == ["barrier", "destroy after 3 polls"]
-    else:  # rank 1 never says so: rank 0 closes after the wait (0.2 s at 10 ms a poll)
-        assert calls[0] == "barrier" and len(calls) == 2
-        assert 5 <= store.polls <= 21
+    else:  # rank 1 never says so: rank 0 closes after the wait (0.2 s, at most 21 polls)
+        assert calls == ["barrier", f"destroy after {store.polls} polls"]
+        assert 2 <= store.polls <= 21
 
 
 # ---------------------------------------------------------------- the Trainer under DDP
