@@ -126,13 +126,36 @@ def tile_forward(predictor: Predictor) -> Forward:
     return forward
 
 
-def tile_grid_of(predictor: Predictor, height: int, width: int) -> tuple[int, int, list[Tile]]:
-    """``(tile height, tile width, tiles)`` of the in-memory sliding window, row-major."""
+def tile_grid_of(
+    predictor: Predictor, height: int, width: int
+) -> tuple[int, int, list[int], list[int]]:
+    """``(tile height, tile width, row starts, column starts)`` of the in-memory sliding
+    window; its tiles are ``(y, x)`` for each row start ``y``, then each column start ``x``."""
     opts = predictor.options
     tile_h, tile_w = min(predictor.tile_size, height), min(predictor.tile_size, width)
     rows = tile_starts(height, tile_h, opts.overlap)
     cols = tile_starts(width, tile_w, opts.overlap)
-    return tile_h, tile_w, [(y, x) for y in rows for x in cols]
+    return tile_h, tile_w, rows, cols
+
+
+def _kept_batches(
+    rows: list[int], cols: list[int], size: int, keep: KeepTile | None, tile: Tile
+) -> Iterator[tuple[list[Tile], int]]:
+    """The kept tiles in row-major order, ``size`` at a time, each batch with the number of
+    grid tiles up to its last one. Made as needed: a fine grid (a high overlap on a giant
+    image: millions of tiles) is never held as a list."""
+    batch: list[Tile] = []
+    seen = 0
+    for y in rows:
+        for x in cols:
+            seen += 1
+            if keep is None or keep(y, x, *tile):
+                batch.append((y, x))
+                if len(batch) == size:
+                    yield batch, seen
+                    batch = []
+    if batch:
+        yield batch, seen
 
 
 def stream_scores(
@@ -159,18 +182,20 @@ def stream_scores(
             yield start_row, predictor.scores(x)[0][:, start_row:]
         return
     opts = predictor.options
-    tile_h, tile_w, grid = tile_grid_of(predictor, height, width)
-    todo = grid if keep is None else [t for t in grid if keep(t[0], t[1], tile_h, tile_w)]
-    tally.total, tally.skipped = len(grid), len(grid) - len(todo)
+    tile_h, tile_w, rows, cols = tile_grid_of(predictor, height, width)
+    tally.total, tally.skipped = len(rows) * len(cols), 0
     weights = tile_weights(tile_h, tile_w, opts.blend)
     forward = tile_forward(predictor)
     inputs = _InputBlock(predictor, source, max(BLOCK_COLUMNS, tile_w))
     sums = _Sums(width, start_row, score_rows(predictor), tile_h)
-    batches = [todo[i : i + opts.batch_size] for i in range(0, len(todo), opts.batch_size)]
-    if batches:  # rows above the first kept tile: background, emitted before any sum is made
-        yield from sums.finish(batches[0][0][0])
-    for index, batch in enumerate(batches):
-        following = batches[index + 1][0][0] if index + 1 < len(batches) else height
+    batches = _kept_batches(rows, cols, opts.batch_size, keep, (tile_h, tile_w))
+    upcoming = next(batches, None)
+    if upcoming is not None:  # rows above the first kept tile: background, emitted at once
+        yield from sums.finish(upcoming[0][0][0])
+    kept = seen = 0
+    while upcoming is not None:
+        (batch, seen), upcoming = upcoming, next(batches, None)
+        following = upcoming[0][0][0] if upcoming is not None else height
         if batch[-1][0] + tile_h > start_row:  # else: every tile ends above, already emitted
             x = torch.stack([inputs.tile(y, c, tile_h, tile_w) for y, c in batch])
             out = run_tiles(forward, x)  # (n, K', h, w)
@@ -179,9 +204,14 @@ def stream_scores(
                 sums.add(y, c, tile_out, weights)
                 yield from sums.finish(next_top)  # every tile starting above it is added
             tally.computed += len(batch)
+        kept += len(batch)
+        tally.skipped = seen - kept
         if on_progress is not None:
-            on_progress(tally.skipped + sum(len(b) for b in batches[: index + 1]), len(grid))
+            on_progress(seen, tally.total)
         yield from sums.finish(following)
+    tally.skipped = tally.total - kept
+    if on_progress is not None and seen < tally.total:  # skipped tiles after the last batch
+        on_progress(tally.total, tally.total)
     yield from sums.finish(height)
 
 

@@ -168,6 +168,31 @@ def test_a_batch_spanning_a_gap_neither_reads_nor_holds_the_rows_between() -> No
     assert np.array_equal(mask[:96], full[:96]) and np.array_equal(mask[512:], full[512:])
 
 
+def test_the_tile_grid_is_made_as_the_stream_needs_it() -> None:
+    # Overlap 0.9 on a 2,000² image: 64² tiles every ~6.4 px, 304 × 304 = 92,416 of them (a
+    # 40,000² slide at a high overlap would have tens of millions). The first rows are finished
+    # once the second tile row starts: the tiles of the first row and one batch beyond have
+    # been looked at, not the grid.
+    starts = tile_starts(2000, 64, 0.9)
+    assert len(starts) == 304
+    looked: list[tuple[int, int]] = []
+
+    def keep(top: int, left: int, height: int, width: int) -> bool:
+        looked.append((top, left))
+        return True
+
+    predictor = tiny_predictor(max_pixels=0, batch_size=2, overlap=0.9)
+    tally = TileTally()
+    image = np.zeros((2000, 2000), np.uint8)
+    bands = stream_bands(predictor, ArraySource(image), keep=keep, tally=tally)
+    first = next(bands)
+    bands.close()
+    assert first.top == 0 and len(first.mask) == starts[1]  # rows above the second tile row
+    assert tally.total == 304 * 304
+    assert len(looked) == 304 + 2  # the first tile row, then the batch after it
+    assert looked[-2:] == [(starts[1], 0), (starts[1], starts[1])]
+
+
 def test_continuing_from_a_row_emits_the_same_rows_below_it() -> None:
     image = textured(400, 150)
     predictor = tiny_predictor(max_pixels=0)
