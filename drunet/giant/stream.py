@@ -139,7 +139,7 @@ def tile_grid_of(
 
 
 def _kept_batches(
-    rows: list[int], cols: list[int], size: int, keep: KeepTile | None, tile: Tile
+    rows: list[int], cols: list[int], size: int, keep: KeepTile | None, tile: tuple[int, int]
 ) -> Iterator[tuple[list[Tile], int]]:
     """The kept tiles in row-major order, ``size`` at a time, each batch with the number of
     grid tiles up to its last one. Made as needed: a fine grid (a high overlap on a giant
@@ -287,7 +287,7 @@ class _Sums:
 
     def __init__(self, width: int, top: int, rows_k: int, capacity: int) -> None:
         self.top = self.end = top
-        self.capacity = capacity  # also the rows no tile covers are emitted this many at a time
+        self.capacity = capacity  # rows held at most (a tile's height)
         self.total = torch.zeros(rows_k, capacity, width)  # (K', ring rows, W)
         self.weight = torch.zeros(capacity, width)  # (ring rows, W)
 
@@ -345,7 +345,7 @@ class _Sums:
 def _background(scores: torch.Tensor, where: torch.Tensor | None) -> None:
     """Pixels no kept tile covers (``where``; None: all) are background: score 0, and for a
     multi-class model class 0 with probability 1. Masked in place: indexing by a boolean mask
-    would build 16 bytes of indices per pixel (1.5 GB for a band of 192 × 40,000)."""
+    would build 16 bytes of indices per pixel (123 MB for 192 × 40,000 uncovered pixels)."""
     if where is None:
         scores.zero_()
         if len(scores) > 1:
